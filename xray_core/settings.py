@@ -1,0 +1,160 @@
+"""Typed settings, read from the environment (and a `.env` file) with pydantic-settings.
+
+Each group has its own prefix so that a variable's name says where it goes:
+`XRAY_EXCHANGE_*` (which exchange, keys, retries), `XRAY_HOME` / `XRAY_DUCKDB_PATH` (where data lives),
+`XRAY_INGEST_*` (what to ingest), `XRAY_QUALITY_*` (what counts as good data). All settings are frozen:
+code receives them, never mutates them. Secrets are `SecretStr`, so they never print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from xray_core.errors import ConfigError
+from xray_core.timeframes import TIMEFRAME_MS
+
+_COMMON = {"frozen": True, "extra": "ignore", "env_file": ".env", "env_file_encoding": "utf-8"}
+
+
+class ExchangeSettings(BaseSettings):
+    """Which exchange to talk to and how hard to try."""
+
+    model_config = SettingsConfigDict(env_prefix="XRAY_EXCHANGE_", **_COMMON)
+
+    id: str = Field("mexc", description="ccxt exchange id (mexc, binance, ...)")
+    url: str | None = Field(
+        None,
+        description="Base URL replacing the exchange's API host, e.g. http://127.0.0.1:8765 for the emulator",
+    )
+    api_key: SecretStr | None = Field(None, description="API key (only needed for private endpoints)")
+    api_secret: SecretStr | None = Field(None, description="API secret")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="HTTP timeout per request")
+    max_retries: int = Field(5, ge=0, le=20, description="Retries on network errors and 429s")
+    backoff_s: float = Field(0.5, gt=0, le=60, description="First retry delay; doubles each retry")
+    backoff_max_s: float = Field(20.0, gt=0, le=600, description="Longest retry delay")
+    requests_per_s: float | None = Field(
+        None, gt=0, description="Client-side request rate; unset uses the exchange's published rate"
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _lower_id(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @field_validator("url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class StoreSettings(BaseSettings):
+    """Where X-Ray keeps its data (the lake: DuckDB and Parquet)."""
+
+    model_config = SettingsConfigDict(env_prefix="XRAY_", **_COMMON)
+
+    home: Path = Field(Path(".xray"), description="Directory for local state (DuckDB, Dagster home, MLflow)")
+    duckdb_path: Path | None = Field(None, description="DuckDB file; defaults to $XRAY_HOME/xray.duckdb")
+
+    @property
+    def duckdb_file(self) -> Path:
+        return self.duckdb_path or self.home / "xray.duckdb"
+
+
+class IngestSettings(BaseSettings):
+    """Which markets and how much history to ingest."""
+
+    model_config = SettingsConfigDict(env_prefix="XRAY_INGEST_", **_COMMON)
+
+    timeframe: str = Field("1h", description="Bar timeframe to ingest")
+    history_days: int = Field(90, ge=1, le=3650, description="History to backfill on first ingest")
+    quote: str = Field("USDT", description="Quote currency of the tradable universe")
+    min_quote_volume: float = Field(0.0, ge=0, description="Minimum 24h quote volume to keep a market")
+    max_symbols: int | None = Field(None, ge=1, description="Keep at most this many markets (by volume)")
+    symbols: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated allow-list, e.g. BTC/USDT,ETH/USDT (empty: all)"
+    )
+
+    @field_validator("timeframe")
+    @classmethod
+    def _known_timeframe(cls, value: str) -> str:
+        if value not in TIMEFRAME_MS:
+            raise ValueError(f"must be one of {', '.join(TIMEFRAME_MS)}")
+        return value
+
+    @field_validator("quote")
+    @classmethod
+    def _upper_quote(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip().upper() for part in value.split(",") if part.strip())
+        return value
+
+
+class QualitySettings(BaseSettings):
+    """What counts as usable candle data."""
+
+    model_config = SettingsConfigDict(env_prefix="XRAY_QUALITY_", **_COMMON)
+
+    max_missing_ratio: float = Field(
+        0.01, ge=0, le=1, description="Largest fraction of expected bars that may be missing"
+    )
+    max_gap_bars: int = Field(6, ge=0, description="Longest run of consecutive missing bars")
+    freshness_bars: int = Field(3, ge=1, description="The newest bar may be at most this many bars old")
+    min_bars: int = Field(200, ge=1, description="Fewest bars a symbol needs to be usable")
+
+
+class XraySettings(BaseModel):
+    """All settings together; each group reads its own environment prefix."""
+
+    model_config = ConfigDict(frozen=True)
+
+    exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(settings_cls: type[S], **overrides: Any) -> S:
+    """Build settings from the environment plus explicit overrides, turning validation errors
+    into one line that names the variable and what it should be."""
+    try:
+        return settings_cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(*_describe(settings_cls, exc)) from None
+
+
+def load_settings(**overrides: Any) -> XraySettings:
+    return XraySettings(
+        exchange=load(ExchangeSettings, **overrides.pop("exchange", {})),
+        store=load(StoreSettings, **overrides.pop("store", {})),
+        ingest=load(IngestSettings, **overrides.pop("ingest", {})),
+        quality=load(QualitySettings, **overrides.pop("quality", {})),
+    )
+
+
+def _describe(settings_cls: type[BaseSettings], exc: ValidationError) -> tuple[str, str]:
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    prefix = str(settings_cls.model_config.get("env_prefix", ""))
+    variable = f"{prefix}{field}".upper()
+    given = first.get("input")
+    shown = "(secret)" if "secret" in field or "key" in field else repr(given)
+    return (
+        f"setting {variable}={shown} is invalid: {first['msg']}",
+        f"fix or unset {variable} (see README, 'Settings')",
+    )
