@@ -23,9 +23,7 @@ def timeframe_ms(timeframe: str) -> int:
         return TIMEFRAME_MS[timeframe]
     except KeyError:
         known = ", ".join(TIMEFRAME_MS)
-        raise UnknownTimeframeError(
-            f"unknown timeframe {timeframe!r}", f"use one of: {known}"
-        ) from None
+        raise UnknownTimeframeError(f"unknown timeframe {timeframe!r}", f"use one of: {known}") from None
 
 
 def floor_to_bar(timestamp_ms: int, timeframe: str) -> int:

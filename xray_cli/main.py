@@ -1,0 +1,122 @@
+"""`xray` commands. Each body is a one-line dispatch into a module imported on use."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="xray",
+    help="X-Ray: a self-learning market X-ray for crypto trading (Dagster + MLflow).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command("exchange-sim")
+def exchange_sim(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one)")] = 8765,
+    data: Annotated[
+        Path | None, typer.Option(help="Replay BASE_QUOTE-TF.parquet candles from this directory")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic market and of fault injection")] = 7,
+    api_key: Annotated[str | None, typer.Option(help="Register this API key")] = None,
+    api_secret: Annotated[str | None, typer.Option(help="Secret of --api-key")] = None,
+    speed: Annotated[float, typer.Option(help="Market clock speed (60: a minute per second)")] = 1.0,
+    faults: Annotated[
+        str | None, typer.Option(help="Fault-injection spec, e.g. 'latency:p=0.1:ms=200'")
+    ] = None,
+    history_days: Annotated[int, typer.Option(help="Days of history behind the clock")] = 120,
+    funds: Annotated[list[str] | None, typer.Option(help="Starting balance per key, e.g. USDT=10000")] = None,
+) -> None:
+    """Run the loopback MEXC spot v3 emulator that stock ccxt trades against."""
+    from xray_cli.sim import run_sim
+
+    run_sim(
+        host=host,
+        port=port,
+        data=data,
+        seed=seed,
+        api_key=api_key,
+        api_secret=api_secret,
+        speed=speed,
+        faults=faults,
+        history_days=history_days,
+        funds=funds or [],
+    )
+
+
+@app.command()
+def ingest(
+    symbols: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--symbols",
+            "-s",
+            help="Symbols to ingest (repeat or comma-separate); default: the filtered universe",
+        ),
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option(help="History to backfill (default XRAY_INGEST_HISTORY_DAYS)")
+    ] = None,
+    timeframe: Annotated[
+        str | None, typer.Option(help="Bar timeframe (default XRAY_INGEST_TIMEFRAME)")
+    ] = None,
+) -> None:
+    """Fetch new candles into DuckDB and assess their quality, one symbol at a time."""
+    from xray_cli.ingest import run_ingest
+
+    run_ingest(symbols=symbols or [], days=days, timeframe=timeframe)
+
+
+@app.command()
+def candles(
+    symbol: Annotated[str, typer.Argument(help="Symbol, e.g. BTC/USDT")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write")],
+    timeframe: Annotated[str | None, typer.Option(help="Timeframe (default XRAY_INGEST_TIMEFRAME)")] = None,
+) -> None:
+    """Export stored candles to Parquet (timestamp, open, high, low, close, volume)."""
+    from xray_cli.export import export_candles
+
+    export_candles(symbol=symbol, out=out, timeframe=timeframe)
+
+
+@app.command()
+def status(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Settings in use, stored series with their quality verdicts, and whether the exchange answers."""
+    from xray_cli.status import show_status
+
+    show_status(as_json=json_output)
+
+
+@app.command()
+def demo(
+    symbols: Annotated[int | None, typer.Option(help="Limit the demo to this many markets")] = None,
+) -> None:
+    """Start the emulator and materialize the data assets on the embedded Dagster instance."""
+    from xray_cli.demo import run_demo
+
+    run_demo(max_symbols=symbols)
+
+
+def run() -> None:
+    """Console entry point: user errors print one line (what is wrong, what to do) and exit non-zero."""
+    from xray_core.errors import XrayError
+
+    try:
+        app()
+    except XrayError as exc:
+        print(f"xray: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("xray: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()

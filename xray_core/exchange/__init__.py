@@ -1,0 +1,1 @@
+"""Talking to exchanges through ccxt: building clients from settings, retries, pagination."""

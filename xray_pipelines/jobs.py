@@ -1,0 +1,23 @@
+"""Jobs: named selections of assets that schedules and sensors launch."""
+
+import dagster as dg
+
+from xray_pipelines.assets.candles import candles
+from xray_pipelines.assets.markets import markets
+from xray_pipelines.assets.quality import candle_quality
+from xray_pipelines.partitions import symbol_partitions
+
+markets_job = dg.define_asset_job(
+    "markets_job", selection=[markets], description="Refresh the tradable universe and the symbol partitions"
+)
+candles_job = dg.define_asset_job(
+    "candles_job",
+    selection=[candles],
+    partitions_def=symbol_partitions,
+    description="Ingest new bars for one symbol and check them",
+)
+quality_job = dg.define_asset_job(
+    "quality_job",
+    selection=[candle_quality],
+    description="Turn the latest checks into one verdict per symbol",
+)
