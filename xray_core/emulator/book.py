@@ -27,7 +27,7 @@ class Quote:
 def top_of_book(spec: MarketSpec, price: float) -> Quote:
     """Best bid and ask around the traded `price`: bid < price < ask by the half spread."""
     tick = quantum(spec.price_decimals)
-    mid = Decimal(repr(price)).quantize(tick)
+    mid = Decimal(repr(float(price))).quantize(tick)  # repr: the shortest exact text of the float
     half = mid * Decimal(repr(spec.half_spread_bps)) / 10_000
     bid = (mid - half).quantize(tick, rounding=ROUND_FLOOR)
     ask = (mid + half).quantize(tick, rounding=ROUND_CEILING)
@@ -101,3 +101,30 @@ def recent_trades(spec: MarketSpec, bars: Bars, step_ms: int, now_ms: int, seed:
             qty = round(max(v * share, spec.lot), spec.amount_decimals)
             trades.append(PublicTrade(opened + int(offset), price, qty, bool(maker)))
     return trades
+
+
+@dataclass(frozen=True, slots=True)
+class DayStats:
+    """The rolling 24 hours up to now, as the 24hr ticker reports them."""
+
+    open: float
+    high: float
+    low: float
+    last: float
+    volume: float
+    quote_volume: float
+
+
+def day_stats(bars: Bars, last: float) -> DayStats:
+    """Stats of the bars of the last 24 hours (finest timeframe) ending at the traded price `last`.
+    Quote volume is each bar's volume at its close, as bars carry no traded value."""
+    if not len(bars):
+        return DayStats(last, last, last, last, 0.0, 0.0)
+    return DayStats(
+        open=float(bars.open[0]),
+        high=max(float(bars.high.max()), last),
+        low=min(float(bars.low.min()), last),
+        last=last,
+        volume=float(bars.volume.sum()),
+        quote_volume=float((bars.volume * bars.close).sum()),
+    )

@@ -1,0 +1,192 @@
+"""Serving the emulator: the aiohttp application, an asyncio entry point, a background-thread runner
+for synchronous callers and tests, and the blocking entry point the CLI calls.
+
+Point a stock ccxt client at a running emulator by rewriting only its API hosts::
+
+    exchange = ccxt.mexc({"apiKey": key, "secret": secret})
+    exchange.urls["api"] = rebase_api_urls(exchange.urls["api"], emulator.base_url, "mexc")
+
+Note: for spot `fetch_ohlcv(symbol, tf, since)` without `until`, ccxt computes `endTime` from the
+*client's* wall clock; when the market clock runs faster than real time (speed > 1) the newest bars
+are then only reached by passing `params={"until": ...}` or by omitting `since`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+
+from aiohttp import web
+
+from xray_core.emulator.admin import add_admin_routes, admin_errors
+from xray_core.emulator.clock import MarketClock
+from xray_core.emulator.config import EmulatorConfig
+from xray_core.emulator.dispatch import STATE, handle
+from xray_core.emulator.state import EmulatorState
+
+MATCH_INTERVAL_S = 0.25  # how often the background task matches every resting order
+PRUNE_EVERY = 40  # background rounds between clean-ups of idle rate-limit windows
+SHUTDOWN_TIMEOUT_S = 2.0
+
+
+def build_app(config: EmulatorConfig) -> web.Application:
+    """The emulator as an aiohttp application (state in `app[STATE]`)."""
+    app = web.Application(middlewares=[admin_errors], client_max_size=64 * 1024 * 1024)
+    app[STATE] = EmulatorState(config)
+    add_admin_routes(app)
+    app.router.add_route("*", "/{tail:.*}", handle)  # every other path is MEXC's (or a MEXC 404)
+    app.cleanup_ctx.append(_background_matching)
+    app.on_shutdown.append(_release_held_requests)
+    return app
+
+
+async def _background_matching(app: web.Application) -> AsyncIterator[None]:
+    """Match resting orders even when nobody asks, so fills happen at the bar they belong to."""
+    state = app[STATE]
+
+    async def loop() -> None:
+        rounds = 0
+        while True:
+            await asyncio.sleep(MATCH_INTERVAL_S)
+            state.engine.evaluate(state.now_ms())
+            rounds += 1
+            if rounds % PRUNE_EVERY == 0:
+                state.limiter.prune()
+
+    task = asyncio.create_task(loop(), name="emulator-matching")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _release_held_requests(app: web.Application) -> None:
+    app[STATE].closing.set()
+
+
+async def _serve_app(app: web.Application, host: str, port: int, ready: Callable[[str], None] | None) -> None:
+    # Handlers are not cancelled when a client disconnects: a request held by a timeout fault is
+    # still processed after the client gave up, as on a real exchange.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, backlog=2048)
+        await site.start()
+        bound_port = runner.addresses[0][1]
+        if ready is not None:
+            ready(f"http://{host}:{bound_port}")
+        await asyncio.Event().wait()  # serve until cancelled
+    finally:
+        await runner.cleanup()
+
+
+async def serve(config: EmulatorConfig, ready: Callable[[str], None] | None = None) -> None:
+    """Serve until cancelled; `ready` receives the base URL once the port is bound."""
+    await _serve_app(build_app(config), config.host, config.port, ready)
+
+
+class RunningEmulator:
+    """An emulator serving from its own thread and event loop, for synchronous callers and tests.
+
+    Use as a context manager, or call `start()` and `stop()`."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.app = build_app(config)
+        self.state: EmulatorState = self.app[STATE]
+        self.base_url = ""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="mexc-emulator", daemon=True)
+        self._ready = threading.Event()
+        self._main: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def clock(self) -> MarketClock:
+        return self.state.clock
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    def start(self, timeout_s: float = 15.0) -> RunningEmulator:
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            self.stop()
+            raise TimeoutError(f"the emulator did not start within {timeout_s} s")
+        if self._error is not None:
+            raise RuntimeError(f"the emulator failed to start: {self._error}") from self._error
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._main = self._loop.create_task(_serve_app(self.app, self.config.host, self.config.port,
+                                                       self._on_ready))
+        try:
+            self._loop.run_until_complete(self._main)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as error:  # reported to start(); the thread ends quietly
+            self._error = error
+            self._ready.set()
+        finally:
+            self._loop.close()
+
+    def _on_ready(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._ready.set()
+
+    def call(self, fn: Callable[[], object], timeout_s: float = 10.0) -> object:
+        """Run `fn` on the emulator's loop (where its state lives) and return its result."""
+        async def run() -> object:
+            return fn()
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout_s)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        main = self._main
+        if main is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop may have just closed
+                self._loop.call_soon_threadsafe(main.cancel)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def __enter__(self) -> RunningEmulator:
+        return self if self._thread.is_alive() else self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+
+EmulatorThread = RunningEmulator  # the name the roadmap uses
+
+
+def start_emulator(config: EmulatorConfig) -> RunningEmulator:
+    """Start an emulator in a background thread and return it once it accepts connections."""
+    return RunningEmulator(config).start()
+
+
+def run_forever(config: EmulatorConfig) -> None:
+    """Serve in the foreground (the CLI's `xray exchange-sim`) until SIGINT or SIGTERM."""
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        await serve(config, ready=lambda url: print(announcement(config, url), flush=True))
+
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        asyncio.run(main())
+
+
+def announcement(config: EmulatorConfig, base_url: str) -> str:
+    """One line: where the emulator listens and how to point ccxt at it (keys named, secrets not)."""
+    keys = ", ".join(c.key for c in config.credentials) or "none (create some via POST /_emulator/accounts)"
+    return (f"MEXC spot emulator on {base_url} | ccxt: ex = ccxt.mexc({{'apiKey': KEY, 'secret': SECRET}}); "
+            f"ex.urls['api'] = rebase_api_urls(ex.urls['api'], '{base_url}', 'mexc') | API keys: {keys}")
