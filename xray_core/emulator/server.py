@@ -17,15 +17,18 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
+from typing import cast
 
 from aiohttp import web
 
+from xray_core.emulator.accounts import new_credentials, parse_funds
 from xray_core.emulator.admin import add_admin_routes, admin_errors
 from xray_core.emulator.clock import MarketClock
 from xray_core.emulator.config import EmulatorConfig
 from xray_core.emulator.dispatch import STATE, handle
+from xray_core.emulator.faults import parse_fault_spec
 from xray_core.emulator.state import EmulatorState
 
 MATCH_INTERVAL_S = 0.25  # how often the background task matches every resting order
@@ -145,6 +148,22 @@ class RunningEmulator:
         async def run() -> object:
             return fn()
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout_s)
+
+    # Conveniences for tests and tools in the caller's thread; each runs on the emulator's loop.
+    def set_faults(self, spec: str) -> None:
+        """Replace the fault spec ("" clears all faults); raises ConfigError for a malformed spec."""
+        parsed = parse_fault_spec(spec)
+        self.call(lambda: self.state.faults.replace(parsed))
+
+    def create_account(self, funds: Mapping[str, str] | None = None) -> tuple[str, str]:
+        """A new API key and secret, funded with `funds` (default: the configured starting funds)."""
+        key, secret = new_credentials()
+        parsed = parse_funds(funds) if funds is not None else None
+        self.call(lambda: self.state.accounts.register(key, secret, parsed))
+        return key, secret
+
+    def stats(self) -> dict[str, object]:
+        return cast(dict[str, object], self.call(self.state.snapshot))
 
     def stop(self, timeout_s: float = 10.0) -> None:
         main = self._main
