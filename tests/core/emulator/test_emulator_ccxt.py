@@ -77,7 +77,8 @@ def test_longer_bars_aggregate_the_minute_bars(mexc):
 def test_fetch_ohlcv_serves_at_most_1000_bars_a_call(mexc):
     now = mexc.fetch_time()
     since = now - now % MINUTE - 3000 * MINUTE
-    bars = mexc.fetch_ohlcv("BTC/USDT", "1m", since=since, limit=1500, params={"until": since + 1500 * MINUTE})
+    until = since + 1500 * MINUTE
+    bars = mexc.fetch_ohlcv("BTC/USDT", "1m", since=since, limit=1500, params={"until": until})
     assert len(bars) == 1000
 
 

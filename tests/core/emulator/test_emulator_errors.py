@@ -42,8 +42,7 @@ def test_a_signed_request_must_carry_key_and_signature(emulator):
     assert reply.status_code == 400 and reply.json()["code"] == 400
     reply = requests.get(f"{emulator.base_url}/api/v3/account?timestamp=1",
                          headers={"X-MEXC-APIKEY": "mx0vtestkey0000000001"}, timeout=5)
-    assert reply.json() == {"code": 700004,
-                            "msg": "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."}
+    assert reply.json()["code"] == 700004 and "'signature'" in reply.json()["msg"]
 
 
 def test_spending_more_than_the_balance_is_insufficient_funds(mexc):
