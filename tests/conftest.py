@@ -124,3 +124,9 @@ def mexc_at() -> Callable[..., ccxt.mexc]:
 def admin_at() -> Callable[[str], Admin]:
     """The admin API of any emulator: admin_at(base_url)."""
     return Admin
+
+
+@pytest.fixture
+def api_credentials() -> tuple[str, str]:
+    """The key and secret every `emulator` knows."""
+    return API_KEY, API_SECRET
