@@ -12,7 +12,8 @@ Pure exchange logic (no HTTP). Rules, as on MEXC spot:
   order could not have seen. Evaluation is lazy: the server runs `evaluate` for the caller's orders
   on each private request and for everyone from a background task.
 * Commission is charged in the asset received (base on buys, quote on sells), as MEXC does, rounded
-  half-up to that asset's precision. Locks cover exactly what an order may spend.
+  half-up to the commission precision (`order_rules.COMMISSION_EXTRA_DECIMALS` beyond the asset's
+  trading precision). Locks cover exactly what an order may spend.
 * A partial-fill fault (`partial_ratio`) makes the first fill of an order take only that share; the
   rest trades on a later bar (market orders: at the touch when the next bar opens; limit orders: at
   the next bar that trades through). FILL_OR_KILL never fills partially; IOC cancels the rest.
@@ -28,7 +29,12 @@ from xray_core.emulator import apierror
 from xray_core.emulator.accounts import Account, AccountBook, InsufficientBalanceError
 from xray_core.emulator.book import Quote, top_of_book
 from xray_core.emulator.decimals import ZERO, floor_to, from_float, quantum
-from xray_core.emulator.order_rules import OrderRequest, plan_order
+from xray_core.emulator.order_rules import (
+    OrderRequest,
+    base_commission_decimals,
+    plan_order,
+    quote_commission_decimals,
+)
 from xray_core.emulator.orders import Fill, IdGenerator, Order, OrderStatus, OrderType, Side
 from xray_core.emulator.protocol import MarketSource
 from xray_core.emulator.universe import MarketSpec
@@ -243,12 +249,12 @@ class MatchingEngine:
         quote_qty = qty * price
         rate = Decimal(spec.maker_fee if is_maker else spec.taker_fee)
         if order.side is Side.BUY:
-            commission = _round_half_up(qty * rate, spec.amount_decimals)
+            commission = _round_half_up(qty * rate, base_commission_decimals(spec))
             commission_asset, paid, received = spec.base, quote_qty, qty - commission
             account.spend_locked(spec.quote, paid)
             account.credit(spec.base, received)
         else:
-            commission = _round_half_up(quote_qty * rate, spec.price_decimals)
+            commission = _round_half_up(quote_qty * rate, quote_commission_decimals(spec))
             commission_asset, paid, received = spec.quote, qty, quote_qty - commission
             account.spend_locked(spec.base, paid)
             account.credit(spec.quote, received)

@@ -16,6 +16,18 @@ from xray_core.emulator.orders import OrderType, Side
 from xray_core.emulator.universe import MarketSpec
 
 MAX_QUOTE_AMOUNT = Decimal(2_000_000)  # MEXC's maxQuoteAmount for USDT markets
+# Commissions keep four more decimals than the asset's trading precision, so that the fee of a small
+# order stays proportional instead of being rounded up to a whole lot (exchangeInfo advertises it as
+# baseCommissionPrecision / quoteCommissionPrecision).
+COMMISSION_EXTRA_DECIMALS = 4
+
+
+def base_commission_decimals(spec: MarketSpec) -> int:
+    return spec.amount_decimals + COMMISSION_EXTRA_DECIMALS
+
+
+def quote_commission_decimals(spec: MarketSpec) -> int:
+    return spec.price_decimals + COMMISSION_EXTRA_DECIMALS
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,11 @@ from xray_core.emulator.accounts import Account
 from xray_core.emulator.bars import Bars
 from xray_core.emulator.book import DayStats, Level, PublicTrade, Quote
 from xray_core.emulator.decimals import fmt_decimal, fmt_float, quantum
-from xray_core.emulator.order_rules import MAX_QUOTE_AMOUNT
+from xray_core.emulator.order_rules import (
+    MAX_QUOTE_AMOUNT,
+    base_commission_decimals,
+    quote_commission_decimals,
+)
 from xray_core.emulator.orders import Fill, Order, OrderType, Side
 from xray_core.emulator.universe import MarketSpec
 
@@ -27,12 +31,13 @@ MEXC_INTERVALS = {"1m": "1m", "5m": "5m", "15m": "15m", "30m": "30m", "60m": "1h
 def exchange_info_symbol(spec: MarketSpec, trading: bool) -> Json:
     """One `symbols[]` entry of /api/v3/exchangeInfo. status "1" is enabled, "2" paused (halted)."""
     amount, price = str(spec.amount_decimals), str(spec.price_decimals)
+    base_fee, quote_fee = str(base_commission_decimals(spec)), str(quote_commission_decimals(spec))
     max_quote = fmt_decimal(MAX_QUOTE_AMOUNT)
     return {
         "symbol": spec.market_id, "status": "1" if trading else "2",
         "baseAsset": spec.base, "baseAssetPrecision": amount,
         "quoteAsset": spec.quote, "quotePrecision": price, "quoteAssetPrecision": price,
-        "baseCommissionPrecision": amount, "quoteCommissionPrecision": price,
+        "baseCommissionPrecision": base_fee, "quoteCommissionPrecision": quote_fee,
         "orderTypes": ORDER_TYPES, "isSpotTradingAllowed": trading, "isMarginTradingAllowed": False,
         "quoteAmountPrecision": spec.min_quote,
         "baseSizePrecision": fmt_decimal(quantum(spec.amount_decimals)),
