@@ -15,6 +15,7 @@ import numpy as np
 
 from xray_core.emulator.bars import Bars
 from xray_core.emulator.decimals import quantum
+from xray_core.emulator.protocol import MarketSource
 from xray_core.emulator.universe import MarketSpec
 
 
@@ -43,26 +44,51 @@ class Level:
     qty: Decimal
 
 
-def depth(spec: MarketSpec, quote: Quote, minute_volume: float, levels: int, seed: int,
-          minute: int) -> tuple[list[Level], list[Level]]:
-    """`levels` bids and asks stepping away from the top of book.
+MAX_LEVELS = 5000  # MEXC's largest depth limit
+_HOUR_MS = 3_600_000
 
-    Level sizes scale with the recent traded volume per minute and grow with distance from the top;
-    the noise is seeded by (seed, symbol, minute), so the book is stable within a minute."""
-    rng = np.random.default_rng([seed, zlib.crc32(spec.market_id.encode()), minute])
-    tick = quantum(spec.price_decimals)
-    # Levels are a tick apart, or half a basis point apart where a tick is finer than that.
-    step = max(tick, (quote.ask * Decimal("0.00005")).quantize(tick, rounding=ROUND_CEILING))
-    lot = quantum(spec.amount_decimals)
-    base = max(minute_volume, 0.0) * 0.08
-    sizes = base * (1 + 0.15 * np.arange(levels)) * np.exp(0.5 * rng.standard_normal((2, levels)))
-    bids, asks = [], []
-    for i in range(levels):
-        bid_price = quote.bid - step * i
-        if bid_price > 0:
-            bids.append(Level(bid_price, _lots(sizes[0, i], lot)))
-        asks.append(Level(quote.ask + step * i, _lots(sizes[1, i], lot)))
-    return bids, asks
+
+class BookModel:
+    """The synthetic order book of every market: levels step away from the top of book, with sizes
+    that scale with the last hour's traded volume per minute and grow with distance from the top.
+
+    Sizes are drawn once per market and minute (seeded by seed, symbol and minute), so every view of
+    the book within a minute (depth, bookTicker, 24hr ticker) shows the same sizes."""
+
+    def __init__(self, market: MarketSource, seed: int) -> None:
+        self.market = market
+        self.seed = seed
+        self._sizes: dict[str, tuple[int, np.ndarray]] = {}  # market id -> (minute, sizes[side, level])
+
+    def levels(self, spec: MarketSpec, price: float, now_ms: int,
+               count: int) -> tuple[Quote, list[Level], list[Level]]:
+        """The top of book around `price` and `count` levels a side (fewer bids if prices reach 0)."""
+        quote = top_of_book(spec, price)
+        sizes = self._sizes_for(spec, now_ms // 60_000)
+        tick = quantum(spec.price_decimals)
+        # Levels are a tick apart, or half a basis point apart where a tick is finer than that.
+        step = max(tick, (quote.ask * Decimal("0.00005")).quantize(tick, rounding=ROUND_CEILING))
+        lot = quantum(spec.amount_decimals)
+        count = min(count, MAX_LEVELS)
+        bids = [Level(quote.bid - step * i, _lots(sizes[0, i], lot)) for i in range(count)
+                if quote.bid - step * i > 0]
+        asks = [Level(quote.ask + step * i, _lots(sizes[1, i], lot)) for i in range(count)]
+        return quote, bids, asks
+
+    def _sizes_for(self, spec: MarketSpec, minute: int) -> np.ndarray:
+        cached = self._sizes.get(spec.market_id)
+        if cached is not None and cached[0] == minute:
+            return cached[1]
+        start = minute * 60_000
+        timeframe = self.market.timeframes(spec.symbol)[0]
+        last_hour = self.market.bars(spec.symbol, timeframe, start - _HOUR_MS, start, start)
+        per_minute = float(last_hour.volume.sum()) / 60 if len(last_hour) else \
+            spec.quote_volume_per_minute / spec.price
+        rng = np.random.default_rng([self.seed, zlib.crc32(spec.market_id.encode()), minute])
+        noise = np.exp(0.5 * rng.standard_normal((2, MAX_LEVELS)))
+        sizes = per_minute * 0.08 * (1 + 0.15 * np.arange(MAX_LEVELS)) * noise
+        self._sizes[spec.market_id] = (minute, sizes)
+        return sizes
 
 
 def _lots(size: float, lot: Decimal) -> Decimal:

@@ -59,6 +59,7 @@ class MatchingEngine:
         self._orders: dict[str, dict[str, Order]] = {}  # key -> order id -> order, in creation order
         self._client_ids: dict[tuple[str, str], Order] = {}  # (key, clientOrderId) -> order
         self._open: dict[str, Order] = {}  # order id -> every open order of every key
+        self._open_by_key: dict[str, dict[str, Order]] = {}  # key -> its open orders (cheap per-key matching)
         self._fills: dict[str, list[Fill]] = {}  # key -> fills, oldest first
 
     # ---- placing -------------------------------------------------------------------------------
@@ -152,8 +153,8 @@ class MatchingEngine:
         return orders
 
     def open_orders(self, key: str, market_id: str | None = None) -> list[Order]:
-        return [o for o in self._orders.get(key, {}).values()
-                if o.is_open and (market_id is None or o.market_id == market_id)]
+        open_orders = self._open_by_key.get(key, {}).values()
+        return [o for o in open_orders if market_id is None or o.market_id == market_id]
 
     def orders(self, key: str, market_id: str | None = None, start_ms: int | None = None,
                end_ms: int | None = None, limit: int | None = None) -> list[Order]:
@@ -286,15 +287,17 @@ class MatchingEngine:
             self._account(order.key).unlock(order.lock_asset, order.locked)
             order.locked = ZERO
         self._open.pop(order.order_id, None)
+        self._open_by_key.get(order.key, {}).pop(order.order_id, None)
 
     def _register(self, order: Order) -> None:
         self._orders.setdefault(order.key, {})[order.order_id] = order
         self._open[order.order_id] = order
+        self._open_by_key.setdefault(order.key, {})[order.order_id] = order
         if order.client_order_id is not None:
             self._client_ids[(order.key, order.client_order_id)] = order
 
     def _open_count(self, key: str, market_id: str) -> int:
-        return sum(1 for o in self._orders.get(key, {}).values() if o.is_open and o.market_id == market_id)
+        return sum(1 for o in self._open_by_key.get(key, {}).values() if o.market_id == market_id)
 
     def _account(self, key: str) -> Account:
         account = self.accounts.get(key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xray_core.emulator import apierror, shapes
 from xray_core.emulator.bars import Bars
-from xray_core.emulator.book import Level, PublicTrade, Quote, day_stats, depth, recent_trades, top_of_book
+from xray_core.emulator.book import Level, PublicTrade, Quote, day_stats, recent_trades
 from xray_core.emulator.decimals import fmt_decimal
 from xray_core.emulator.endpoints import Context, Endpoint
 from xray_core.emulator.protocol import MarketSource
@@ -118,19 +118,8 @@ def _recent_bars(ctx: Context, spec: MarketSpec, span_ms: int) -> Bars:
     return ctx.state.market.bars(spec.symbol, timeframe, ctx.now_ms - span_ms, ctx.now_ms + 1, ctx.now_ms)
 
 
-def _minute_volume(ctx: Context, spec: MarketSpec, bars: Bars) -> float:
-    """Average base volume per minute over the last hour of `bars` (sizes the synthetic book)."""
-    last_hour = bars.between(ctx.now_ms - HOUR_MS, ctx.now_ms + 1)
-    return float(last_hour.volume.sum()) / 60 if len(last_hour) else spec.quote_volume_per_minute / spec.price
-
-
-def _book(ctx: Context, spec: MarketSpec, levels: int,
-          bars: Bars | None = None) -> tuple[Quote, list[Level], list[Level]]:
-    bars = _recent_bars(ctx, spec, HOUR_MS) if bars is None else bars
-    quote = top_of_book(spec, _price(ctx, spec))
-    bids, asks = depth(spec, quote, _minute_volume(ctx, spec, bars), levels, ctx.state.config.seed,
-                       ctx.now_ms // 60_000)
-    return quote, bids, asks
+def _book(ctx: Context, spec: MarketSpec, levels: int) -> tuple[Quote, list[Level], list[Level]]:
+    return ctx.state.book.levels(spec, _price(ctx, spec), ctx.now_ms, levels)
 
 
 def order_book(ctx: Context) -> object:
@@ -139,8 +128,8 @@ def order_book(ctx: Context) -> object:
     return shapes.depth(bids, asks, ctx.now_ms, ctx.now_ms)
 
 
-def _top(ctx: Context, spec: MarketSpec, bars: Bars | None = None) -> tuple[Quote, str, str]:
-    quote, bids, asks = _book(ctx, spec, 1, bars)
+def _top(ctx: Context, spec: MarketSpec) -> tuple[Quote, str, str]:
+    quote, bids, asks = _book(ctx, spec, 1)
     return quote, fmt_decimal(bids[0].qty) if bids else "0", fmt_decimal(asks[0].qty)
 
 
@@ -148,7 +137,7 @@ def ticker_24hr(ctx: Context) -> object:
     tickers = []
     for spec in ctx.specs():
         bars = _recent_bars(ctx, spec, DAY_MS)
-        quote, bid_qty, ask_qty = _top(ctx, spec, bars)
+        quote, bid_qty, ask_qty = _top(ctx, spec)
         stats = day_stats(bars, _price(ctx, spec))
         tickers.append(shapes.ticker_24hr(spec, stats, quote, bid_qty, ask_qty, ctx.now_ms))
     return tickers[0] if ctx.params.has("symbol") else tickers

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from xray_core.emulator import shapes
 from xray_core.emulator.accounts import AccountBook
+from xray_core.emulator.book import BookModel
 from xray_core.emulator.clock import MarketClock
 from xray_core.emulator.config import EmulatorConfig
 from xray_core.emulator.faults import FaultInjector, parse_fault_spec
@@ -43,6 +44,7 @@ class EmulatorState:
         for credential in config.credentials:
             self.accounts.register(credential.key, credential.secret.get_secret_value())
         self.engine = MatchingEngine(self.market, self.accounts)
+        self.book = BookModel(self.market, config.seed)
         self.limiter = RateLimiter(config.weight_limit, config.weight_window_s)
         self.faults = FaultInjector(config.seed, parse_fault_spec(config.faults))
         self.stats = RequestStats()
