@@ -61,6 +61,7 @@ class MatchingEngine:
         self._open: dict[str, Order] = {}  # order id -> every open order of every key
         self._open_by_key: dict[str, dict[str, Order]] = {}  # key -> its open orders (cheap per-key matching)
         self._fills: dict[str, list[Fill]] = {}  # key -> fills, oldest first
+        self._timeframes: dict[str, str] = {}  # market id -> finest timeframe
 
     # ---- placing -------------------------------------------------------------------------------
     def place(self, key: str, request: OrderRequest, now_ms: int, partial_ratio: Decimal | None = None,
@@ -197,7 +198,7 @@ class MatchingEngine:
 
     def _match_resting(self, spec: MarketSpec, orders: list[Order], now_ms: int) -> None:
         """Fill resting limit orders on the complete bars they have not yet been matched against."""
-        timeframe = self.market.timeframes(spec.symbol)[0]
+        timeframe = self._timeframe(spec)
         end = self._bar_floor(spec, now_ms)
         bars = self.market.bars(spec.symbol, timeframe, min(o.checked_from_ms for o in orders), end, now_ms)
         for order in orders:
@@ -320,13 +321,19 @@ class MatchingEngine:
             raise apierror.symbol_halted()
         return from_float(price, spec.price_decimals), top_of_book(spec, price)
 
+    def _timeframe(self, spec: MarketSpec) -> str:
+        """The market's finest timeframe: the bars resting orders are matched on."""
+        timeframe = self._timeframes.get(spec.market_id)
+        if timeframe is None:
+            timeframe = self._timeframes[spec.market_id] = self.market.timeframes(spec.symbol)[0]
+        return timeframe
+
     def _bar_floor(self, spec: MarketSpec, t_ms: int) -> int:
-        step = TIMEFRAME_MS[self.market.timeframes(spec.symbol)[0]]
+        step = TIMEFRAME_MS[self._timeframe(spec)]
         return t_ms - t_ms % step
 
     def _next_bar(self, spec: MarketSpec, t_ms: int) -> int:
-        step = TIMEFRAME_MS[self.market.timeframes(spec.symbol)[0]]
-        return t_ms - t_ms % step + step
+        return self._bar_floor(spec, t_ms) + TIMEFRAME_MS[self._timeframe(spec)]
 
 
 def _within(t_ms: int, start_ms: int | None, end_ms: int | None) -> bool:

@@ -164,3 +164,23 @@ def test_test_orders_are_checked_but_never_placed(mexc):
     with pytest.raises(ccxt.InsufficientFunds):
         mexc.create_order("BTC/USDT", "market", "buy", 10, None, {"test": True})
     assert mexc.fetch_orders("BTC/USDT") == [] and mexc.fetch_balance()["USDT"]["free"] == 100000
+
+
+def test_public_trades_are_recent_and_trade_inside_the_bars(mexc):
+    trades = mexc.fetch_trades("BTC/USDT", limit=50)
+    now = mexc.fetch_time()
+    stamps = [t["timestamp"] for t in trades]
+    assert len(trades) == 50 and stamps == sorted(stamps)
+    assert now - 30 * MINUTE < stamps[0] <= stamps[-1] <= now
+    bars = mexc.fetch_ohlcv("BTC/USDT", "1m", since=stamps[0] - stamps[0] % MINUTE, limit=40)
+    low, high = min(b[3] for b in bars), max(b[2] for b in bars)
+    assert all(low <= t["price"] <= high and t["amount"] > 0 for t in trades)
+    recent = mexc.fetch_trades("BTC/USDT", limit=5, params={"method": "spotPublicGetTrades"})
+    assert len(recent) == 5 and {t["side"] for t in recent} <= {"buy", "sell"}
+
+
+def test_bids_and_asks_and_prices_of_every_market(mexc):
+    quotes = mexc.fetch_bids_asks()
+    assert len(quotes) == 25 and all(q["bid"] < q["ask"] for q in quotes.values())
+    prices = mexc.spotPublicGetTickerPrice()
+    assert {p["symbol"] for p in prices} == {m["id"] for m in mexc.markets.values()}
