@@ -227,7 +227,10 @@ class FaultInjector:
 
     default_seed: int
     spec: FaultSpec = field(default_factory=FaultSpec)
-    fired: Counter[str] = field(default_factory=Counter)
+    fired: Counter[str] = field(default_factory=Counter)  # kind -> times fired, over all specs
+    _rng: random.Random = field(init=False, repr=False)
+    _times_fired: list[int] = field(init=False, repr=False)  # per rule of the current spec
+    _burst_left: list[int] = field(init=False, repr=False)  # per rule: 429s still owed by a burst
 
     def __post_init__(self) -> None:
         self.replace(self.spec)

@@ -25,8 +25,8 @@ def server_time(ctx: Context) -> object:
 
 
 def exchange_info(ctx: Context) -> object:
-    ids = [spec.market_id for spec in ctx.specs()] if ctx.params.has("symbol") or ctx.params.has("symbols") \
-        else None
+    chosen = ctx.params.has("symbol") or ctx.params.has("symbols")
+    ids = [spec.market_id for spec in ctx.specs()] if chosen else None
     return shapes.exchange_info(ctx.state.exchange_info_symbols(ctx.now_ms, ids), ctx.now_ms)
 
 
@@ -182,12 +182,14 @@ def agg_trades(ctx: Context) -> object:
     spec = ctx.spec()
     limit = ctx.params.limit(500, 1000)
     start, end = ctx.params.integer("startTime"), ctx.params.integer("endTime")
-    if start is None and end is None:
+    if start is not None:
+        end = min(start + HOUR_MS, ctx.now_ms if end is None else end)
+    elif end is not None:
+        start = end - HOUR_MS
+    else:
         _, step = _finest(ctx, spec)
         start, end = ctx.now_ms - (limit // 3 + 2) * step, ctx.now_ms
-    elif start is None:
-        start = end - HOUR_MS  # type: ignore[operator]  # end is set in this branch
-    end = min(end if end is not None else start + HOUR_MS, start + HOUR_MS, ctx.now_ms)
+    end = min(end, start + HOUR_MS, ctx.now_ms)
     return [shapes.agg_trade(spec, t) for t in _tape(ctx, spec, start, end + 1, limit)]
 
 

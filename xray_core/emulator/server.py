@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -30,6 +31,8 @@ from xray_core.emulator.config import EmulatorConfig
 from xray_core.emulator.dispatch import STATE, handle
 from xray_core.emulator.faults import parse_fault_spec
 from xray_core.emulator.state import EmulatorState
+
+log = logging.getLogger(__name__)
 
 MATCH_INTERVAL_S = 0.25  # how often the background task matches every resting order
 PRUNE_EVERY = 40  # background rounds between clean-ups of idle rate-limit windows
@@ -55,10 +58,13 @@ async def _background_matching(app: web.Application) -> AsyncIterator[None]:
         rounds = 0
         while True:
             await asyncio.sleep(MATCH_INTERVAL_S)
-            state.engine.evaluate(state.now_ms())
-            rounds += 1
-            if rounds % PRUNE_EVERY == 0:
-                state.limiter.prune()
+            try:
+                state.engine.evaluate(state.now_ms())
+                rounds += 1
+                if rounds % PRUNE_EVERY == 0:
+                    state.limiter.prune()
+            except Exception:  # a bug must not stop matching for everyone: log it and go on
+                log.exception("background matching failed")
 
     task = asyncio.create_task(loop(), name="emulator-matching")
     yield

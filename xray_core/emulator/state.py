@@ -37,8 +37,10 @@ class RequestStats:
 class EmulatorState:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
-        self.clock = MarketClock(speed=config.speed) if config.start_ms is None else \
-            MarketClock(speed=config.speed, start_ms=config.start_ms)
+        if config.start_ms is None:
+            self.clock = MarketClock(speed=config.speed)  # starts now
+        else:
+            self.clock = MarketClock(speed=config.speed, start_ms=config.start_ms)
         self.market = build_market(config, self.clock.start_ms)
         self.accounts = AccountBook(config.starting_funds)
         for credential in config.credentials:
