@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections import Counter
 
 import ccxt
@@ -86,3 +87,13 @@ def test_bars_do_not_depend_on_when_the_market_started():
     a = early.bars("BTC/USDT", "5m", *span, now_ms=day)
     b = late.bars("BTC/USDT", "5m", *span, now_ms=day + 10 * DAY)
     assert len(a) == 288 and np.array_equal(a.close, b.close) and np.array_equal(a.volume, b.volume)
+
+
+def test_a_fast_clock_runs_the_market_ahead_of_the_wall_clock(start_custom_emulator, mexc_at):
+    emulator = start_custom_emulator(speed=600)  # ten market minutes per wall second
+    client = mexc_at(emulator.base_url, api_key=None)
+    first = client.fetch_time()
+    time.sleep(0.2)
+    assert client.fetch_time() - first >= 600 * 200  # at least two market minutes later
+    latest = client.fetch_ohlcv("BTC/USDT", "1m", limit=3)  # without since: the market's own "now"
+    assert first < latest[-1][0] <= client.fetch_time()  # the bar forming now, by the market clock
