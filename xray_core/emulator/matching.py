@@ -59,7 +59,7 @@ class MatchingEngine:
         self._orders: dict[str, dict[str, Order]] = {}  # key -> order id -> order, in creation order
         self._client_ids: dict[tuple[str, str], Order] = {}  # (key, clientOrderId) -> order
         self._open: dict[str, Order] = {}  # order id -> every open order of every key
-        self._open_by_key: dict[str, dict[str, Order]] = {}  # key -> its open orders (cheap per-key matching)
+        self._open_by_key: dict[str, dict[str, Order]] = {}  # key -> its open orders, by id
         self._fills: dict[str, list[Fill]] = {}  # key -> fills, oldest first
         self._timeframes: dict[str, str] = {}  # market id -> finest timeframe
 
@@ -74,9 +74,9 @@ class MatchingEngine:
             existing = self._client_ids.get((key, request.client_order_id))
             if existing is not None:
                 return existing
-        spec = self._spec(request.market_id)
-        mid, quote = self._prices(spec, now_ms)
         try:
+            spec = self._spec(request.market_id)
+            mid, quote = self._prices(spec, now_ms)
             plan = plan_order(spec, request, quote)
             account = self._account(key)
             if account.free(plan.lock_asset) < plan.lock_amount:
