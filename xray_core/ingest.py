@@ -70,12 +70,10 @@ def ingest_symbol(
         stored = store.read(key, start_ms=window_start - window_start % step)
         report = assess(symbol, timeframe, stored, now_ms, quality, feed)
         store.save_checks(client.id, report, now_ms)
-        store.log_ingest(
-            key, run_at, len(rows), written, feed.identical_duplicates, feed.conflicting_duplicates, None
-        )
+        store.log_ingest(key, run_at, len(rows), written, feed, None)
         return IngestResult(symbol, timeframe, len(rows), written, feed, report)
     except XrayError as exc:
-        store.log_ingest(key, run_at, 0, None, 0, 0, str(exc))
+        store.log_ingest(key, run_at, 0, None, FeedAnomalies(), str(exc))
         return IngestResult(symbol, timeframe, 0, None, FeedAnomalies(), None, str(exc))
 
 

@@ -5,7 +5,6 @@ import dagster as dg
 from xray_pipelines.assets.candles import candles
 from xray_pipelines.assets.markets import markets
 from xray_pipelines.assets.quality import candle_quality
-from xray_pipelines.partitions import symbol_partitions
 
 markets_job = dg.define_asset_job(
     "markets_job", selection=[markets], description="Refresh the tradable universe and the symbol partitions"
@@ -13,7 +12,6 @@ markets_job = dg.define_asset_job(
 candles_job = dg.define_asset_job(
     "candles_job",
     selection=[candles],
-    partitions_def=symbol_partitions,
     description="Ingest new bars for one symbol and check them",
 )
 quality_job = dg.define_asset_job(

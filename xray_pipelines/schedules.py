@@ -15,7 +15,7 @@ from xray_pipelines.partitions import SYMBOLS
 def hourly_candles(context: dg.ScheduleEvaluationContext):
     """Five minutes past every hour, fetch the bars that closed since the last run, one run per
     symbol so that one symbol's failure never holds back the others."""
-    scheduled = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else "now"
+    scheduled = context.scheduled_execution_time.isoformat()
     symbols = context.instance.get_dynamic_partitions(SYMBOLS)
     if not symbols:
         return dg.SkipReason("no symbol partitions yet: materialize `markets` first")

@@ -16,6 +16,6 @@ def new_symbols(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEnt
     if not fresh:
         return dg.SkipReason("every symbol partition has candles already")
     return [
-        dg.RunRequest(run_key=f"backfill:{symbol}:{asset_event.storage_id}", partition_key=symbol)
+        dg.RunRequest(run_key=f"backfill:{symbol}:{asset_event.run_id}", partition_key=symbol)
         for symbol in fresh
     ]

@@ -39,9 +39,13 @@ def test_an_asset_materializes_on_postgres(postgres_dagster_home, tmp_path):
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         result = dg.materialize(
-            [candle_quality], instance=instance,
-            resources={"exchange": ExchangeResource(), "market_data": MarketDataResource(),
-                       "candle_store": CandleStoreResource(duckdb_path=str(tmp_path / "x.duckdb"))},
+            [candle_quality],
+            instance=instance,
+            resources={
+                "exchange": ExchangeResource(),
+                "market_data": MarketDataResource(),
+                "candle_store": CandleStoreResource(duckdb_path=str(tmp_path / "x.duckdb")),
+            },
         )
         assert result.success
         event = instance.get_latest_materialization_event(dg.AssetKey("candle_quality"))
@@ -50,5 +54,6 @@ def test_an_asset_materializes_on_postgres(postgres_dagster_home, tmp_path):
     with psycopg.connect(ADMIN_URL.rsplit("/", 1)[0] + f"/{database}") as con:
         rows = con.execute(
             "SELECT count(*) FROM event_logs WHERE asset_key LIKE '%candle_quality%' "
-            "AND dagster_event_type = 'ASSET_MATERIALIZATION'").fetchone()
+            "AND dagster_event_type = 'ASSET_MATERIALIZATION'"
+        ).fetchone()
     assert rows is not None and rows[0] == 1

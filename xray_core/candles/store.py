@@ -12,13 +12,13 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from xray_core.candles.quality import QualityReport
+from xray_core.candles.quality import FeedAnomalies, QualityReport
 from xray_core.candles.schema import CANDLE_SCHEMA, conform
 from xray_core.errors import DataError
 
@@ -190,34 +190,33 @@ class CandleStore:
 
     # ---- quality and ingest history ----------------------------------------------------------------
     def save_checks(self, exchange: str, report: QualityReport, assessed_at_ms: int) -> None:
-        checks = json.dumps(
-            [
-                {
-                    "name": c.name,
-                    "passed": c.passed,
-                    "detail": c.detail,
-                    "value": c.value,
-                    "blocking": c.blocking,
-                }
-                for c in report.checks
-            ]
-        )
+        """Keep the latest assessment of a series (its verdict, reason and every check's outcome)."""
+        checks = json.dumps([asdict(check) for check in report.checks])
+        row = [exchange, report.symbol, report.timeframe, assessed_at_ms, report.verdict, report.reason]
+        row += [report.bars, report.first_ms, report.last_ms, checks]
         with self.connect() as con:
-            con.execute(
-                "INSERT OR REPLACE INTO candle_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    exchange,
-                    report.symbol,
-                    report.timeframe,
-                    assessed_at_ms,
-                    report.verdict,
-                    report.reason,
-                    report.bars,
-                    report.first_ms,
-                    report.last_ms,
-                    checks,
-                ],
-            )
+            con.execute("INSERT OR REPLACE INTO candle_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+    def log_ingest(
+        self,
+        key: SeriesKey,
+        run_at_ms: int,
+        fetched: int,
+        result: UpsertResult | None,
+        feed: FeedAnomalies,
+        error: str | None,
+    ) -> None:
+        """Append one ingestion attempt (successful or not) to the ingest log."""
+        row = [key.exchange, key.symbol, key.timeframe, run_at_ms, fetched]
+        row += [result.inserted if result else 0, result.updated if result else 0]
+        row += [
+            feed.identical_duplicates,
+            feed.conflicting_duplicates,
+            "ok" if error is None else "failed",
+            error,
+        ]
+        with self.connect() as con:
+            con.execute("INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     def checks(self, exchange: str, timeframe: str) -> pl.DataFrame:
         """The latest assessment of every ingested series (one row per symbol, checks as JSON)."""

@@ -1,0 +1,77 @@
+"""The code location loads, validates, and its automation targets what it should."""
+
+import os
+from datetime import UTC, datetime
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from xray_pipelines.definitions import defs
+from xray_pipelines.partitions import SYMBOLS
+from xray_pipelines.schedules import hourly_candles
+from xray_pipelines.sensors import new_symbols
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEDULED = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
+
+
+def test_definitions_load_with_every_asset_check_and_automation():
+    repo = defs.get_repository_def()
+    assert {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()} == {
+        "markets",
+        "candles",
+        "candle_quality",
+    }
+    check_names = {key.name for key in repo.asset_graph.asset_check_keys}
+    assert check_names == {
+        "unique_increasing_timestamps",
+        "gaps_within_tolerance",
+        "ohlc_consistent",
+        "positive_prices",
+        "non_negative_volume",
+        "enough_bars",
+        "fresh",
+    }
+    assert {s.name for s in repo.schedule_defs} == {"hourly_candles", "daily_markets"}
+    assert {s.name for s in repo.sensor_defs} >= {"new_symbols"}
+    assert {"markets_job", "candles_job", "quality_job"} <= {j.name for j in repo.get_all_jobs()}
+
+
+def test_dagster_definitions_validate_passes(tmp_path):
+    env = os.environ | {"DAGSTER_HOME": str(tmp_path)}
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "xray_pipelines.definitions"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Validation successful" in result.stderr + result.stdout
+
+
+def test_hourly_schedule_requests_one_run_per_symbol(instance):
+    instance.add_dynamic_partitions(SYMBOLS, ["BTC/USDT", "ETH/USDT"])
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=SCHEDULED)
+    requests = hourly_candles(context)
+    assert sorted(r.partition_key for r in requests) == ["BTC/USDT", "ETH/USDT"]
+    assert len({r.run_key for r in requests}) == 2
+
+
+def test_hourly_schedule_skips_without_partitions(instance):
+    result = hourly_candles(dg.build_schedule_context(instance=instance, scheduled_execution_time=SCHEDULED))
+    assert isinstance(result, dg.SkipReason)
+
+
+def test_new_symbols_sensor_backfills_only_symbols_without_candles(instance, resources):
+    from xray_pipelines.assets.candles import candles
+    from xray_pipelines.assets.markets import markets
+
+    assert dg.materialize([markets], instance=instance, resources=resources).success
+    assert dg.materialize([candles], instance=instance, resources=resources, partition_key="BTC/USDT").success
+    requests = list(new_symbols(dg.build_sensor_context(instance=instance)))
+    assert sorted(r.partition_key for r in requests) == ["ETH/USDT", "TGT/USDT"]
