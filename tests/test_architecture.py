@@ -11,8 +11,13 @@ def test_import_contracts_hold():
     """xray_core imports neither pipelines, runtime, CLI, Dagster, MLflow nor Redis; pipelines and
     runtime never import each other; only the CLI reaches into all packages (pyproject.toml)."""
     lint_imports = Path(sys.executable).with_name("lint-imports")
-    result = subprocess.run([str(lint_imports), "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(lint_imports), "--config", str(ROOT / "pyproject.toml")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 

@@ -31,7 +31,11 @@ def test_environment_overrides_each_group(monkeypatch):
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("XRAY_INGEST_HISTORY_DAYS", "ninety"), ("XRAY_INGEST_TIMEFRAME", "7m"), ("XRAY_EXCHANGE_URL", "ftp://x")],
+    [
+        ("XRAY_INGEST_HISTORY_DAYS", "ninety"),
+        ("XRAY_INGEST_TIMEFRAME", "7m"),
+        ("XRAY_EXCHANGE_URL", "ftp://x"),
+    ],
 )
 def test_a_malformed_setting_is_one_line_naming_the_variable(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)

@@ -1,9 +1,9 @@
 """The code location loads, validates, and its automation targets what it should."""
 
 import os
-from datetime import UTC, datetime
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg

@@ -32,13 +32,21 @@ def test_each_defect_fails_its_own_check(btc_5m):
     now = _now_after(btc_5m, 5 * MINUTE)
     broken = {
         "positive_prices": btc_5m.with_columns(
-            pl.when(pl.int_range(pl.len()) == 10).then(0.0).otherwise(pl.col("low")).alias("low")),
+            pl.when(pl.int_range(pl.len()) == 10).then(0.0).otherwise(pl.col("low")).alias("low")
+        ),
         "ohlc_consistent": btc_5m.with_columns(
-            pl.when(pl.int_range(pl.len()) == 10).then(pl.col("low") / 2).otherwise(pl.col("high")).alias("high")),
+            pl.when(pl.int_range(pl.len()) == 10)
+            .then(pl.col("low") / 2)
+            .otherwise(pl.col("high"))
+            .alias("high")
+        ),
         "non_negative_volume": btc_5m.with_columns(
-            pl.when(pl.int_range(pl.len()) == 3).then(-1.0).otherwise(pl.col("volume")).alias("volume")),
+            pl.when(pl.int_range(pl.len()) == 3).then(-1.0).otherwise(pl.col("volume")).alias("volume")
+        ),
         "unique_increasing_timestamps": pl.concat([btc_5m, btc_5m.slice(100, 1)]),
-        "gaps_within_tolerance": btc_5m.filter((pl.int_range(pl.len()) < 100) | (pl.int_range(pl.len()) > 120)),
+        "gaps_within_tolerance": btc_5m.filter(
+            (pl.int_range(pl.len()) < 100) | (pl.int_range(pl.len()) > 120)
+        ),
         "enough_bars": btc_5m.head(50),
     }
     for check, frame in broken.items():

@@ -32,15 +32,31 @@ def test_missing_column_names_the_source_and_the_column():
 
 
 def test_non_numeric_price_column_is_rejected():
-    frame = pl.DataFrame({"timestamp": [datetime(2024, 1, 1)], "open": ["x"], "high": [1.0], "low": [1.0],
-                          "close": [1.0], "volume": [1.0]})
+    frame = pl.DataFrame(
+        {
+            "timestamp": [datetime(2024, 1, 1)],
+            "open": ["x"],
+            "high": [1.0],
+            "low": [1.0],
+            "close": [1.0],
+            "volume": [1.0],
+        }
+    )
     with pytest.raises(DataError, match="'open' is String"):
         conform(frame, "bad")
 
 
 def test_naive_timestamps_are_taken_as_utc():
-    frame = pl.DataFrame({"timestamp": [datetime(2024, 1, 1)], "open": [1], "high": [1], "low": [1],
-                          "close": [1], "volume": [0]}).with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+    frame = pl.DataFrame(
+        {
+            "timestamp": [datetime(2024, 1, 1)],
+            "open": [1],
+            "high": [1],
+            "low": [1],
+            "close": [1],
+            "volume": [0],
+        }
+    ).with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
     assert conform(frame, "naive").schema == CANDLE_SCHEMA
 
 

@@ -50,7 +50,9 @@ def test_repeated_timestamps_in_one_batch_keep_the_last(store, btc_5m):
 def test_a_failing_batch_leaves_stored_data_untouched(store, btc_5m):
     store.upsert(KEY, btc_5m.head(100))
     before = store.fingerprint(KEY)
-    bad = pl.concat([btc_5m.slice(100, 50), btc_5m.slice(150, 1).with_columns(pl.lit(None).alias("timestamp"))])
+    bad = pl.concat(
+        [btc_5m.slice(100, 50), btc_5m.slice(150, 1).with_columns(pl.lit(None).alias("timestamp"))]
+    )
     with pytest.raises(duckdb.ConstraintException):
         store.upsert(KEY, bad)  # the NULL key fails after 50 good rows were already inserted
     assert store.fingerprint(KEY) == before
@@ -69,14 +71,28 @@ def test_series_are_kept_apart_and_read_by_range(store, btc_5m):
 
 
 def test_verdicts_and_universe_are_replaced_atomically(store):
-    markets = pl.DataFrame({"symbol": ["A/USDT", "B/USDT"], "base": ["A", "B"], "quote": ["USDT"] * 2,
-                            "active": [True, True], "quote_volume_24h": [1.0, 2.0], "kept": [True, False],
-                            "reason": ["kept", "too small"]})
+    markets = pl.DataFrame(
+        {
+            "symbol": ["A/USDT", "B/USDT"],
+            "base": ["A", "B"],
+            "quote": ["USDT"] * 2,
+            "active": [True, True],
+            "quote_volume_24h": [1.0, 2.0],
+            "kept": [True, False],
+            "reason": ["kept", "too small"],
+        }
+    )
     store.save_markets("mexc", markets, 1)
     store.save_markets("mexc", markets.head(1), 2)
     assert store.markets("mexc")["symbol"].to_list() == ["A/USDT"]
-    verdicts = pl.DataFrame({"symbol": ["A/USDT", "B/USDT"], "bars": [5, 0], "verdict": ["good", "bad"],
-                             "reason": ["all checks passed", "no candles"]})
+    verdicts = pl.DataFrame(
+        {
+            "symbol": ["A/USDT", "B/USDT"],
+            "bars": [5, 0],
+            "verdict": ["good", "bad"],
+            "reason": ["all checks passed", "no candles"],
+        }
+    )
     store.save_quality("mexc", "1h", verdicts, 3)
     assert store.good_symbols("mexc", "1h") == ["A/USDT"]
     assert store.good_symbols("mexc", "5m") == []
