@@ -50,10 +50,10 @@ def _materialize_market_data() -> None:
     from xray_pipelines.partitions import SYMBOLS
 
     instance = dg.DagsterInstance.get()
-    ok, error = _run(defs.get_job_def("markets_job"), instance)
+    ok, error = _run(defs.resolve_job_def("markets_job"), instance)
     if not ok:
         raise XrayError(f"materializing markets failed: {error}", "see the run in `make ui`")
-    candles_job = defs.get_job_def("candles_job")
+    candles_job = defs.resolve_job_def("candles_job")
     symbols = instance.get_dynamic_partitions(SYMBOLS)
     failures: dict[str, str] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -65,12 +65,15 @@ def _materialize_market_data() -> None:
             if not ok:
                 failures[symbol] = error
             progress.advance(task)
-    _run(defs.get_job_def("quality_job"), instance)
+    _run(defs.resolve_job_def("quality_job"), instance)
     _print_summary(load_settings(), failures)
 
 
 def _run(job: Any, instance: Any, partition_key: str | None = None) -> tuple[bool, str]:
-    result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the summary says the rest
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition_key, raise_on_error=False, run_config=quiet
+    )
     if result.success:
         return True, ""
     failure = next((e for e in result.all_events if e.is_step_failure), None)

@@ -80,7 +80,7 @@ def ingest_symbol(
 def refresh_universe(client: ExchangeClient, store: CandleStore, ingest: IngestSettings) -> pl.DataFrame:
     """Choose the tradable markets from the exchange's listing and 24h volumes and save the choice
     (every market with kept/dropped and the reason)."""
-    listed = client.load_markets()
+    listed = client.load_markets(fresh=True)
     choices = choose_markets(listed, client.fetch_tickers(), ingest)
     frame = pl.DataFrame([asdict(c) for c in choices], schema=MARKET_COLUMNS)
     store.save_markets(client.id, frame, client.fetch_time())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -36,6 +37,10 @@ OhlcvRow = list[float]
 
 # Errors worth another try: the request may succeed a moment later.
 RETRYABLE = (ccxt.NetworkError,)
+
+MARKETS_TTL_S = 300.0
+_markets_cache: dict[tuple[str, str | None, bool], tuple[float, Any, Any]] = {}
+_markets_lock = threading.Lock()
 
 
 def exchange_config(settings: ExchangeSettings) -> dict[str, Any]:
@@ -127,8 +132,24 @@ class ExchangeClient:
         raise AssertionError("unreachable")
 
     # ---- market data -------------------------------------------------------------------------------
-    def load_markets(self) -> dict[str, dict[str, Any]]:
-        return self.call("load_markets", self.exchange.load_markets)
+    def load_markets(self, fresh: bool = False) -> dict[str, dict[str, Any]]:
+        """The exchange's markets, shared by every client of the same exchange in this process for
+        `MARKETS_TTL_S`: the listing costs a heavy request (MEXC weighs exchangeInfo at 25), and
+        per-symbol Dagster runs in one process would otherwise fetch it once per symbol.
+        `fresh=True` always asks the exchange (the universe refresh does)."""
+        key = (self.settings.id, self.settings.url, self.settings.api_key is not None)
+        if not fresh:
+            if self.exchange.markets:
+                return self.exchange.markets
+            with _markets_lock:
+                cached = _markets_cache.get(key)
+            if cached is not None and time.monotonic() - cached[0] < MARKETS_TTL_S:
+                self.exchange.set_markets(cached[1], cached[2])
+                return self.exchange.markets
+        markets = self.call("load_markets", self.exchange.load_markets, fresh)
+        with _markets_lock:
+            _markets_cache[key] = (time.monotonic(), markets, self.exchange.currencies)
+        return markets
 
     def fetch_time(self) -> int:
         """The exchange's clock in ms (falls back to the local clock if the exchange has none)."""

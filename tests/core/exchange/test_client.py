@@ -78,3 +78,12 @@ def test_transient_server_errors_are_retried(emulator):
     assert client.retries == 2
     emulator.set_faults("")
     assert client.fetch_time() > 0
+
+
+def test_the_market_listing_is_fetched_once_per_process_unless_fresh(emulator):
+    first, second = _client(emulator.base_url), _client(emulator.base_url)
+    first.require_market("BTC/USDT")
+    second.require_market("ETH/USDT")
+    assert emulator.stats()["by_endpoint"]["GET /api/v3/exchangeInfo"] == 1
+    second.load_markets(fresh=True)
+    assert emulator.stats()["by_endpoint"]["GET /api/v3/exchangeInfo"] == 2
