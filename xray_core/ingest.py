@@ -66,11 +66,12 @@ def ingest_symbol(
         rows = client.fetch_ohlcv_range(symbol, timeframe, start, closed_end, on_page=on_progress)
         raw = schema.from_ohlcv(rows)
         feed = FeedAnomalies.of(raw)
-        written = store.upsert(key, raw)
-        stored = store.read(key, start_ms=window_start - window_start % step)
-        report = assess(symbol, timeframe, stored, now_ms, quality, feed)
-        store.save_checks(client.id, report, now_ms)
-        store.log_ingest(key, run_at, len(rows), written, feed, None)
+        with store.session():  # one connection for the write and what follows it
+            written = store.upsert(key, raw)
+            stored = store.read(key, start_ms=window_start - window_start % step)
+            report = assess(symbol, timeframe, stored, now_ms, quality, feed)
+            store.save_checks(client.id, report, now_ms)
+            store.log_ingest(key, run_at, len(rows), written, feed, None)
         return IngestResult(symbol, timeframe, len(rows), written, feed, report)
     except XrayError as exc:
         store.log_ingest(key, run_at, 0, None, FeedAnomalies(), str(exc))

@@ -96,3 +96,14 @@ def test_verdicts_and_universe_are_replaced_atomically(store):
     store.save_quality("mexc", "1h", verdicts, 3)
     assert store.good_symbols("mexc", "1h") == ["A/USDT"]
     assert store.good_symbols("mexc", "5m") == []
+
+
+def test_a_session_shares_one_connection_and_sees_its_own_writes(store, btc_5m):
+    with store.session():
+        with store.connect() as first, store.connect() as second:
+            assert first is second
+        store.upsert(KEY, btc_5m.head(20))
+        assert store.read(KEY).height == 20
+    with store.connect(read_only=True) as after:
+        assert after is not first
+    assert store.last_timestamp_ms(KEY) == int(btc_5m["timestamp"][19].timestamp() * 1000)
