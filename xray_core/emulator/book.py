@@ -13,7 +13,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
-from xray_core.emulator.bars import Bars
+from xray_core.candles.bars import Bars
 from xray_core.emulator.decimals import quantum
 from xray_core.emulator.protocol import MarketSource
 from xray_core.emulator.universe import MarketSpec

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xray_core.emulator.bars import Bars, aggregate
+from xray_core.candles.bars import Bars, aggregate
 from xray_core.emulator.universe import DEFAULT_UNIVERSE, Defect, MarketSpec
 from xray_core.timeframes import MINUTE_MS, TIMEFRAME_MS
 

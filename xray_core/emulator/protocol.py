@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from xray_core.emulator.bars import Bars
+from xray_core.candles.bars import Bars
 from xray_core.emulator.universe import MarketSpec
 
 

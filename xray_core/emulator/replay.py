@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from xray_core.emulator.bars import Bars, aggregate
+from xray_core.candles.bars import Bars, aggregate
 from xray_core.emulator.universe import MarketSpec
 from xray_core.errors import DataError
 from xray_core.timeframes import TIMEFRAME_MS

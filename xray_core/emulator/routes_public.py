@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from xray_core.candles.bars import Bars
 from xray_core.emulator import apierror, shapes
-from xray_core.emulator.bars import Bars
 from xray_core.emulator.book import Level, PublicTrade, Quote, day_stats, recent_trades
 from xray_core.emulator.decimals import fmt_decimal
 from xray_core.emulator.endpoints import Context, Endpoint

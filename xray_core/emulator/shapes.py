@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from xray_core.candles.bars import Bars
 from xray_core.emulator.accounts import Account
-from xray_core.emulator.bars import Bars
 from xray_core.emulator.book import DayStats, Level, PublicTrade, Quote
 from xray_core.emulator.decimals import fmt_decimal, fmt_float, quantum
 from xray_core.emulator.order_rules import (

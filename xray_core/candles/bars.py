@@ -1,10 +1,12 @@
-"""OHLCV bars as columnar numpy arrays, and aggregation to longer timeframes."""
+"""OHLCV bars as columnar numpy arrays (what numba kernels and the emulator work on), conversion from
+and to the polars candle schema, and aggregation to longer timeframes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,14 @@ class Bars:
 
     def take(self, index: np.ndarray | slice) -> Bars:
         return Bars(*(getattr(self, f)[index] for f in _FIELDS))
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame) -> Bars:
+        """Arrays of a candle frame (schema `xray_core.candles.schema.CANDLE_SCHEMA`)."""
+        return cls(
+            frame["timestamp"].dt.epoch("ms").to_numpy().astype(np.int64),
+            *(frame[name].to_numpy().astype(np.float64) for name in _FIELDS[1:]),
+        )
 
     def between(self, start_ms: int, end_ms: int) -> Bars:
         """Bars whose open time lies in [start_ms, end_ms)."""
