@@ -7,7 +7,7 @@ from xray_core.candles.schema import read_parquet
 CANDLES = Path(__file__).resolve().parents[1] / "data" / "candles"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def candles_dir() -> Path:
     return CANDLES
 
