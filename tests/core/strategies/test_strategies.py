@@ -127,7 +127,7 @@ def test_bad_parameters_are_named(name, values, message):
 
 
 def test_unknown_strategy_lists_the_known_ones():
-    with pytest.raises(ConfigError, match="unknown strategy 'sma'.*sma_cross, rsi_reversion"):
+    with pytest.raises(ConfigError, match=r"unknown strategy 'sma'.*sma_cross, rsi_reversion"):
         get_strategy("sma")
 
 
