@@ -1,0 +1,179 @@
+"""The fused SMA-cross grid: every (symbol, fast, slow) backtested in one parallel pass.
+
+Why a separate kernel when `run_many` exists: a parameter grid through the generic engine would
+materialise a bars x runs matrix of targets (and vectorbt additionally a matrix of moving averages,
+orders and values per run). Here each distinct period's moving average is computed once per symbol
+(an O(n) rolling sum) and shared by every combination that uses it; each combination is then a single
+walk over the bars that derives its target on the fly (long while SMA(fast) > SMA(slow) on the close,
+short while below in long_short mode, flat on a tie or during the NaN warm-up) and hands it to the same
+`kernels.simulate` the generic engine uses, so both give identical numbers. Nothing is allocated per
+combination; the combinations run in parallel (`prange`) ordered by symbol, so one symbol's prices and
+averages stay in cache while its combinations run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import polars as pl
+from numba import njit, prange
+
+from xray_core.backtest.config import BacktestConfig
+from xray_core.backtest.engine import MIN_BARS, Prices, checked_atr, kernel_params, metrics_frame
+from xray_core.backtest.kernels import close_returns, simulate
+from xray_core.backtest.metrics import N_METRICS, Calendar
+from xray_core.errors import ConfigError, DataError
+
+
+@njit(cache=True, nogil=True)
+def _running_sum(values: np.ndarray, out: np.ndarray) -> None:
+    total = 0.0
+    for i in range(values.shape[0]):
+        total = total + values[i]
+        out[i] = total
+
+
+@njit(cache=True, nogil=True)
+def _means_from_sums(sums: np.ndarray, window: int, out: np.ndarray) -> None:
+    """SMA(window) from running sums: NaN for the first window - 1 bars, then window-sum / window.
+
+    Operation for operation what vectorbt's `rolling_mean_1d_nb` (behind `vbt.MA`) computes, so the
+    crossings match vectorbt's bit for bit; `out` may be `sums` itself (it is filled from the end)."""
+    n = sums.shape[0]
+    w = float(window)
+    for i in range(n - 1, window - 1, -1):
+        out[i] = (sums[i] - sums[i - window]) / w
+    if window <= n:
+        out[window - 1] = sums[window - 1] / w
+    for i in range(min(window - 1, n)):
+        out[i] = np.nan
+
+
+@njit(cache=True, nogil=True)
+def rolling_mean(values: np.ndarray, window: int, out: np.ndarray) -> None:
+    """Simple moving average of `values` into `out` (see `_means_from_sums`)."""
+    _running_sum(values, out)
+    _means_from_sums(out, window, out)
+
+
+@njit(cache=True, parallel=True)
+def _moving_averages(close: np.ndarray, bounds: np.ndarray, periods: np.ndarray, out: np.ndarray) -> None:
+    """SMA of every period for every symbol, from one running sum per symbol; symbol k's SMA for
+    periods[p] lies in out[p * len(close) + bounds[k] : p * len(close) + bounds[k + 1]]."""
+    n_total = close.shape[0]
+    n_sym = bounds.shape[0] - 1
+    sums = np.empty(n_total, dtype=np.float64)
+    for k in prange(n_sym):
+        _running_sum(close[bounds[k]:bounds[k + 1]], sums[bounds[k]:bounds[k + 1]])
+    for job in prange(n_sym * periods.shape[0]):
+        k = job // periods.shape[0]
+        p = job % periods.shape[0]
+        lo, hi = bounds[k], bounds[k + 1]
+        _means_from_sums(sums[lo:hi], periods[p], out[p * n_total + lo:p * n_total + hi])
+
+
+@njit(cache=True, parallel=True)
+def _grid_kernel(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
+                 rets: np.ndarray, bounds: np.ndarray, sma: np.ndarray, fast_idx: np.ndarray,
+                 slow_idx: np.ndarray, atr: np.ndarray, fee: float, slip: float, cash0: float,
+                 frac: float, lev: float, mmr: float, sl_k: float, tp_k: float, long_short: bool,
+                 check_hl: bool, bars_per_year: np.ndarray, years: np.ndarray, out: np.ndarray) -> None:
+    """Metrics of combination c on symbol k into out[k * n_combos + c].
+
+    Jobs are numbered symbol-major, so each thread's contiguous share of them walks few symbols and
+    their prices and averages stay in cache across that symbol's combinations."""
+    n_total = close.shape[0]
+    n_combos = fast_idx.shape[0]
+    no_targets = np.empty(0, dtype=np.int8)
+    no_equity = np.empty(0, dtype=np.float64)
+    no_trades = np.empty((0, 9), dtype=np.float64)
+    use_atr = atr.shape[0] > 0
+    for job in prange((bounds.shape[0] - 1) * n_combos):
+        k = job // n_combos
+        c = job % n_combos
+        lo, hi = bounds[k], bounds[k + 1]
+        f0 = fast_idx[c] * n_total
+        s0 = slow_idx[c] * n_total
+        simulate(open_[lo:hi], high[lo:hi], low[lo:hi], close[lo:hi], rets[lo:hi], no_targets,
+                 sma[f0 + lo:f0 + hi], sma[s0 + lo:s0 + hi], True, atr[lo:hi] if use_atr else atr,
+                 fee, slip, cash0, frac, lev, mmr, sl_k, tp_k, long_short, check_hl,
+                 bars_per_year[k], years[k], out[job], no_equity, no_trades)
+
+
+def sma_cross_grid(prices: Mapping[str, Prices], fast_periods: Sequence[int], slow_periods: Sequence[int],
+                   config: BacktestConfig, atr: Mapping[str, np.ndarray] | None = None) -> pl.DataFrame:
+    """Backtest SMA(fast)/SMA(slow) crossings for every symbol and every fast < slow pair.
+
+    Returns one row per (symbol, fast, slow) with the metrics of `metrics.METRIC_NAMES`, in the order
+    symbols, then fast, then slow. `atr` (per symbol) is needed only when the config sets stops."""
+    fast = _periods(fast_periods, "fast_periods")
+    slow = _periods(slow_periods, "slow_periods")
+    pairs = [(f, s) for f in fast for s in slow if f < s]
+    if not pairs:
+        raise ConfigError("no fast < slow pair in the grid", "give fast periods shorter than slow ones")
+    if not prices:
+        raise DataError("no symbols to backtest", "pass at least one symbol's prices")
+    symbols = list(prices)
+    longest = max(s for _, s in pairs)
+    for symbol in symbols:
+        if len(prices[symbol]) < max(MIN_BARS, longest + 1):
+            raise DataError(f"{symbol}: {len(prices[symbol])} bars are too few for SMA({longest})",
+                            f"give at least {longest + 1} bars or shorter periods")
+    periods = np.array(sorted({p for pair in pairs for p in pair}), dtype=np.int64)
+    where = {int(p): i for i, p in enumerate(periods)}
+    fast_idx = np.array([where[f] for f, _ in pairs], dtype=np.int64)
+    slow_idx = np.array([where[s] for _, s in pairs], dtype=np.int64)
+
+    series = [prices[s] for s in symbols]
+    bounds = np.zeros(len(series) + 1, dtype=np.int64)
+    bounds[1:] = np.cumsum([len(p) for p in series])
+    open_, high, low, close = (np.concatenate([getattr(p, field) for p in series])
+                               for field in ("open", "high", "low", "close"))
+    if config.uses_stops:
+        if atr is None:
+            raise ConfigError("sl_atr/tp_atr are set but no ATR was passed", "pass atr={symbol: array}")
+        atr_flat = np.concatenate([checked_atr(atr.get(s), config, len(prices[s]), f"{s} atr")
+                                   for s in symbols])
+    else:
+        atr_flat = np.empty(0, dtype=np.float64)
+    calendars = [Calendar.from_timestamps(p.timestamps_ms) for p in series]
+    bars_per_year = np.array([c.bars_per_year for c in calendars])
+    years = np.array([c.years for c in calendars])
+
+    sma = np.empty(len(periods) * close.shape[0], dtype=np.float64)
+    _moving_averages(close, bounds, periods, sma)
+    table = np.empty((len(symbols) * len(pairs), N_METRICS), dtype=np.float64)
+    rets = close_returns(close, bounds[:-1])
+    _grid_kernel(open_, high, low, close, rets, bounds, sma, fast_idx, slow_idx, atr_flat,
+                 *kernel_params(config), bars_per_year, years, table)
+    keys = pl.DataFrame({
+        "symbol": np.repeat(np.array(symbols, dtype=object), len(pairs)).astype(str),
+        "fast": np.tile(np.array([f for f, _ in pairs], dtype=np.int64), len(symbols)),
+        "slow": np.tile(np.array([s for _, s in pairs], dtype=np.int64), len(symbols)),
+    })
+    return pl.concat([keys, metrics_frame(table)], how="horizontal")
+
+
+def sma_cross_positions(close: np.ndarray, fast: int, slow: int, long_short: bool = False) -> np.ndarray:
+    """The grid's targets for one pair as an int8 series (+1 while SMA(fast) > SMA(slow), -1 while
+    below when `long_short`, else 0), computed with the grid's own moving average: feed it to
+    `run_backtest` to reproduce a grid row exactly."""
+    values = np.ascontiguousarray(close, dtype=np.float64)
+    sma_fast = np.empty_like(values)
+    sma_slow = np.empty_like(values)
+    rolling_mean(values, int(fast), sma_fast)
+    rolling_mean(values, int(slow), sma_slow)
+    targets = np.zeros(values.shape[0], dtype=np.int8)
+    targets[sma_fast > sma_slow] = 1
+    if long_short:
+        targets[sma_fast < sma_slow] = -1
+    return targets
+
+
+def _periods(values: Sequence[int], name: str) -> list[int]:
+    periods = sorted({int(v) for v in values})
+    if not periods or periods[0] < 1 or any(int(v) != v for v in values):
+        raise ConfigError(f"{name} must be positive whole numbers of bars, got {list(values)!r}",
+                          "e.g. fast 5..50, slow 20..200")
+    return periods
