@@ -31,19 +31,28 @@ Semantics
   the short's sale proceeds, stay with the position; the rest of the account (cash - M) is untouched.
   The position's own equity is M plus its unrealised pnl after the entry fee; it is liquidated when that
   falls to `maintenance_margin` x current notional: long at price debt / (size x (1 - mm)), short at
-  (M + proceeds) / (size x (1 + mm)). Liquidation is checked on every bar in which the position is held,
-  the entry bar included, against the open (a gap through the level) and low/high; it exits at the
-  liquidation price and the trade loses exactly its margin (pnl = -M: the maintenance remainder goes to
-  the venue, a gap beyond the level costs nothing more). An adverse stop nearer than the liquidation
-  price triggers first. An unlevered long can never be liquidated; an unlevered short is liquidated
-  when the price roughly doubles.
+  (M + net sale proceeds) / (size x (1 + mm)). Liquidation is checked on every bar in which the
+  position is held, the entry bar included, against the open (a gap through the level) and low/high;
+  it exits at the liquidation price and the trade loses exactly its margin (pnl = -M: the maintenance
+  remainder goes to the venue, a gap beyond the level costs nothing more). An adverse stop nearer than
+  the liquidation price triggers first. An unlevered long can never be liquidated; an unlevered short
+  is liquidated when the price roughly doubles.
 * Metrics: see `xray_core.backtest.metrics` (per-bar returns, Sharpe/Sortino annualised with bars per
   365-day year, CAGR over the timestamps' span, drawdown on close-to-close equity, ...).
 
-Equality with vectorbt 1.2.0 (tests/core/backtest/test_vectorbt_equality.py): with k = L = 1 and no
-stops, `vbt.Portfolio.from_signals(close=close, price=open, entries/exits = target shifted by one
-bar, fees=f, slippage=s, init_cash=cash)` gives the same final equity (to 1e-9 relative, in practice
-~1e-14) and trade count, in `longonly` and `both` directions.
+Equality with vectorbt 1.2.0 (tests/core/backtest/test_backtest_vectorbt.py, on every real candle
+file): `vbt.Portfolio.from_signals(close=close, price=open, fees=f, slippage=s, init_cash=cash,
+entries/exits = the target shifted by one bar)` — `direction='longonly'` for long_only; long and short
+entries/exits for long_short (vectorbt's default `upon_opposite_entry='reversereduce'` is the
+reversal above); `size=k, size_type='percent'` for a size fraction k — gives the same final equity
+(1e-9 relative; ~1e-13 in practice), trade count, trade pnl, Sharpe, Sortino, max drawdown, exposure
+and CAGR. `close=close` (not `close=open`) is what values a final open position at the last close.
+ATR stops match vectorbt's `sl_stop`/`tp_stop` = multiple x ATR_t / O with `stop_entry_price='price'`,
+`stop_exit_price='stopmarket'` and edge signals, except in the corner noted above.
+
+The fused grid (`sma_cross_grid`) trades SMA(fast) vs SMA(slow) on the close: long while above,
+short while below in long_short mode, flat on a tie and during the warm-up; its rows are identical to
+`run_backtest` on `sma_cross_positions` (same moving average, bit for bit vectorbt's `MA`).
 
 Public API
 ----------

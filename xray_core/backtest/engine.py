@@ -93,7 +93,7 @@ def run_backtest(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np
                  atr: np.ndarray | None = None, with_trades: bool = False) -> BacktestResult:
     """Backtest one series of target positions (+1/0/-1 per bar, decided at that bar's close)."""
     prices = Prices.from_arrays(open_, high, low, close, timestamps_ms)
-    targets = _targets(positions, len(prices))
+    targets = _targets(positions, len(prices), ndim=1)
     table, equity, records = _run(prices, targets[None, :], config, atr, with_trades, keep_equity=True)
     trades = trades_frame(records, prices.timestamps_ms) if with_trades else None
     return BacktestResult(Metrics.from_row(table[0]), equity[0], trades)
@@ -104,11 +104,7 @@ def run_many(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
              atr: np.ndarray | None = None, with_trades: bool = False) -> RunsResult:
     """Backtest every column of `positions` (bars x runs) over the same prices, in parallel."""
     prices = Prices.from_arrays(open_, high, low, close, timestamps_ms)
-    matrix = np.asarray(positions)
-    if matrix.ndim != 2:
-        raise DataError(f"positions must be a 2-D (bars x runs) matrix, got {matrix.ndim} dimension(s)",
-                        "use run_backtest for a single series")
-    targets = np.ascontiguousarray(_targets(matrix, len(prices)).T)
+    targets = np.ascontiguousarray(_targets(positions, len(prices), ndim=2).T)
     table, _, records = _run(prices, targets, config, atr, with_trades, keep_equity=False)
     frame = metrics_frame(table).with_row_index("run").with_columns(pl.col("run").cast(pl.Int64))
     trades = None
@@ -164,8 +160,7 @@ def _run(prices: Prices, targets: np.ndarray, config: BacktestConfig, atr: np.nd
     records = np.empty((0, N_FIELDS), dtype=np.float64)
     offsets = np.zeros(n_runs + 1, dtype=np.int64)
     args = (prices.open, prices.high, prices.low, prices.close, close_returns(prices.close), targets,
-            atr_values,
-            *kernel_params(config), calendar.bars_per_year, calendar.years)
+            atr_values, *kernel_params(config), calendar.bars_per_year, calendar.years)
     run_many_kernel(*args, table, equity, records, offsets)
     if with_trades:
         offsets[1:] = np.cumsum(table[:, N_TRADES].astype(np.int64))
@@ -174,8 +169,12 @@ def _run(prices: Prices, targets: np.ndarray, config: BacktestConfig, atr: np.nd
     return table, equity, records
 
 
-def _targets(positions: np.ndarray, n: int) -> np.ndarray:
+def _targets(positions: np.ndarray, n: int, ndim: int) -> np.ndarray:
     values = np.asarray(positions)
+    if values.ndim != ndim:
+        shape = "one series (1-D)" if ndim == 1 else "a (bars x runs) matrix (2-D)"
+        raise DataError(f"positions must be {shape}, got shape {values.shape}",
+                        "use run_backtest for one series and run_many for several")
     if values.shape[0] != n:
         raise DataError(f"positions have {values.shape[0]} bars but the prices have {n}",
                         "give one target position per bar")

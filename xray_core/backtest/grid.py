@@ -101,12 +101,14 @@ def _grid_kernel(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np
                  bars_per_year[k], years[k], out[job], no_equity, no_trades)
 
 
-def sma_cross_grid(prices: Mapping[str, Prices], fast_periods: Sequence[int], slow_periods: Sequence[int],
-                   config: BacktestConfig, atr: Mapping[str, np.ndarray] | None = None) -> pl.DataFrame:
+def sma_cross_grid(prices: Mapping[str, Prices | pl.DataFrame], fast_periods: Sequence[int],
+                   slow_periods: Sequence[int], config: BacktestConfig,
+                   atr: Mapping[str, np.ndarray] | None = None) -> pl.DataFrame:
     """Backtest SMA(fast)/SMA(slow) crossings for every symbol and every fast < slow pair.
 
-    Returns one row per (symbol, fast, slow) with the metrics of `metrics.METRIC_NAMES`, in the order
-    symbols, then fast, then slow. `atr` (per symbol) is needed only when the config sets stops."""
+    `prices` maps each symbol to its `Prices` or candle frame (xray_core.candles.schema). Returns one row
+    per (symbol, fast, slow) with the metrics of `metrics.METRIC_NAMES`, in the order symbols, then
+    fast, then slow. `atr` (per symbol) is needed only when the config sets stops."""
     fast = _periods(fast_periods, "fast_periods")
     slow = _periods(slow_periods, "slow_periods")
     pairs = [(f, s) for f in fast for s in slow if f < s]
@@ -114,6 +116,8 @@ def sma_cross_grid(prices: Mapping[str, Prices], fast_periods: Sequence[int], sl
         raise ConfigError("no fast < slow pair in the grid", "give fast periods shorter than slow ones")
     if not prices:
         raise DataError("no symbols to backtest", "pass at least one symbol's prices")
+    prices = {symbol: p if isinstance(p, Prices) else Prices.from_frame(p, symbol)
+              for symbol, p in prices.items()}
     symbols = list(prices)
     longest = max(s for _, s in pairs)
     for symbol in symbols:

@@ -7,9 +7,9 @@ the final equity, so the pnl of all trades always adds up to final equity minus 
 
 Columns: run (only for several runs), entry_time, exit_time (bar open times of the fill bars; for an
 intrabar exit, the bar in which it happened), side ("long"/"short"), entry_price and exit_price (fill
-prices after slippage), size (units of the base asset), pnl (quote currency, after fees), return (pnl
-over the margin committed, i.e. entry notional / leverage; vectorbt's trade return at leverage 1), and
-exit_reason (signal, stop_loss, take_profit, liquidation, end).
+prices after slippage), size (units of the base asset), pnl (quote currency, after both fees), return
+(pnl / (size x entry_price / leverage): on the margin before the entry fee, vectorbt's trade return at
+leverage 1), and exit_reason (signal, stop_loss, take_profit, liquidation, end).
 """
 
 from __future__ import annotations

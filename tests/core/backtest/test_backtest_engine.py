@@ -201,6 +201,7 @@ def test_too_few_bars_is_a_clear_error():
     (lambda a: a.update(positions=np.array([0, 2, 0, 0, 0])), "must be -1, 0 or 1, found 2"),
     (lambda a: a.update(positions=np.zeros(4)), "positions have 4 bars but the prices have 5"),
     (lambda a: a.update(stamps=a["stamps"].astype(float)), "timestamps_ms must be 5 integer"),
+    (lambda a: a.update(positions=np.ones((5, 2))), r"positions must be one series \(1-D\)"),
 ])
 def test_bad_inputs_are_clear_errors(change, message):
     args = dict(open=FIVE.open, high=FIVE.high, low=FIVE.low, close=FIVE.close, stamps=FIVE.timestamps_ms,

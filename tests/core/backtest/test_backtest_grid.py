@@ -7,6 +7,7 @@ from vectorbt.generic.nb import rolling_mean_1d_nb
 
 from xray_core.backtest import METRIC_NAMES, BacktestConfig, sma_cross_grid, sma_cross_positions
 from xray_core.backtest.grid import rolling_mean
+from xray_core.candles.schema import read_parquet
 from xray_core.errors import ConfigError, DataError
 
 SYMBOLS = ["BTC_USDT-5m", "ETH_BTC-5m", "UNITTEST_BTC-30m", "XRP_ETH-1m"]
@@ -38,6 +39,14 @@ def test_grid_rows_are_identical_to_the_generic_engine(real_prices, config):
         generic = backtest(p, targets, config, atr=atr[row["symbol"]], with_trades=False)
         _assert_identical(row, generic.metrics)
     assert (table["n_trades"] > 0).all()
+
+
+def test_grid_takes_candle_frames(real_prices, candles_dir):
+    frame = read_parquet(candles_dir / "ETH_BTC-5m.parquet")
+    config = BacktestConfig(fee=0.001)
+    from_frame = sma_cross_grid({"ETH/BTC": frame}, [5], [20], config)
+    from_prices = sma_cross_grid({"ETH/BTC": real_prices["ETH_BTC-5m"]}, [5], [20], config)
+    assert from_frame.equals(from_prices)
 
 
 def test_moving_average_is_vectorbts_bit_for_bit(real_prices):

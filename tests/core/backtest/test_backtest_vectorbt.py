@@ -109,3 +109,46 @@ def test_equal_to_vectorbt_with_a_size_fraction(real_prices, name):
     prices = real_prices[name]
     _compare(prices, _patterns(prices, long_short=False), long_short=False, fraction=0.4)
     _compare(prices, _through_flat(prices), long_short=True, fraction=0.4)
+
+
+@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("long_short", [False, True], ids=["long_only", "long_short"])
+def test_stops_equal_to_vectorbt(real_prices, name, long_short):
+    """ATR stops as vectorbt percentage stops set at each entry: sl_stop = k x ATR[t] / open[t+1] from
+    the order price (`stop_entry_price='price'`), filled at the level with slippage
+    (`stop_exit_price='stopmarket'`) or at the open on a gap. Signals are edges (after a stop the
+    engine waits for a new target) and change every 300 bars, rarely enough that no signal fill meets a
+    stop in the same bar — the one case where vectorbt lets the stop override the signal."""
+    prices = real_prices[name]
+    n = len(prices)
+    block = (np.arange(n) // 300) % 3
+    targets = np.where(block == 1, -1 if long_short else 0, 1).astype(np.int8)
+    spread = pd.Series(prices.high - prices.low)
+    atr = spread.rolling(14).mean().to_numpy()
+    config = BacktestConfig(fee=FEE, slippage=SLIPPAGE, cash=CASH, sl_atr=2.0, tp_atr=3.0,
+                            mode="long_short" if long_short else "long_only")
+    ours = run_many(prices.open, prices.high, prices.low, prices.close, prices.timestamps_ms,
+                    targets[:, None], config, atr=atr, with_trades=True)
+
+    signal = np.zeros(n, dtype=np.int8)
+    signal[1:] = targets[:-1]
+    before = np.r_[0, signal[:-1]]
+    edge = signal != before
+    atr_at_signal = np.r_[np.nan, atr[:-1]]
+    common = dict(close=prices.close, price=prices.open, open=prices.open, high=prices.high, low=prices.low,
+                  fees=FEE, slippage=SLIPPAGE, init_cash=CASH, sl_stop=2.0 * atr_at_signal / prices.open,
+                  tp_stop=3.0 * atr_at_signal / prices.open, stop_entry_price="price",
+                  stop_exit_price="stopmarket")
+    common |= dict(entries=edge & (signal == 1), exits=edge & (before == 1))
+    if long_short:
+        common |= dict(short_entries=edge & (signal == -1), short_exits=edge & (before == -1))
+    else:
+        common |= dict(direction="longonly")
+    pf = vbt.Portfolio.from_signals(**common)
+
+    assert ours.metrics["final_equity"][0] == pytest.approx(pf.final_value(), rel=REL)
+    assert ours.metrics["n_trades"][0] == pf.trades.count()
+    np.testing.assert_allclose(ours.trades["pnl"].to_numpy(), pf.trades.records_arr["pnl"], rtol=REL,
+                               atol=REL * CASH)
+    reasons = set(ours.trades["exit_reason"])
+    assert "stop_loss" in reasons
