@@ -13,7 +13,8 @@ cache points at an empty temporary folder unless --use-cache) and warm time (med
 * xray fused grid: `sma_cross_grid` — moving averages, signals, fills and the 11 metrics.
 * xray generic engine: `run_many` per symbol over a precomputed (bars x 90) target matrix (warm only).
 * vectorbt, final equity: `vbt.MA.run` over the distinct windows, the same signal shifted one bar,
-  `Portfolio.from_signals(close=close, price=open, ...)` and `final_value()`.
+  `Portfolio.from_signals(close=close, price=open, ...)` and `final_value()` (close and open tiled to
+  one column per run beforehand, outside the timing).
 * vectorbt, same metrics: the above plus total/annualised return, Sharpe, Sortino, max drawdown,
   Calmar, win rate, profit factor, exposure and trade count — the table the fused grid returns.
 
@@ -47,7 +48,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--use-cache", action="store_true",
                         help="use numba's normal cache: cold times then measure loading, not compiling")
     parser.add_argument("--warm-runs", type=int, default=9, help="warm calls of the xray kernels")
-    parser.add_argument("--vbt-warm-runs", type=int, default=3, help="warm calls of vectorbt")
+    parser.add_argument("--vbt-warm-runs", type=int, default=4, help="warm calls of vectorbt")
     return parser.parse_args()
 
 
@@ -55,7 +56,8 @@ ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None and not ARGS.use_cache:
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-backtest-numba-")
 
-import pandas as pd  # noqa: E402  (numba reads NUMBA_CACHE_DIR when first imported)
+import numba  # noqa: E402  (numba reads NUMBA_CACHE_DIR when first imported)
+import pandas as pd  # noqa: E402
 import vectorbt as vbt  # noqa: E402
 
 from xray_core.backtest import BacktestConfig, Prices, run_many, sma_cross_grid  # noqa: E402
@@ -95,12 +97,23 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[float, list[float], obje
     return cold, warm, result
 
 
-def vectorbt_grid(prices: dict[str, Prices], pairs: list[tuple[int, int]], full: bool) -> pd.DataFrame:
-    """vectorbt on the grid: final equity (and, when `full`, the metrics the fused grid returns)."""
+def vectorbt_inputs(prices: dict[str, Prices], pairs: list[tuple[int, int]]
+                    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The closes as vectorbt's MA takes them, and close/open tiled to one column per run (prepared
+    outside the timing: it is glue, not vectorbt's work)."""
     symbols = list(prices)
     index = pd.to_datetime(prices[symbols[0]].timestamps_ms, unit="ms", utc=True)
     close = pd.DataFrame({s: prices[s].close for s in symbols}, index=index)
     open_ = np.column_stack([prices[s].open for s in symbols])
+    reps = len(pairs)
+    return close, np.repeat(close.to_numpy(), reps, axis=1), np.repeat(open_, reps, axis=1)
+
+
+def vectorbt_grid(inputs: tuple[pd.DataFrame, np.ndarray, np.ndarray], pairs: list[tuple[int, int]],
+                  full: bool) -> pd.DataFrame:
+    """vectorbt on the grid: final equity (and, when `full`, the metrics the fused grid returns)."""
+    close, close_runs, open_runs = inputs
+    symbols = list(close.columns)
     windows = sorted({w for pair in pairs for w in pair})
     ma = vbt.MA.run(close, window=windows).ma
     by_window = {w: ma.xs(w, axis=1, level="ma_window")[symbols].to_numpy() for w in windows}
@@ -108,11 +121,9 @@ def vectorbt_grid(prices: dict[str, Prices], pairs: list[tuple[int, int]], full:
                              for k in range(len(symbols)) for f, s in pairs])
     entries = np.zeros_like(above)
     entries[1:] = above[:-1]  # decided at the close, filled at the next open
-    reps = len(pairs)
     pf = vbt.Portfolio.from_signals(
-        close=np.repeat(close.to_numpy(), reps, axis=1), price=np.repeat(open_, reps, axis=1),
-        entries=entries, exits=~entries, direction="longonly", fees=FEE, slippage=SLIPPAGE,
-        init_cash=CASH, freq="1h")
+        close=close_runs, price=open_runs, entries=entries, exits=~entries, direction="longonly",
+        fees=FEE, slippage=SLIPPAGE, init_cash=CASH, freq="1h")
     table = {"final_equity": pf.final_value().to_numpy()}
     if full:
         trades = pf.trades
@@ -149,10 +160,15 @@ def main() -> None:
           f"generated in {time.perf_counter() - t0:.1f} s); grid {len(pairs)} pairs -> {runs:,} runs, "
           f"{evals:,} bar-evaluations per grid")
     cache = "normal numba cache" if ARGS.use_cache else "empty numba cache (cold = JIT compile included)"
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {cache}\n")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs (load average {load}), {cache}\n")
 
     config = BacktestConfig(fee=FEE, slippage=SLIPPAGE, cash=CASH)
     fused_cold, fused_warm, table = timed(lambda: sma_cross_grid(prices, FAST, SLOW, config), ARGS.warm_runs)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # vectorbt runs on one core: the like-for-like view, and robust to load
+    _, single_warm, _ = timed(lambda: sma_cross_grid(prices, FAST, SLOW, config), ARGS.warm_runs)
+    numba.set_num_threads(threads)
 
     targets = {s: np.column_stack([sma_cross_positions(p.close, f, sl) for f, sl in pairs])
                for s, p in prices.items()}
@@ -160,22 +176,26 @@ def main() -> None:
     _, generic_warm, _ = timed(lambda: generic_grid(prices, pairs, config, targets), ARGS.warm_runs)
 
     vbt_runs = ARGS.vbt_warm_runs
-    vbt_cold, vbt_warm, vbt_final = timed(lambda: vectorbt_grid(prices, pairs, full=False), vbt_runs)
-    full_cold, full_warm, vbt_full = timed(lambda: vectorbt_grid(prices, pairs, full=True), vbt_runs)
+    inputs = vectorbt_inputs(prices, pairs)
+    vbt_cold, vbt_warm, vbt_final = timed(lambda: vectorbt_grid(inputs, pairs, full=False), vbt_runs)
+    full_cold, full_warm, vbt_full = timed(lambda: vectorbt_grid(inputs, pairs, full=True), vbt_runs)
 
-    rows = [("xray fused grid (sma_cross_grid)", fused_cold, fused_warm),
-            ("xray generic engine (run_many)", None, generic_warm),
+    rows = [(f"xray fused grid ({threads} threads)", fused_cold, fused_warm),
+            ("xray fused grid (1 thread)", None, single_warm),
+            (f"xray generic run_many ({threads} thr.)", None, generic_warm),
             ("vectorbt: final equity", vbt_cold, vbt_warm),
             ("vectorbt: same metrics table", full_cold, full_warm)]
-    print(f"{'':34}{'cold s':>9}{'warm s (median)':>17}{'warm bar-evals/s':>19}   warm calls")
+    print(f"{'':34}{'cold s':>8}{'warm s median':>15}{'min':>9}{'bar-evals/s':>13}   warm calls (s)")
     for name, cold, warm in rows:
-        cold_text = f"{cold:9.3f}" if cold is not None else f"{'-':>9}"
-        print(f"{name:34}{cold_text}{median(warm):17.4f}{evals / median(warm):19.3g}   "
-              f"{', '.join(f'{w:.3f}' for w in warm)}")
-    fused = median(fused_warm)
-    print(f"\nspeed-up of the fused grid, warm: {median(full_warm) / fused:.0f}x vectorbt on the same "
-          f"metrics table, {median(vbt_warm) / fused:.0f}x vectorbt's final equity alone; "
-          f"cold: {full_cold / fused_cold:.1f}x / {vbt_cold / fused_cold:.1f}x")
+        cold_text = f"{cold:8.2f}" if cold is not None else f"{'-':>8}"
+        print(f"{name:34}{cold_text}{median(warm):15.4f}{min(warm):9.4f}{evals / median(warm):13.3g}   "
+              f"{' '.join(f'{w:.3f}' for w in warm)}")
+    print("\nspeed-up of the fused grid (ratios of warm medians):")
+    for label, ours in ((f"{threads} threads", median(fused_warm)), ("1 thread", median(single_warm))):
+        print(f"  {label:>10}: {median(full_warm) / ours:5.0f}x vectorbt on the same metrics table, "
+              f"{median(vbt_warm) / ours:5.0f}x vectorbt's final equity alone")
+    what = "first calls, JIT compilation included on both sides" if not ARGS.use_cache else "first calls"
+    print(f"  {'cold':>10}: {full_cold / fused_cold:5.1f}x / {vbt_cold / fused_cold:.1f}x ({what})")
 
     ours = table["final_equity"].to_numpy()
     theirs = vbt_final["final_equity"].to_numpy()

@@ -132,8 +132,10 @@ def sma_cross_grid(prices: Mapping[str, Prices | pl.DataFrame], fast_periods: Se
     series = [prices[s] for s in symbols]
     bounds = np.zeros(len(series) + 1, dtype=np.int64)
     bounds[1:] = np.cumsum([len(p) for p in series])
-    open_, high, low, close = (np.concatenate([getattr(p, field) for p in series])
-                               for field in ("open", "high", "low", "close"))
+    fields = ("open", "high", "low", "close") if config.needs_high_low else ("open", "close")
+    flat = {f: np.concatenate([getattr(p, f) for p in series]) for f in fields}
+    nothing = np.empty(0, dtype=np.float64)  # high/low are read only when a level can trigger
+    open_, high, low, close = (flat.get(f, nothing) for f in ("open", "high", "low", "close"))
     if config.uses_stops:
         if atr is None:
             raise ConfigError("sl_atr/tp_atr are set but no ATR was passed", "pass atr={symbol: array}")

@@ -84,7 +84,8 @@ class Calendar:
 
     @classmethod
     def from_timestamps(cls, timestamps_ms: np.ndarray) -> Calendar:
-        bar_ms = float(np.median(np.diff(timestamps_ms)))
+        steps = np.diff(timestamps_ms)
+        bar_ms = float(steps[0] if (steps == steps[0]).all() else np.median(steps))
         span_ms = float(timestamps_ms[-1] - timestamps_ms[0]) + bar_ms
         return cls(bars_per_year=YEAR_MS / bar_ms, years=span_ms / YEAR_MS)
 
