@@ -133,8 +133,9 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
     non-empty.
 
     Each bar that may change something (a new target, a level within reach) goes through the full
-    step; between such bars two tight loops fast-forward: flat bars only watch for a target change,
-    held bars also mark equity to the close. They compute exactly what the full step would.
+    step; between such bars tight loops fast-forward: flat bars only watch for a target change (four
+    bars per branch for the SMA cross), held bars also mark equity to the close, an all-in long taking
+    its bar returns from `rets` instead of dividing. They fold the same values the full step would.
     """
     n = close.shape[0]
     record_equity = equity.shape[0] > 0
