@@ -6,7 +6,8 @@ vectorbt is configured to mean exactly what the engine means:
   position still open at the end is worth size x last close without exit fee, as in the engine (with
   `close=open` vectorbt would value it at the last open instead).
 * Signals shifted by one bar: the target decided at bar t's close is vectorbt's signal at bar t+1.
-* long_only: entries = shifted target == 1, exits = its negation, `direction='longonly'`.
+* long_only: entries = shifted target == 1, exits = its negation, no short signals (the same as
+  `direction='longonly'`; every call passes the same argument types so vectorbt compiles once).
 * long_short: long_entries = shifted == 1, long_exits = shifted != 1, short_entries = shifted == -1,
   short_exits = shifted != -1; vectorbt's default `upon_opposite_entry='reversereduce'` reverses at one
   open, closing and reopening all-in, which is the engine's reversal.
@@ -59,18 +60,31 @@ def _through_flat(prices: Prices) -> np.ndarray:
     return np.column_stack(out).astype(np.int8)
 
 
+def _portfolio(prices: Prices, long_entries: np.ndarray, long_exits: np.ndarray, short_entries: np.ndarray,
+               short_exits: np.ndarray, fraction: float = 1.0, sl_stop: np.ndarray | None = None,
+               tp_stop: np.ndarray | None = None):
+    """`Portfolio.from_signals` on (bars x runs) signals, always with the same argument types so that
+    vectorbt's simulation (not cached by numba) compiles once per test session."""
+    def column(values: np.ndarray | None) -> np.ndarray:
+        return np.full((len(prices), 1), np.nan) if values is None else values.reshape(len(prices), -1)
+
+    bar = pd.Timedelta(milliseconds=float(np.median(np.diff(prices.timestamps_ms))))
+    return vbt.Portfolio.from_signals(
+        close=column(prices.close), price=column(prices.open), open=column(prices.open),
+        high=column(prices.high), low=column(prices.low), entries=long_entries, exits=long_exits,
+        short_entries=short_entries, short_exits=short_exits, fees=FEE, slippage=SLIPPAGE, init_cash=CASH,
+        size=np.inf if fraction == 1.0 else fraction, size_type="amount" if fraction == 1.0 else "percent",
+        sl_stop=column(sl_stop), tp_stop=column(tp_stop), stop_entry_price="price",
+        stop_exit_price="stopmarket", freq=bar)
+
+
 def _vectorbt(prices: Prices, targets: np.ndarray, long_short: bool, fraction: float = 1.0):
     shifted = np.zeros_like(targets)
     shifted[1:] = targets[:-1]
-    sizing = {} if fraction == 1.0 else {"size": fraction, "size_type": "percent"}
-    bar = pd.Timedelta(milliseconds=float(np.median(np.diff(prices.timestamps_ms))))
-    common = dict(close=prices.close[:, None], price=prices.open[:, None], fees=FEE, slippage=SLIPPAGE,
-                  init_cash=CASH, freq=bar, **sizing)
+    no = np.zeros_like(shifted, dtype=bool)
     if long_short:
-        return vbt.Portfolio.from_signals(entries=shifted == 1, exits=shifted != 1,
-                                          short_entries=shifted == -1, short_exits=shifted != -1, **common)
-    return vbt.Portfolio.from_signals(entries=shifted == 1, exits=shifted != 1, direction="longonly",
-                                      **common)
+        return _portfolio(prices, shifted == 1, shifted != 1, shifted == -1, shifted != -1, fraction)
+    return _portfolio(prices, shifted == 1, shifted != 1, no, no, fraction)  # = direction='longonly'
 
 
 def _compare(prices: Prices, targets: np.ndarray, long_short: bool, fraction: float = 1.0) -> None:
@@ -135,19 +149,13 @@ def test_stops_equal_to_vectorbt(real_prices, name, long_short):
     before = np.r_[0, signal[:-1]]
     edge = signal != before
     atr_at_signal = np.r_[np.nan, atr[:-1]]
-    common = dict(close=prices.close, price=prices.open, open=prices.open, high=prices.high, low=prices.low,
-                  fees=FEE, slippage=SLIPPAGE, init_cash=CASH, sl_stop=2.0 * atr_at_signal / prices.open,
-                  tp_stop=3.0 * atr_at_signal / prices.open, stop_entry_price="price",
-                  stop_exit_price="stopmarket")
-    common |= dict(entries=edge & (signal == 1), exits=edge & (before == 1))
-    if long_short:
-        common |= dict(short_entries=edge & (signal == -1), short_exits=edge & (before == -1))
-    else:
-        common |= dict(direction="longonly")
-    pf = vbt.Portfolio.from_signals(**common)
+    shorts = long_short * edge
+    pf = _portfolio(prices, (edge & (signal == 1))[:, None], (edge & (before == 1))[:, None],
+                    (shorts & (signal == -1))[:, None], (shorts & (before == -1))[:, None],
+                    sl_stop=2.0 * atr_at_signal / prices.open, tp_stop=3.0 * atr_at_signal / prices.open)
 
-    assert ours.metrics["final_equity"][0] == pytest.approx(pf.final_value(), rel=REL)
-    assert ours.metrics["n_trades"][0] == pf.trades.count()
+    assert ours.metrics["final_equity"][0] == pytest.approx(pf.final_value().to_numpy()[0], rel=REL)
+    assert ours.metrics["n_trades"][0] == pf.trades.count().to_numpy()[0]
     np.testing.assert_allclose(ours.trades["pnl"].to_numpy(), pf.trades.records_arr["pnl"], rtol=REL,
                                atol=REL * CASH)
     reasons = set(ours.trades["exit_reason"])
