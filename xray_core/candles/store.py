@@ -2,25 +2,20 @@
 
 Rows are keyed by (exchange, symbol, timeframe, ts_ms): writing the same bars twice changes nothing,
 and a corrected bar replaces the old one. Each write is one transaction, so a crash or an error
-leaves the previous data intact, never half a batch. DuckDB allows one writing process at a time;
-connections are short-lived and a writer waits (bounded) for the file lock instead of failing.
+leaves the previous data intact, never half a batch (connections and locking: `xray_core.duck`).
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from xray_core.candles.quality import FeedAnomalies, QualityReport
 from xray_core.candles.schema import CANDLE_SCHEMA, conform
-from xray_core.errors import DataError
+from xray_core.duck import DuckFile
 
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS candles (
@@ -68,63 +63,11 @@ class SeriesKey:
     timeframe: str
 
 
-class CandleStore:
+class CandleStore(DuckFile):
+    """Candles, their quality checks and verdicts, the ingest log and the tradable universe."""
+
     def __init__(self, path: Path, lock_timeout_s: float = 60.0) -> None:
-        self.path = Path(path)
-        self.lock_timeout_s = lock_timeout_s
-        self._initialised = False
-        self._session: duckdb.DuckDBPyConnection | None = None
-
-    @contextmanager
-    def session(self) -> Iterator[None]:
-        """Share one connection between the operations inside the block: opening a DuckDB file costs
-        ~13 ms, more than most of our queries. Keep sessions short: they hold the file's write lock."""
-        if self._session is not None:
-            yield
-            return
-        with self._open(read_only=False) as con:
-            self._session = con
-            try:
-                yield
-            finally:
-                self._session = None
-
-    @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The session's connection, or a short-lived one of its own."""
-        if self._session is not None:
-            yield self._session
-            return
-        with self._open(read_only) as con:
-            yield con
-
-    @contextmanager
-    def _open(self, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the file, waiting for another process's write lock up to `lock_timeout_s`."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if read_only and not self.path.exists():
-            read_only = False  # nothing to read yet: create the file so queries see empty tables
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.05
-        while True:
-            try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise DataError(
-                        f"cannot open the candle store {self.path}: {exc}",
-                        "stop the other process using it, or set XRAY_DUCKDB_PATH",
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        try:
-            if not read_only and not self._initialised:
-                con.execute(_SCHEMA_SQL)
-                self._initialised = True
-            yield con
-        finally:
-            con.close()
+        super().__init__(path, _SCHEMA_SQL, lock_timeout_s)
 
     # ---- candles -------------------------------------------------------------------------------
     def upsert(self, key: SeriesKey, frame: pl.DataFrame) -> UpsertResult:
@@ -143,7 +86,7 @@ class CandleStore:
             "close",
             "volume",
         )
-        with self._transaction(batch=batch) as con:
+        with self.transaction(batch=batch) as con:
             existing = con.execute(
                 "SELECT count(*) FROM candles c JOIN batch b USING (exchange, symbol, timeframe, ts_ms)"
             ).fetchone()[0]  # type: ignore[index]
@@ -175,8 +118,7 @@ class CandleStore:
         if end_ms is not None:
             sql += " AND ts_ms < ?"
             params.append(end_ms)
-        with self.connect(read_only=True) as con:
-            frame = _frame(con, sql + " ORDER BY ts_ms", params)
+        frame = self.frame(sql + " ORDER BY ts_ms", params)
         if frame.is_empty():
             return pl.DataFrame(schema=CANDLE_SCHEMA)
         return frame.select(
@@ -203,14 +145,12 @@ class CandleStore:
 
     def series(self) -> pl.DataFrame:
         """One row per stored series: exchange, symbol, timeframe, bars, first_ms, last_ms."""
-        with self.connect(read_only=True) as con:
-            return _frame(
-                con,
-                """
+        return self.frame(
+            """
                 SELECT exchange, symbol, timeframe, count(*) AS bars, min(ts_ms) AS first_ms,
                        max(ts_ms) AS last_ms
                 FROM candles GROUP BY ALL ORDER BY exchange, timeframe, symbol""",
-            )
+        )
 
     # ---- quality and ingest history ----------------------------------------------------------------
     def save_checks(self, exchange: str, report: QualityReport, assessed_at_ms: int) -> None:
@@ -244,12 +184,10 @@ class CandleStore:
 
     def checks(self, exchange: str, timeframe: str) -> pl.DataFrame:
         """The latest assessment of every ingested series (one row per symbol, checks as JSON)."""
-        with self.connect(read_only=True) as con:
-            return _frame(
-                con,
-                "SELECT * FROM candle_checks WHERE exchange = ? AND timeframe = ? ORDER BY symbol",
-                [exchange, timeframe],
-            )
+        return self.frame(
+            "SELECT * FROM candle_checks WHERE exchange = ? AND timeframe = ? ORDER BY symbol",
+            [exchange, timeframe],
+        )
 
     def last_ingest_errors(self, exchange: str, timeframe: str) -> dict[str, str]:
         """Symbol -> error of its most recent ingestion, for symbols whose last ingestion failed."""
@@ -266,7 +204,7 @@ class CandleStore:
     def save_markets(self, exchange: str, markets: pl.DataFrame, as_of_ms: int) -> None:
         """Replace the exchange's universe (columns of `markets.MarketChoice`) in one transaction."""
         rows = markets.select("symbol", "base", "quote", "active", "quote_volume_24h", "kept", "reason")
-        self._replace(
+        self.replace(
             "markets",
             "exchange = ?",
             [exchange],
@@ -276,10 +214,9 @@ class CandleStore:
         )
 
     def markets(self, exchange: str) -> pl.DataFrame:
-        with self.connect(read_only=True) as con:
-            return _frame(
-                con, "SELECT * EXCLUDE (exchange) FROM markets WHERE exchange = ? ORDER BY symbol", [exchange]
-            )
+        return self.frame(
+            "SELECT * EXCLUDE (exchange) FROM markets WHERE exchange = ? ORDER BY symbol", [exchange]
+        )
 
     def save_quality(self, exchange: str, timeframe: str, verdicts: pl.DataFrame, as_of_ms: int) -> None:
         """Replace the verdicts (symbol, bars, verdict, reason) for one exchange and timeframe."""
@@ -292,43 +229,15 @@ class CandleStore:
             "reason",
             pl.lit(as_of_ms).alias("as_of_ms"),
         )
-        self._replace("candle_quality", "exchange = ? AND timeframe = ?", [exchange, timeframe], rows)
+        self.replace("candle_quality", "exchange = ? AND timeframe = ?", [exchange, timeframe], rows)
 
     def quality(self, exchange: str, timeframe: str) -> pl.DataFrame:
-        with self.connect(read_only=True) as con:
-            return _frame(
-                con,
-                """SELECT symbol, bars, verdict, reason, as_of_ms FROM candle_quality
+        return self.frame(
+            """SELECT symbol, bars, verdict, reason, as_of_ms FROM candle_quality
                                   WHERE exchange = ? AND timeframe = ? ORDER BY symbol""",
-                [exchange, timeframe],
-            )
+            [exchange, timeframe],
+        )
 
     def good_symbols(self, exchange: str, timeframe: str) -> list[str]:
         """The symbols downstream work may use: the ones the quality verdict calls good."""
         return self.quality(exchange, timeframe).filter(pl.col("verdict") == "good")["symbol"].to_list()
-
-    def _replace(self, table: str, where: str, params: list[object], rows: pl.DataFrame) -> None:
-        with self._transaction(new_rows=rows) as con:
-            con.execute(f"DELETE FROM {table} WHERE {where}", params)
-            con.execute(f"INSERT INTO {table} SELECT * FROM new_rows")
-
-    @contextmanager
-    def _transaction(self, **frames: pl.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction with `frames` visible as tables; rolled back on any error."""
-        with self.connect() as con:
-            for name, frame in frames.items():
-                con.register(name, frame.to_arrow())
-            con.execute("BEGIN TRANSACTION")
-            try:
-                yield con
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            finally:
-                for name in frames:
-                    con.unregister(name)
-
-
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pl.DataFrame:
-    return con.sql(sql, params=params or []).pl()
