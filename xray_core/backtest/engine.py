@@ -183,7 +183,10 @@ def _targets(positions: np.ndarray, n: int, ndim: int) -> np.ndarray:
     if not np.issubdtype(values.dtype, np.number):
         raise DataError(f"positions must be numbers in {{-1, 0, 1}}, got dtype {values.dtype}",
                         "use int8: +1 long, 0 flat, -1 short")
-    bad = ~np.isin(values, (-1, 0, 1))
+    if np.issubdtype(values.dtype, np.integer):
+        bad = (values < -1) | (values > 1)  # much cheaper than np.isin on a grid-sized matrix
+    else:
+        bad = ~((values == -1) | (values == 0) | (values == 1))
     if bad.any():
         raise DataError(f"positions must be -1, 0 or 1, found {values[bad].flat[0].item()!r}",
                         "use int8: +1 long, 0 flat, -1 short")
