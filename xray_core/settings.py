@@ -9,7 +9,7 @@ code receives them, never mutates them. Secrets are `SecretStr`, so they never p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -67,6 +67,11 @@ class StoreSettings(BaseSettings):
     def duckdb_file(self) -> Path:
         return self.duckdb_path or self.home / "xray.duckdb"
 
+    @property
+    def lake_dir(self) -> Path:
+        """Per-series Parquet files (features), next to the DuckDB file."""
+        return self.duckdb_file.parent / "lake"
+
 
 class IngestSettings(BaseSettings):
     """Which markets and how much history to ingest."""
@@ -115,6 +120,39 @@ class QualitySettings(BaseSettings):
     min_bars: int = Field(200, ge=1, description="Fewest bars a symbol needs to be usable")
 
 
+class ResearchSettings(BaseSettings):
+    """How symbols are backtested, filtered and optimised, and where news comes from."""
+
+    model_config = SettingsConfigDict(env_prefix="XRAY_RESEARCH_", **_COMMON)
+
+    fee: float = Field(0.001, ge=0, le=0.05, description="Fee per fill (0.001 = 0.1%)")
+    slippage: float = Field(0.0005, ge=0, le=0.05, description="Slippage per fill")
+    cash: float = Field(10_000.0, gt=0, description="Starting equity of every backtest")
+    mode: Literal["long_only", "long_short"] = Field("long_only", description="Backtest mode")
+    min_total_return: float = Field(0.0, description="Keep a symbol only above this total return")
+    min_sharpe: float = Field(0.5, description="... and above this Sharpe ratio")
+    max_drawdown: float = Field(0.35, gt=0, le=1, description="... and below this max drawdown")
+    min_trades: int = Field(3, ge=0, description="... and with at least this many trades")
+    min_quote_volume: float = Field(0.0, ge=0, description="... and this 24h quote volume (liquidity)")
+    optimize_trials: int = Field(40, ge=1, le=5000, description="Optuna trials per symbol group")
+    optimize_folds: int = Field(3, ge=1, le=20, description="Walk-forward folds")
+    seed: int = Field(7, description="Seed of the genetic optimiser")
+    optuna_storage: str | None = Field(
+        None, description="Optuna storage URL; default: sqlite in DAGSTER_HOME (or XRAY_HOME)"
+    )
+    news_sources: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated RSS/Atom URLs or JSON drop paths"
+    )
+    news_half_life_hours: float = Field(6.0, gt=0, description="Decay of the sentiment feature")
+
+    @field_validator("news_sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
 class XraySettings(BaseModel):
     """All settings together; each group reads its own environment prefix."""
 
@@ -124,6 +162,7 @@ class XraySettings(BaseModel):
     store: StoreSettings = Field(default_factory=StoreSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    research: ResearchSettings = Field(default_factory=ResearchSettings)
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -144,6 +183,7 @@ def load_settings(**overrides: Any) -> XraySettings:
         store=load(StoreSettings, **overrides.pop("store", {})),
         ingest=load(IngestSettings, **overrides.pop("ingest", {})),
         quality=load(QualitySettings, **overrides.pop("quality", {})),
+        research=load(ResearchSettings, **overrides.pop("research", {})),
     )
 
 

@@ -1,18 +1,27 @@
 """Dagster resources: thin, configurable handles on the pure domain objects in xray_core.
 
 Defaults come from the typed settings (environment), so the UI's launchpad shows the values in use;
-secrets are wired as `dg.EnvVar`s and never appear in run config or logs.
+secrets are wired as `dg.EnvVar`s and never appear in run config or logs. Resources whose fields
+mirror a settings class share the field names, so one `_settings_values` call converts either way.
 """
 
 import os
 from pathlib import Path
+from typing import Any, Literal
 
 import dagster as dg
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from xray_core.candles.store import CandleStore
 from xray_core.exchange.client import ExchangeClient
-from xray_core.settings import ExchangeSettings, IngestSettings, QualitySettings, XraySettings
+from xray_core.research.store import ResearchStore
+from xray_core.settings import (
+    ExchangeSettings,
+    IngestSettings,
+    QualitySettings,
+    ResearchSettings,
+    XraySettings,
+)
 
 
 class ExchangeResource(dg.ConfigurableResource):
@@ -41,13 +50,19 @@ class ExchangeResource(dg.ConfigurableResource):
         return ExchangeClient(self.settings())
 
 
-class CandleStoreResource(dg.ConfigurableResource):
-    """The DuckDB file holding candles, quality verdicts and the tradable universe."""
+class LakeResource(dg.ConfigurableResource):
+    """Where data lives: the DuckDB file (candles, verdicts, universe, research tables) and the
+    directory of per-series Parquet files (features)."""
 
     duckdb_path: str
+    lake_dir: str = Field("", description="Per-series Parquet files; default: 'lake' next to the DuckDB file")
 
-    def store(self) -> CandleStore:
+    def candles(self) -> CandleStore:
         return CandleStore(Path(self.duckdb_path))
+
+    def research(self) -> ResearchStore:
+        lake_dir = Path(self.lake_dir) if self.lake_dir else Path(self.duckdb_path).parent / "lake"
+        return ResearchStore(Path(self.duckdb_path), lake_dir)
 
 
 class MarketDataResource(dg.ConfigurableResource):
@@ -65,22 +80,55 @@ class MarketDataResource(dg.ConfigurableResource):
     min_bars: int = 200
 
     def ingest(self) -> IngestSettings:
-        return IngestSettings(
-            timeframe=self.timeframe,
-            history_days=self.history_days,
-            quote=self.quote,
-            min_quote_volume=self.min_quote_volume,
-            max_symbols=self.max_symbols,
-            symbols=tuple(self.symbols),
-        )
+        return IngestSettings(**_settings_values(self, IngestSettings))
 
     def quality(self) -> QualitySettings:
-        return QualitySettings(
-            max_missing_ratio=self.max_missing_ratio,
-            max_gap_bars=self.max_gap_bars,
-            freshness_bars=self.freshness_bars,
-            min_bars=self.min_bars,
-        )
+        return QualitySettings(**_settings_values(self, QualitySettings))
+
+
+class ResearchResource(dg.ConfigurableResource):
+    """Backtest costs, filter thresholds, optimiser budget and news sources of the research assets."""
+
+    fee: float = 0.001
+    slippage: float = 0.0005
+    cash: float = 10_000.0
+    mode: Literal["long_only", "long_short"] = "long_only"
+    min_total_return: float = 0.0
+    min_sharpe: float = 0.5
+    max_drawdown: float = 0.35
+    min_trades: int = 3
+    min_quote_volume: float = 0.0
+    optimize_trials: int = 40
+    optimize_folds: int = 3
+    seed: int = 7
+    optuna_storage: str | None = Field(
+        None, description="Optuna storage URL; default: sqlite in DAGSTER_HOME"
+    )
+    news_sources: list[str] = Field(default_factory=list, description="RSS/Atom URLs or JSON drop paths")
+    news_half_life_hours: float = 6.0
+
+    def settings(self) -> ResearchSettings:
+        return ResearchSettings(**_settings_values(self, ResearchSettings))
+
+    def optuna_url(self) -> str:
+        """The study storage: the configured URL, else a SQLite file beside the Dagster instance."""
+        if self.optuna_storage:
+            return self.optuna_storage
+        home = Path(os.environ.get("DAGSTER_HOME") or os.environ.get("XRAY_HOME", ".xray"))
+        home.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(home / 'optuna.db').resolve()}"
+
+
+def _settings_values(source: BaseModel, target: type[BaseModel]) -> dict[str, Any]:
+    """The fields `source` shares with `target`; sequences take the target's kind (settings hold tuples,
+    Dagster config holds lists)."""
+    values = {}
+    for name, field in target.model_fields.items():
+        if name in type(source).model_fields:
+            value = getattr(source, name)
+            kind = type(field.get_default(call_default_factory=True))
+            values[name] = kind(value) if kind in (list, tuple) else value
+    return values
 
 
 def _secret(name: str) -> dg.EnvVar | None:
@@ -89,7 +137,7 @@ def _secret(name: str) -> dg.EnvVar | None:
 
 
 def build_resources(settings: XraySettings) -> dict[str, dg.ConfigurableResource]:
-    exchange, ingest, quality = settings.exchange, settings.ingest, settings.quality
+    exchange = settings.exchange
     return {
         "exchange": ExchangeResource(
             exchange_id=exchange.id,
@@ -100,17 +148,13 @@ def build_resources(settings: XraySettings) -> dict[str, dg.ConfigurableResource
             api_key=_secret("XRAY_EXCHANGE_API_KEY"),
             api_secret=_secret("XRAY_EXCHANGE_API_SECRET"),
         ),
-        "candle_store": CandleStoreResource(duckdb_path=str(settings.store.duckdb_file.resolve())),
-        "market_data": MarketDataResource(
-            timeframe=ingest.timeframe,
-            history_days=ingest.history_days,
-            quote=ingest.quote,
-            min_quote_volume=ingest.min_quote_volume,
-            max_symbols=ingest.max_symbols,
-            symbols=list(ingest.symbols),
-            max_missing_ratio=quality.max_missing_ratio,
-            max_gap_bars=quality.max_gap_bars,
-            freshness_bars=quality.freshness_bars,
-            min_bars=quality.min_bars,
+        "lake": LakeResource(
+            duckdb_path=str(settings.store.duckdb_file.resolve()),
+            lake_dir=str(settings.store.lake_dir.resolve()),
         ),
+        "market_data": MarketDataResource(
+            **_settings_values(settings.ingest, MarketDataResource),
+            **_settings_values(settings.quality, MarketDataResource),
+        ),
+        "research": ResearchResource(**_settings_values(settings.research, ResearchResource)),
     }

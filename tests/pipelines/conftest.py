@@ -1,7 +1,7 @@
 import dagster as dg
 import pytest
 
-from xray_pipelines.resources import CandleStoreResource, ExchangeResource, MarketDataResource
+from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "TGT/USDT", "SRM/USDT"]
 
@@ -17,6 +17,6 @@ def resources(emulator, tmp_path):
     """The real resources: the emulator over HTTP through stock ccxt, and a DuckDB file."""
     return {
         "exchange": ExchangeResource(exchange_id="mexc", url=emulator.base_url),
-        "candle_store": CandleStoreResource(duckdb_path=str(tmp_path / "xray.duckdb")),
+        "lake": LakeResource(duckdb_path=str(tmp_path / "xray.duckdb")),
         "market_data": MarketDataResource(timeframe="1h", history_days=20, symbols=SYMBOLS),
     }

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from xray_pipelines.assets.quality import candle_quality
-from xray_pipelines.resources import CandleStoreResource, ExchangeResource, MarketDataResource
+from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("XRAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -44,7 +44,7 @@ def test_an_asset_materializes_on_postgres(postgres_dagster_home, tmp_path):
             resources={
                 "exchange": ExchangeResource(),
                 "market_data": MarketDataResource(),
-                "candle_store": CandleStoreResource(duckdb_path=str(tmp_path / "x.duckdb")),
+                "lake": LakeResource(duckdb_path=str(tmp_path / "x.duckdb")),
             },
         )
         assert result.success

@@ -9,7 +9,7 @@ from xray_core.ingest import DAY_MS, ingest_symbol
 from xray_pipelines.assets.markets import markets
 from xray_pipelines.checks.candles import candle_check_specs, check_results
 from xray_pipelines.partitions import symbol_partitions
-from xray_pipelines.resources import CandleStoreResource, ExchangeResource, MarketDataResource
+from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource
 
 
 @dg.asset(
@@ -23,7 +23,7 @@ from xray_pipelines.resources import CandleStoreResource, ExchangeResource, Mark
 def candles(
     context: dg.AssetExecutionContext,
     exchange: ExchangeResource,
-    candle_store: CandleStoreResource,
+    lake: LakeResource,
     market_data: MarketDataResource,
 ):
     """Bars of the configured timeframe for one symbol: backfills `history_days` on the first run,
@@ -31,7 +31,7 @@ def candles(
     `candle_quality` asset turns the checks into a verdict that downstream assets respect."""
     symbol = context.partition_key
     client = exchange.client()
-    store = candle_store.store()
+    store = lake.candles()
     result = ingest_symbol(client, store, symbol, market_data.ingest(), market_data.quality())
     if result.error is not None or result.report is None:
         raise dg.Failure(

@@ -6,19 +6,19 @@ import polars as pl
 from xray_core.ingest import refresh_universe
 from xray_pipelines.metadata import table
 from xray_pipelines.partitions import SYMBOLS
-from xray_pipelines.resources import CandleStoreResource, ExchangeResource, MarketDataResource
+from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource
 
 
 @dg.asset(group_name="market_data", kinds={"duckdb", "ccxt"})
 def markets(
     context: dg.AssetExecutionContext,
     exchange: ExchangeResource,
-    candle_store: CandleStoreResource,
+    lake: LakeResource,
     market_data: MarketDataResource,
 ) -> dg.MaterializeResult:
     """Every spot market the exchange lists, kept or dropped with a reason (quote currency, status,
     24h volume, allow-list). The kept ones become the `symbols` partitions of `candles`."""
-    frame = refresh_universe(exchange.client(), candle_store.store(), market_data.ingest())
+    frame = refresh_universe(exchange.client(), lake.candles(), market_data.ingest())
     kept = sorted(frame.filter(pl.col("kept"))["symbol"].to_list())
     added, removed = _sync_partitions(context.instance, kept)
     context.log.info(f"{len(kept)} of {frame.height} markets kept; partitions +{len(added)} -{len(removed)}")

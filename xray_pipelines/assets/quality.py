@@ -6,7 +6,7 @@ import polars as pl
 from xray_core.ingest import refresh_verdicts
 from xray_pipelines.assets.candles import candles
 from xray_pipelines.metadata import markdown, table
-from xray_pipelines.resources import CandleStoreResource, ExchangeResource, MarketDataResource
+from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource
 
 
 @dg.asset(
@@ -16,12 +16,12 @@ from xray_pipelines.resources import CandleStoreResource, ExchangeResource, Mark
     automation_condition=dg.AutomationCondition.eager(),
 )
 def candle_quality(
-    exchange: ExchangeResource, candle_store: CandleStoreResource, market_data: MarketDataResource
+    exchange: ExchangeResource, lake: LakeResource, market_data: MarketDataResource
 ) -> dg.MaterializeResult:
     """Good or bad, with the reason, for every symbol in the universe. A symbol is good only when
     its latest ingestion succeeded and every blocking check passed. Downstream assets use
     `CandleStore.good_symbols`, so a bad symbol is skipped with its reason and the rest continue."""
-    verdicts = refresh_verdicts(candle_store.store(), exchange.exchange_id, market_data.timeframe)
+    verdicts = refresh_verdicts(lake.candles(), exchange.exchange_id, market_data.timeframe)
     good = verdicts.filter(pl.col("verdict") == "good")
     return dg.MaterializeResult(
         metadata={
