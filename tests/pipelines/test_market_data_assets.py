@@ -17,7 +17,7 @@ def _checks_by_name(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 
 def test_pipeline_flags_broken_symbols_and_keeps_the_others(instance, resources):
     assert dg.materialize([markets], instance=instance, resources=resources).success
-    store = resources["lake"].store()
+    store = resources["lake"].candles()
     universe = store.markets("mexc").filter(pl.col("symbol").is_in(CHOSEN))
     srm = universe.filter(pl.col("symbol") == "SRM/USDT").row(0, named=True)
     assert (
