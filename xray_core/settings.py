@@ -134,6 +134,7 @@ class ResearchSettings(BaseSettings):
     max_drawdown: float = Field(0.35, gt=0, le=1, description="... and below this max drawdown")
     min_trades: int = Field(3, ge=0, description="... and with at least this many trades")
     min_quote_volume: float = Field(0.0, ge=0, description="... and this 24h quote volume (liquidity)")
+    clusters: int = Field(5, ge=1, le=100, description="Correlation clusters (one parameter set each)")
     optimize_trials: int = Field(40, ge=1, le=5000, description="Optuna trials per symbol group")
     optimize_folds: int = Field(3, ge=1, le=20, description="Walk-forward folds")
     seed: int = Field(7, description="Seed of the genetic optimiser")

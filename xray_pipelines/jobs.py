@@ -19,3 +19,15 @@ quality_job = dg.define_asset_job(
     selection=[candle_quality],
     description="Turn the latest checks into one verdict per symbol",
 )
+features_job = dg.define_asset_job(
+    "features_job",
+    selection=dg.AssetSelection.assets("features"),
+    description="Indicator features for one symbol",
+)
+research_job = dg.define_asset_job(
+    "research_job",
+    selection=dg.AssetSelection.assets(
+        "backtests", "filtered_symbols", "market_correlation", "news_sentiment", "strategy_params"
+    ),
+    description="Backtest every good symbol, filter, correlate, read the news, optimise parameters",
+)

@@ -1,5 +1,7 @@
 """Turning polars frames into Dagster metadata (tables and markdown) for the UI."""
 
+import base64
+
 import dagster as dg
 import polars as pl
 
@@ -28,3 +30,8 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}"
     return str(value).replace("|", "\\|")
+
+
+def image(png: bytes, title: str) -> dg.MarkdownMetadataValue:
+    """A PNG shown inline in the Dagster UI (markdown with a data URI)."""
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")

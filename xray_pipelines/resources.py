@@ -98,6 +98,7 @@ class ResearchResource(dg.ConfigurableResource):
     max_drawdown: float = 0.35
     min_trades: int = 3
     min_quote_volume: float = 0.0
+    clusters: int = 5
     optimize_trials: int = 40
     optimize_folds: int = 3
     seed: int = 7

@@ -30,7 +30,8 @@ GENESIS_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z: day 0 of the model
 # Regimes: (volatility multiplier, daily drift of the market factor)
 _REGIMES = np.array([[0.65, 0.0020], [1.00, 0.0000], [1.90, -0.0040]])
 _TRANSITIONS = np.array([[0.970, 0.025, 0.005], [0.020, 0.960, 0.020], [0.010, 0.050, 0.940]])
-_MARKET_VOL = 0.025
+_MARKET_VOL = 0.032
+_SECTOR_VOL = 0.035
 _SECTOR_LOADING = 0.6
 _MEAN_REVERSION = 0.004
 _DF = 4.0  # Student-t degrees of freedom: fat tails with finite variance
@@ -71,7 +72,7 @@ class SyntheticMarket:
         self._n_sectors = len(sectors)
         self._beta = np.array([spec.beta for spec in universe])
         self._vol = np.array([spec.daily_vol for spec in universe])
-        systematic = (self._beta * _MARKET_VOL) ** 2 + (_SECTOR_LOADING * 0.015) ** 2
+        systematic = (self._beta * _MARKET_VOL) ** 2 + (_SECTOR_LOADING * _SECTOR_VOL) ** 2
         self._idio_vol = np.sqrt(np.maximum(self._vol**2 - systematic, (0.3 * self._vol) ** 2))
         self._log_ref = np.log([spec.price for spec in universe])
         self._daily_regime = np.empty(0, dtype=np.int64)
@@ -190,7 +191,7 @@ class SyntheticMarket:
             regimes[k] = regime
             log_open[k] = log_p
             ret = vol_mult * (self._beta * (drift / vol_mult + _MARKET_VOL * market[k])
-                              + _SECTOR_LOADING * 0.015 * sector[k, self._sector_of]
+                              + _SECTOR_LOADING * _SECTOR_VOL * sector[k, self._sector_of]
                               + self._idio_vol * idio[k])
             ret -= _MEAN_REVERSION * (log_p - self._log_ref)
             self._last_daily_return = ret
@@ -216,9 +217,9 @@ class SyntheticMarket:
         market = _student_t(rng, (MINUTES_PER_DAY,))
         sector = _student_t(rng, (self._n_sectors, MINUTES_PER_DAY))
         idio = _student_t(rng, (n, MINUTES_PER_DAY))
-        load = np.sqrt(self._beta**2 * _MARKET_VOL**2 + (_SECTOR_LOADING * 0.015) ** 2 + self._idio_vol**2)
+        load = np.sqrt(self._beta**2 * _MARKET_VOL**2 + (_SECTOR_LOADING * _SECTOR_VOL) ** 2 + self._idio_vol**2)
         shocks = (self._beta[:, None] * _MARKET_VOL * market[None, :]
-                  + _SECTOR_LOADING * 0.015 * sector[self._sector_of]
+                  + _SECTOR_LOADING * _SECTOR_VOL * sector[self._sector_of]
                   + self._idio_vol[:, None] * idio) / load[:, None]
         minute_vol = vol_mult * self._vol / np.sqrt(MINUTES_PER_DAY)
         rets = shocks * scale[None, :] * minute_vol[:, None]

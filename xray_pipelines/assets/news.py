@@ -1,0 +1,63 @@
+"""`news_sentiment`: headlines mapped to symbols and scored, one row per symbol and hour."""
+
+import time
+
+import dagster as dg
+import polars as pl
+
+from xray_core.analysis.news import NewsConfig
+from xray_core.analysis.news import news_sentiment as score_news
+from xray_core.analysis.news_sources import source_from_spec
+from xray_core.research.inputs import DAY_MS
+from xray_pipelines.assets.markets import markets
+from xray_pipelines.metadata import markdown
+from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ResearchResource
+
+NEWS_TABLE = "news_sentiment"
+
+
+@dg.asset(
+    group_name="research",
+    automation_condition=dg.AutomationCondition.on_cron("10 * * * *"),
+    kinds={"vader", "duckdb"},
+    deps=[markets],
+)
+def news_sentiment(
+    context: dg.AssetExecutionContext,
+    exchange: ExchangeResource,
+    lake: LakeResource,
+    market_data: MarketDataResource,
+    research: ResearchResource,
+) -> dg.MaterializeResult:
+    """Headlines from the configured RSS/Atom feeds and JSON drops (XRAY_RESEARCH_NEWS_SOURCES), mapped
+    to the universe's symbols (and "*" for market-wide news), scored with VADER plus a crypto lexicon,
+    and aggregated per symbol and hour, with a decayed sentiment that uses only earlier news. A broken
+    source is reported and skipped; no sources at all gives an empty table, not a failure."""
+    settings = research.settings()
+    universe = lake.candles().markets(exchange.exchange_id)
+    symbols = universe.filter(pl.col("kept"))["symbol"].to_list() if universe.height else []
+    now_ms = int(time.time() * 1000)
+    start_ms = now_ms - market_data.history_days * DAY_MS
+    sources = [source_from_spec(spec) for spec in settings.news_sources]
+    config = NewsConfig(half_life_hours=settings.news_half_life_hours)
+    frame, report = score_news(sources, symbols, config=config, start_ms=start_ms, end_ms=now_ms)
+    lake.research().write(NEWS_TABLE, frame, {"exchange": exchange.exchange_id})
+    for source in report.failed:
+        context.log.warning(source.line())
+    with_news = frame.filter(pl.col("n_headlines") > 0)
+    per_symbol = (
+        with_news.group_by("symbol")
+        .agg(pl.col("n_headlines").sum(), pl.col("sentiment_mean").mean())
+        .sort("n_headlines", descending=True)
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "sources": len(sources),
+            "sources_failed": len(report.failed),
+            "headlines": report.n_headlines,
+            "duplicates_dropped": report.n_duplicates,
+            "fetch_report": dg.MetadataValue.md(f"```\n{report.summary()}\n```"),
+            "per_symbol": markdown(per_symbol),
+            "dagster/row_count": frame.height,
+        }
+    )
