@@ -104,6 +104,66 @@ def demo(
     run_demo(max_symbols=symbols)
 
 
+_CANDLES_HELP = "Candle Parquet file (timestamp, open, high, low, close, volume), e.g. BTC_USDT-1h.parquet"
+_Fee = Annotated[str, typer.Option(metavar="FLOAT", help="Fee per fill as a fraction (0.001 = 0.1%)")]
+_Slippage = Annotated[str, typer.Option(metavar="FLOAT", help="Slippage per fill as a fraction of the price")]
+_Cash = Annotated[str, typer.Option(metavar="FLOAT", help="Starting equity in quote currency")]
+_Mode = Annotated[
+    str, typer.Option(metavar="long_only|long_short", help="long_short trades -1 targets; long_only: flat")
+]
+_Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (NaN/inf metrics as null)")]
+
+
+@app.command()
+def indicators(
+    candles: Annotated[Path, typer.Option(help=_CANDLES_HELP)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write (atomically)")],
+    json_output: _Json = False,
+) -> None:
+    """Write the candles plus every indicator column (SMA, EMA, RSI, MACD, Bollinger, ATR, ...)."""
+    from xray_cli.indicators_cmd import write_indicators
+
+    write_indicators(candles=candles, out=out, as_json=json_output)
+
+
+@app.command()
+def backtest(
+    candles: Annotated[Path, typer.Option(help=_CANDLES_HELP)],
+    strategy: Annotated[str, typer.Option(help="sma_cross, rsi_reversion, bb_breakout or macd_trend")],
+    param: Annotated[list[str] | None, typer.Option(help="Strategy parameter NAME=VALUE (repeat)")] = None,
+    fee: _Fee = "0.001",
+    slippage: _Slippage = "0",
+    cash: _Cash = "10000",
+    mode: _Mode = "long_only",
+    json_output: _Json = False,
+) -> None:
+    """Backtest one strategy on one candle file: metrics and trades (fills at the next bar's open)."""
+    from xray_cli.backtest_cmd import run_backtest_command
+
+    run_backtest_command(candles=candles, strategy=strategy, params=param or [], fee=fee,
+                         slippage=slippage, cash=cash, mode=mode, as_json=json_output)
+
+
+@app.command("backtest-grid")
+def backtest_grid(
+    candles: Annotated[Path, typer.Option(help="A candle Parquet file or a folder of them (*.parquet)")],
+    strategy: Annotated[str, typer.Option(help="sma_cross, rsi_reversion, bb_breakout or macd_trend")],
+    grid: Annotated[
+        list[str] | None, typer.Option(help="Parameter range NAME=START:STOP:STEP, STOP inclusive (repeat)")
+    ] = None,
+    fee: _Fee = "0.001",
+    slippage: _Slippage = "0",
+    cash: _Cash = "10000",
+    mode: _Mode = "long_only",
+    json_output: _Json = False,
+) -> None:
+    """Backtest every parameter combination on every file; exit 1 if some files failed, 2 if all did."""
+    from xray_cli.grid_cmd import run_grid_command
+
+    run_grid_command(candles=candles, strategy=strategy, grid=grid or [], fee=fee, slippage=slippage,
+                     cash=cash, mode=mode, as_json=json_output)
+
+
 def run() -> None:
     """Console entry point: user errors print one line (what is wrong, what to do) and exit non-zero."""
     from xray_core.errors import XrayError
