@@ -32,8 +32,17 @@ from xray_cli.research import (
 )
 
 
-def run_backtest_command(*, candles: Path, strategy: str, params: list[str], fee: str, slippage: str,
-                         cash: str, mode: str, as_json: bool) -> None:
+def run_backtest_command(
+    *,
+    candles: Path,
+    strategy: str,
+    params: list[str],
+    fee: str,
+    slippage: str,
+    cash: str,
+    mode: str,
+    as_json: bool,
+) -> None:
     from xray_core.backtest import Prices, run_backtest
     from xray_core.candles.bars import Bars
     from xray_core.strategies import Mode, get_strategy
@@ -45,14 +54,30 @@ def run_backtest_command(*, candles: Path, strategy: str, params: list[str], fee
     prices = Prices.from_frame(frame, str(candles))
     with about(candles):
         positions = chosen.positions(Bars.from_frame(frame), values, Mode(config.mode))
-        result = run_backtest(prices.open, prices.high, prices.low, prices.close, prices.timestamps_ms,
-                              positions, config, with_trades=True)
+        result = run_backtest(
+            prices.open,
+            prices.high,
+            prices.low,
+            prices.close,
+            prices.timestamps_ms,
+            positions,
+            config,
+            with_trades=True,
+        )
     symbol, timeframe = symbol_of(candles)
     report: dict[str, Any] = {
-        "strategy": chosen.name, "params": values.model_dump(), "symbol": symbol, "timeframe": timeframe,
-        "candles": str(candles), "bars": len(prices), "start": iso(int(prices.timestamps_ms[0])),
-        "end": iso(int(prices.timestamps_ms[-1])), "mode": config.mode, "fee": config.fee,
-        "slippage": config.slippage, "cash": config.cash,
+        "strategy": chosen.name,
+        "params": values.model_dump(),
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "candles": str(candles),
+        "bars": len(prices),
+        "start": iso(int(prices.timestamps_ms[0])),
+        "end": iso(int(prices.timestamps_ms[-1])),
+        "mode": config.mode,
+        "fee": config.fee,
+        "slippage": config.slippage,
+        "cash": config.cash,
         **dataclasses.asdict(result.metrics),
     }
     trades = result.trades
@@ -78,8 +103,10 @@ def _print_summary(report: dict[str, Any]) -> None:
     where = f"{report['symbol']} {report['timeframe'] or ''}".strip()
     out.print(f"[bold]{report['strategy']}[/] ({params}) on {where}, {report['bars']:,} bars")
     out.print(f"{report['start']} .. {report['end']}")
-    out.print(f"{report['mode']}, fee {report['fee']:g}, slippage {report['slippage']:g}, "
-              f"cash {report['cash']:,.2f}")
+    out.print(
+        f"{report['mode']}, fee {report['fee']:g}, slippage {report['slippage']:g}, "
+        f"cash {report['cash']:,.2f}"
+    )
     table = Table(show_header=False)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -88,15 +115,22 @@ def _print_summary(report: dict[str, Any]) -> None:
     out.print(table)
     trades = report["trades"]
     if trades:
-        shown = Table(title=f"last {min(len(trades), 10)} of {len(trades)} trades", box=box.SIMPLE,
-                      pad_edge=False)
+        shown = Table(
+            title=f"last {min(len(trades), 10)} of {len(trades)} trades", box=box.SIMPLE, pad_edge=False
+        )
         for name in ("entry", "exit", "side", "price in", "price out", "pnl"):
-            shown.add_column(name, justify="left" if name in ("entry", "exit", "side") else "right",
-                             no_wrap=True)
+            shown.add_column(
+                name, justify="left" if name in ("entry", "exit", "side") else "right", no_wrap=True
+            )
         for trade in trades[-10:]:
-            shown.add_row(_short(trade["entry_time"]), _short(trade["exit_time"]), trade["side"],
-                          f"{trade['entry_price']:.7g}", f"{trade['exit_price']:.7g}",
-                          fmt(trade["pnl"], "money"))
+            shown.add_row(
+                _short(trade["entry_time"]),
+                _short(trade["exit_time"]),
+                trade["side"],
+                f"{trade['entry_price']:.7g}",
+                f"{trade['exit_price']:.7g}",
+                fmt(trade["pnl"], "money"),
+            )
         out.print(shown)
 
 

@@ -43,15 +43,29 @@ if TYPE_CHECKING:
     from xray_core.strategies import Strategy, StrategyParams
 
 TOP_ROWS = 15
-SHOWN = {"total_return": "return", "sharpe": "sharpe", "max_drawdown": "max dd", "win_rate": "win",
-         "n_trades": "trades"}  # metric -> column title of the table
+SHOWN = {
+    "total_return": "return",
+    "sharpe": "sharpe",
+    "max_drawdown": "max dd",
+    "win_rate": "win",
+    "n_trades": "trades",
+}  # metric -> column title of the table
 POSITIONS_BYTES = 1 << 25  # int8 target matrix per run_many call (bars x combinations), 32 MiB
 
 Failures = list[tuple[Path, DataError]]
 
 
-def run_grid_command(*, candles: Path, strategy: str, grid: list[str], fee: str, slippage: str, cash: str,
-                     mode: str, as_json: bool) -> None:
+def run_grid_command(
+    *,
+    candles: Path,
+    strategy: str,
+    grid: list[str],
+    fee: str,
+    slippage: str,
+    cash: str,
+    mode: str,
+    as_json: bool,
+) -> None:
     from xray_core.strategies import get_strategy
 
     config = backtest_config(fee, slippage, cash, mode)
@@ -66,11 +80,14 @@ def run_grid_command(*, candles: Path, strategy: str, grid: list[str], fee: str,
     if rows is None and len(files) == 1:
         raise failures[0][1]  # one file: its reason is the error
     for path, exc in failures:
-        print(f"xray: skipped: {exc}" if str(path) in str(exc) else f"xray: skipped {path}: {exc}",
-              file=sys.stderr)
+        print(
+            f"xray: skipped: {exc}" if str(path) in str(exc) else f"xray: skipped {path}: {exc}",
+            file=sys.stderr,
+        )
     if rows is None:
-        raise DataError(f"none of the {len(files)} candle files could be backtested",
-                        "fix or remove them (reasons above)")
+        raise DataError(
+            f"none of the {len(files)} candle files could be backtested", "fix or remove them (reasons above)"
+        )
     if as_json:
         print_json(rows.to_dicts())
     else:
@@ -98,15 +115,22 @@ def _keys(files: list[Path], repeat: int) -> pl.DataFrame:
     import polars as pl
 
     names = [symbol_of(path) for path in files]
-    return pl.DataFrame({
-        "symbol": [symbol for symbol, _ in names for _ in range(repeat)],
-        "timeframe": pl.Series([tf for _, tf in names for _ in range(repeat)], dtype=pl.String),
-        "file": [path.name for path in files for _ in range(repeat)],
-    })
+    return pl.DataFrame(
+        {
+            "symbol": [symbol for symbol, _ in names for _ in range(repeat)],
+            "timeframe": pl.Series([tf for _, tf in names for _ in range(repeat)], dtype=pl.String),
+            "file": [path.name for path in files for _ in range(repeat)],
+        }
+    )
 
 
-def _sma_cross_rows(strategy: Strategy, combos: list[StrategyParams], files: list[Path],
-                    config: BacktestConfig, failures: Failures) -> pl.DataFrame | None:
+def _sma_cross_rows(
+    strategy: Strategy,
+    combos: list[StrategyParams],
+    files: list[Path],
+    config: BacktestConfig,
+    failures: Failures,
+) -> pl.DataFrame | None:
     """The fused kernel over every file that loads and is long enough for the slowest average."""
     import polars as pl
 
@@ -123,8 +147,15 @@ def _sma_cross_rows(strategy: Strategy, combos: list[StrategyParams], files: lis
             continue
         bars = len(loaded[1])
         if bars < max(MIN_BARS, longest + 1):
-            failures.append((path, DataError(f"{path}: {bars} bars are too few for SMA({longest})",
-                                             f"give at least {longest + 1} bars or shorter periods")))
+            failures.append(
+                (
+                    path,
+                    DataError(
+                        f"{path}: {bars} bars are too few for SMA({longest})",
+                        f"give at least {longest + 1} bars or shorter periods",
+                    ),
+                )
+            )
             continue
         prices[str(path)] = loaded[1]
         used.append(path)
@@ -134,8 +165,13 @@ def _sma_cross_rows(strategy: Strategy, combos: list[StrategyParams], files: lis
     return pl.concat([_keys(used, len(combos)), table.drop("symbol")], how="horizontal")
 
 
-def _strategy_rows(strategy: Strategy, combos: list[StrategyParams], files: list[Path],
-                   config: BacktestConfig, failures: Failures) -> pl.DataFrame | None:
+def _strategy_rows(
+    strategy: Strategy,
+    combos: list[StrategyParams],
+    files: list[Path],
+    config: BacktestConfig,
+    failures: Failures,
+) -> pl.DataFrame | None:
     """Each combination's positions from the strategy, run per file with `run_many`."""
     import numpy as np
     import polars as pl
@@ -159,12 +195,19 @@ def _strategy_rows(strategy: Strategy, combos: list[StrategyParams], files: list
         try:
             with about(path):
                 for lo in range(0, len(combos), chunk):
-                    batch = combos[lo:lo + chunk]
+                    batch = combos[lo : lo + chunk]
                     targets = np.empty((len(prices), len(batch)), dtype=np.int8)
                     for column, combo in enumerate(batch):
                         targets[:, column] = strategy.positions(bars, combo, mode)
-                    result = run_many(prices.open, prices.high, prices.low, prices.close,
-                                      prices.timestamps_ms, targets, config)
+                    result = run_many(
+                        prices.open,
+                        prices.high,
+                        prices.low,
+                        prices.close,
+                        prices.timestamps_ms,
+                        targets,
+                        config,
+                    )
                     tables.append(result.metrics.drop("run"))
         except DataError as exc:
             failures.append((path, exc))
@@ -184,14 +227,22 @@ def _print_table(rows: pl.DataFrame, n_files: int, n_combos: int) -> None:
     from xray_cli.console import out
 
     params = [c for c in rows.columns if c not in ("symbol", "timeframe", "file", *METRIC_KINDS)]
-    best = rows.with_columns(pl.col("sharpe").fill_nan(None).alias("_rank")).sort(
-        "_rank", descending=True, nulls_last=True).head(TOP_ROWS)
-    table = Table(title=f"best {best.height} of {rows.height:,} runs by Sharpe", box=box.SIMPLE,
-                  pad_edge=False)
+    best = (
+        rows.with_columns(pl.col("sharpe").fill_nan(None).alias("_rank"))
+        .sort("_rank", descending=True, nulls_last=True)
+        .head(TOP_ROWS)
+    )
+    table = Table(
+        title=f"best {best.height} of {rows.height:,} runs by Sharpe", box=box.SIMPLE, pad_edge=False
+    )
     for name in ("symbol", "tf", *params, *SHOWN.values()):
         table.add_column(name, justify="left" if name in ("symbol", "tf") else "right", no_wrap=True)
     for row in best.iter_rows(named=True):
-        table.add_row(row["symbol"], row["timeframe"] or "-", *(f"{row[p]:g}" for p in params),
-                      *(fmt(row[m], METRIC_KINDS[m]) for m in SHOWN))
+        table.add_row(
+            row["symbol"],
+            row["timeframe"] or "-",
+            *(f"{row[p]:g}" for p in params),
+            *(fmt(row[m], METRIC_KINDS[m]) for m in SHOWN),
+        )
     out.print(table)
     out.print(f"{rows.height:,} runs: {n_files} file(s) x {n_combos:,} combination(s) (--json: all)")

@@ -29,8 +29,9 @@ def write_indicators(*, candles: Path, out: Path, as_json: bool) -> None:
         table.write_parquet(partial)
         partial.replace(out)  # readers never see half a file
     except OSError as exc:
-        raise DataError(f"cannot write {out}: {exc.strerror or exc}",
-                        "check the folder and free space") from None
+        raise DataError(
+            f"cannot write {out}: {exc.strerror or exc}", "check the folder and free space"
+        ) from None
     finally:
         partial.unlink(missing_ok=True)
     if as_json:

@@ -140,8 +140,16 @@ def backtest(
     """Backtest one strategy on one candle file: metrics and trades (fills at the next bar's open)."""
     from xray_cli.backtest_cmd import run_backtest_command
 
-    run_backtest_command(candles=candles, strategy=strategy, params=param or [], fee=fee,
-                         slippage=slippage, cash=cash, mode=mode, as_json=json_output)
+    run_backtest_command(
+        candles=candles,
+        strategy=strategy,
+        params=param or [],
+        fee=fee,
+        slippage=slippage,
+        cash=cash,
+        mode=mode,
+        as_json=json_output,
+    )
 
 
 @app.command("backtest-grid")
@@ -160,8 +168,16 @@ def backtest_grid(
     """Backtest every parameter combination on every file; exit 1 if some files failed, 2 if all did."""
     from xray_cli.grid_cmd import run_grid_command
 
-    run_grid_command(candles=candles, strategy=strategy, grid=grid or [], fee=fee, slippage=slippage,
-                     cash=cash, mode=mode, as_json=json_output)
+    run_grid_command(
+        candles=candles,
+        strategy=strategy,
+        grid=grid or [],
+        fee=fee,
+        slippage=slippage,
+        cash=cash,
+        mode=mode,
+        as_json=json_output,
+    )
 
 
 def run() -> None:

@@ -91,8 +91,12 @@ def backtest_config(fee: str, slippage: str, cash: str, mode: str) -> BacktestCo
     """The validated BacktestConfig of the --fee/--slippage/--cash/--mode options."""
     from xray_core.backtest.config import BacktestConfig
 
-    return BacktestConfig(fee=number("--fee", fee), slippage=number("--slippage", slippage),
-                          cash=number("--cash", cash), mode=mode)  # type: ignore[arg-type]
+    return BacktestConfig(
+        fee=number("--fee", fee),
+        slippage=number("--slippage", slippage),
+        cash=number("--cash", cash),
+        mode=mode,
+    )  # type: ignore[arg-type]
 
 
 def _scalar(text: str) -> int | float | str:
@@ -110,8 +114,9 @@ def _split(option: str, item: str, example: str) -> tuple[str, str]:
     name, sep, value = item.partition("=")
     name, value = name.strip(), value.strip()
     if not sep or not name or not value:
-        raise ConfigError(f"{option} {item!r} is malformed",
-                          f"use {option} NAME=VALUE, e.g. {option} {example}")
+        raise ConfigError(
+            f"{option} {item!r} is malformed", f"use {option} NAME=VALUE, e.g. {option} {example}"
+        )
     return name, value
 
 
@@ -186,8 +191,10 @@ def combinations(strategy: Strategy, grid: dict[str, list[int | float]]) -> list
             strategy.params(dict(zip(names, next(product(*grid.values())), strict=True)))
         except ConfigError as exc:
             rule = f" ({exc.problem})"
-        raise ConfigError(f"no combination of the grid is valid for {strategy.name}{rule}",
-                          "widen the ranges, e.g. --grid fast=5:50:5 --grid slow=20:200:20")
+        raise ConfigError(
+            f"no combination of the grid is valid for {strategy.name}{rule}",
+            "widen the ranges, e.g. --grid fast=5:50:5 --grid slow=20:200:20",
+        )
     return valid
 
 
@@ -222,7 +229,15 @@ def fmt(value: float | int | None, kind: str = "num") -> str:
 
 
 METRIC_KINDS = {
-    "final_equity": "money", "total_return": "pct", "cagr": "pct", "sharpe": "num", "sortino": "num",
-    "max_drawdown": "pct", "calmar": "num", "win_rate": "pct", "profit_factor": "num",
-    "exposure": "pct", "n_trades": "int",
+    "final_equity": "money",
+    "total_return": "pct",
+    "cagr": "pct",
+    "sharpe": "num",
+    "sortino": "num",
+    "max_drawdown": "pct",
+    "calmar": "num",
+    "win_rate": "pct",
+    "profit_factor": "num",
+    "exposure": "pct",
+    "n_trades": "int",
 }
