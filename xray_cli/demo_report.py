@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
@@ -40,7 +41,7 @@ def print_research(settings: Any) -> None:
     scope = {"exchange": settings.exchange.id, "timeframe": settings.ingest.timeframe}
     filtered = store.read("filtered_symbols", scope)
     params = store.read("symbol_params", scope)
-    optimised = dict(zip(params["symbol"], params["params"], strict=True)) if params.height else {}
+    optimised = {r["symbol"]: f"{r['strategy']} {_short(r['params'])}" for r in params.iter_rows(named=True)}
     kept = filtered.filter(pl.col("kept"))
     research = settings.research
     table = Table(
@@ -89,9 +90,18 @@ def _print_groups(store: Any, scope: dict[str, str]) -> None:
             row["group"],
             row["symbols"],
             row["strategy"],
+            _short(row["params"]),
             oos_return,
             oos_dd,
             str(row["trials"]),
-            row["reason"],
         )
     out.print(table)
+
+
+def _short(params_json: str) -> str:
+    """Parameters with floats rounded for reading: {"period": 81, "lower": 47.02}."""
+    values = json.loads(params_json)
+    return (
+        ", ".join(f"{k}={round(v, 2) if isinstance(v, float) else v}" for k, v in values.items())
+        or "defaults"
+    )
