@@ -217,7 +217,8 @@ class SyntheticMarket:
         market = _student_t(rng, (MINUTES_PER_DAY,))
         sector = _student_t(rng, (self._n_sectors, MINUTES_PER_DAY))
         idio = _student_t(rng, (n, MINUTES_PER_DAY))
-        load = np.sqrt(self._beta**2 * _MARKET_VOL**2 + (_SECTOR_LOADING * _SECTOR_VOL) ** 2 + self._idio_vol**2)
+        sector_vol = _SECTOR_LOADING * _SECTOR_VOL
+        load = np.sqrt(self._beta**2 * _MARKET_VOL**2 + sector_vol**2 + self._idio_vol**2)
         shocks = (self._beta[:, None] * _MARKET_VOL * market[None, :]
                   + _SECTOR_LOADING * _SECTOR_VOL * sector[self._sector_of]
                   + self._idio_vol[:, None] * idio) / load[:, None]
