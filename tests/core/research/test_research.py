@@ -136,3 +136,15 @@ def test_derived_tables_replace_one_scope_and_survive_a_schema_change(tmp_path):
     assert store.read_series("features", "mexc", "1h", "BTC/USDT")["x"].to_list() == [1]
     assert store.drop_series("features", "mexc", "1h", "BTC/USDT")
     assert store.read_series("features", "mexc", "1h", "BTC/USDT") is None
+
+
+def test_a_symbol_without_enough_data_is_dropped_with_that_reason(runs):
+    tiny = BacktestRun("TINY/USDT", runs[0].bars.take(slice(0, 10)), "v-tiny")
+    results = backtest_all([tiny], STRATS, CONFIG).results
+    universe = _universe(("TINY/USDT", True, "kept", 1e6))
+    quality = pl.DataFrame({"symbol": ["TINY/USDT"], "verdict": ["good"], "reason": ["all checks passed"]})
+    loose = Thresholds(min_total_return=-1.0, min_sharpe=-100.0, max_drawdown=1.0, min_trades=0,
+                       min_quote_volume=0)
+    row = filter_symbols(universe, quality, results, loose).row(0, named=True)
+    assert not row["kept"]
+    assert row["reason"].startswith("backtest failed:") and "too few" in row["reason"]
