@@ -35,7 +35,6 @@ import contextlib
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from types import TracebackType
 
 from aiohttp import web
 
@@ -50,6 +49,7 @@ from xray_core.analysis.news_feed_content import (
     render_json,
     render_rss,
 )
+from xray_core.loopback import LoopbackServer
 
 __all__ = ["ATOM_OUTLET", "DEFAULT_FEED_SYMBOLS", "RSS_OUTLET", "FeedConfig", "FeedItem", "RunningFeed",
            "generate_items", "main", "start_fake_feed"]
@@ -57,22 +57,17 @@ __all__ = ["ATOM_OUTLET", "DEFAULT_FEED_SYMBOLS", "RSS_OUTLET", "FeedConfig", "F
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class RunningFeed:
+class RunningFeed(LoopbackServer):
     """The fake feed served from its own thread and event loop. Use as a context manager, or call
     `start()` and `stop()`; `fail()`, `heal()` and `hits()` may be called from any thread."""
 
     def __init__(self, config: FeedConfig) -> None:
         self.config = config
         self.items = generate_items(config)
-        self.base_url = ""
         self._failures: dict[str, int] = {}
         self._hits: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="fake-news-feed", daemon=True)
-        self._ready = threading.Event()
-        self._main: asyncio.Task[None] | None = None
-        self._error: BaseException | None = None
+        super().__init__(self._app(), config.host, config.port, name="fake news feed", shutdown_timeout_s=0.5)
 
     @property
     def rss_url(self) -> str:
@@ -158,59 +153,6 @@ class RunningFeed:
         if failing is not None:
             return web.Response(status=failing, text="simulated failure")
         return await handler(request)
-
-    def start(self, timeout_s: float = 10.0) -> RunningFeed:
-        self._thread.start()
-        if not self._ready.wait(timeout_s):
-            self.stop()
-            raise TimeoutError(f"the fake feed did not start within {timeout_s} s")
-        if self._error is not None:
-            raise RuntimeError(f"the fake feed failed to start: {self._error}") from self._error
-        return self
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._main = self._loop.create_task(self._serve())
-        try:
-            self._loop.run_until_complete(self._main)
-        except asyncio.CancelledError:
-            pass
-        except BaseException as error:  # reported to start(); the thread ends quietly
-            self._error = error
-            self._ready.set()
-        finally:  # requests still held (a /slow.xml the client gave up on) end with the loop
-            pending = asyncio.all_tasks(self._loop)
-            for task in pending:
-                task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self._loop.close()
-
-    async def _serve(self) -> None:
-        runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.config.host, self.config.port)
-            await site.start()
-            self.base_url = f"http://{self.config.host}:{runner.addresses[0][1]}"
-            self._ready.set()
-            await asyncio.Event().wait()  # serve until cancelled
-        finally:
-            await runner.cleanup()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        main = self._main
-        if main is not None and not self._loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop may have just closed
-                self._loop.call_soon_threadsafe(main.cancel)
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
-
-    def __enter__(self) -> RunningFeed:
-        return self if self._thread.is_alive() else self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self.stop()
 
 
 def start_fake_feed(port: int = 0, seed: int = 7, symbols: Sequence[str] = DEFAULT_FEED_SYMBOLS,

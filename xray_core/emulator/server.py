@@ -17,9 +17,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-import threading
 from collections.abc import AsyncIterator, Callable, Mapping
-from types import TracebackType
 from typing import cast
 
 from aiohttp import web
@@ -31,6 +29,7 @@ from xray_core.emulator.config import EmulatorConfig
 from xray_core.emulator.dispatch import STATE, handle
 from xray_core.emulator.faults import parse_fault_spec
 from xray_core.emulator.state import EmulatorState
+from xray_core.loopback import LoopbackServer, serve_app
 
 log = logging.getLogger(__name__)
 
@@ -77,83 +76,27 @@ async def _release_held_requests(app: web.Application) -> None:
     app[STATE].closing.set()
 
 
-async def _serve_app(app: web.Application, host: str, port: int, ready: Callable[[str], None] | None) -> None:
-    # Handlers are not cancelled when a client disconnects: a request held by a timeout fault is
-    # still processed after the client gave up, as on a real exchange.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port, backlog=2048)
-        await site.start()
-        bound_port = runner.addresses[0][1]
-        if ready is not None:
-            ready(f"http://{host}:{bound_port}")
-        await asyncio.Event().wait()  # serve until cancelled
-    finally:
-        await runner.cleanup()
-
-
 async def serve(config: EmulatorConfig, ready: Callable[[str], None] | None = None) -> None:
     """Serve until cancelled; `ready` receives the base URL once the port is bound."""
-    await _serve_app(build_app(config), config.host, config.port, ready)
+    # Handlers are not cancelled when a client disconnects: a request held by a timeout fault is
+    # still processed after the client gave up, as on a real exchange.
+    await serve_app(build_app(config), config.host, config.port, ready, SHUTDOWN_TIMEOUT_S)
 
 
-class RunningEmulator:
+class RunningEmulator(LoopbackServer):
     """An emulator serving from its own thread and event loop, for synchronous callers and tests.
 
     Use as a context manager, or call `start()` and `stop()`."""
 
     def __init__(self, config: EmulatorConfig) -> None:
+        super().__init__(build_app(config), config.host, config.port, name="mexc-emulator",
+                         shutdown_timeout_s=SHUTDOWN_TIMEOUT_S)
         self.config = config
-        self.app = build_app(config)
         self.state: EmulatorState = self.app[STATE]
-        self.base_url = ""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="mexc-emulator", daemon=True)
-        self._ready = threading.Event()
-        self._main: asyncio.Task[None] | None = None
-        self._error: BaseException | None = None
 
     @property
     def clock(self) -> MarketClock:
         return self.state.clock
-
-    @property
-    def port(self) -> int:
-        return int(self.base_url.rsplit(":", 1)[1])
-
-    def start(self, timeout_s: float = 15.0) -> RunningEmulator:
-        self._thread.start()
-        if not self._ready.wait(timeout_s):
-            self.stop()
-            raise TimeoutError(f"the emulator did not start within {timeout_s} s")
-        if self._error is not None:
-            raise RuntimeError(f"the emulator failed to start: {self._error}") from self._error
-        return self
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._main = self._loop.create_task(_serve_app(self.app, self.config.host, self.config.port,
-                                                       self._on_ready))
-        try:
-            self._loop.run_until_complete(self._main)
-        except asyncio.CancelledError:
-            pass
-        except BaseException as error:  # reported to start(); the thread ends quietly
-            self._error = error
-            self._ready.set()
-        finally:
-            self._loop.close()
-
-    def _on_ready(self, base_url: str) -> None:
-        self.base_url = base_url
-        self._ready.set()
-
-    def call(self, fn: Callable[[], object], timeout_s: float = 10.0) -> object:
-        """Run `fn` on the emulator's loop (where its state lives) and return its result."""
-        async def run() -> object:
-            return fn()
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout_s)
 
     # Conveniences for tests and tools in the caller's thread; each runs on the emulator's loop.
     def set_faults(self, spec: str) -> None:
@@ -170,21 +113,6 @@ class RunningEmulator:
 
     def stats(self) -> dict[str, object]:
         return cast(dict[str, object], self.call(self.state.snapshot))
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        main = self._main
-        if main is not None and not self._loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop may have just closed
-                self._loop.call_soon_threadsafe(main.cancel)
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
-
-    def __enter__(self) -> RunningEmulator:
-        return self if self._thread.is_alive() else self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self.stop()
 
 
 EmulatorThread = RunningEmulator  # the name the roadmap uses
