@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numba
 import numpy as np
 import polars as pl
 from numba import njit, prange
@@ -65,20 +66,40 @@ def _moving_averages(close: np.ndarray, bounds: np.ndarray, periods: np.ndarray,
     n_sym = bounds.shape[0] - 1
     sums = np.empty(n_total, dtype=np.float64)
     for k in prange(n_sym):
-        _running_sum(close[bounds[k]:bounds[k + 1]], sums[bounds[k]:bounds[k + 1]])
+        _running_sum(close[bounds[k] : bounds[k + 1]], sums[bounds[k] : bounds[k + 1]])
     for job in prange(n_sym * periods.shape[0]):
         k = job // periods.shape[0]
         p = job % periods.shape[0]
         lo, hi = bounds[k], bounds[k + 1]
-        _means_from_sums(sums[lo:hi], periods[p], out[p * n_total + lo:p * n_total + hi])
+        _means_from_sums(sums[lo:hi], periods[p], out[p * n_total + lo : p * n_total + hi])
 
 
 @njit(cache=True, parallel=True)
-def _grid_kernel(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
-                 rets: np.ndarray, bounds: np.ndarray, sma: np.ndarray, fast_idx: np.ndarray,
-                 slow_idx: np.ndarray, atr: np.ndarray, fee: float, slip: float, cash0: float,
-                 frac: float, lev: float, mmr: float, sl_k: float, tp_k: float, long_short: bool,
-                 check_hl: bool, bars_per_year: np.ndarray, years: np.ndarray, out: np.ndarray) -> None:
+def _grid_kernel(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    rets: np.ndarray,
+    bounds: np.ndarray,
+    sma: np.ndarray,
+    fast_idx: np.ndarray,
+    slow_idx: np.ndarray,
+    atr: np.ndarray,
+    fee: float,
+    slip: float,
+    cash0: float,
+    frac: float,
+    lev: float,
+    mmr: float,
+    sl_k: float,
+    tp_k: float,
+    long_short: bool,
+    check_hl: bool,
+    bars_per_year: np.ndarray,
+    years: np.ndarray,
+    out: np.ndarray,
+) -> None:
     """Metrics of combination c on symbol k into out[k * n_combos + c].
 
     Jobs are numbered symbol-major, so each thread's contiguous share of them walks few symbols and
@@ -95,15 +116,114 @@ def _grid_kernel(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np
         lo, hi = bounds[k], bounds[k + 1]
         f0 = fast_idx[c] * n_total
         s0 = slow_idx[c] * n_total
-        simulate(open_[lo:hi], high[lo:hi], low[lo:hi], close[lo:hi], rets[lo:hi], no_targets,
-                 sma[f0 + lo:f0 + hi], sma[s0 + lo:s0 + hi], True, atr[lo:hi] if use_atr else atr,
-                 fee, slip, cash0, frac, lev, mmr, sl_k, tp_k, long_short, check_hl,
-                 bars_per_year[k], years[k], out[job], no_equity, no_trades)
+        simulate(
+            open_[lo:hi],
+            high[lo:hi],
+            low[lo:hi],
+            close[lo:hi],
+            rets[lo:hi],
+            no_targets,
+            sma[f0 + lo : f0 + hi],
+            sma[s0 + lo : s0 + hi],
+            True,
+            atr[lo:hi] if use_atr else atr,
+            fee,
+            slip,
+            cash0,
+            frac,
+            lev,
+            mmr,
+            sl_k,
+            tp_k,
+            long_short,
+            check_hl,
+            bars_per_year[k],
+            years[k],
+            out[job],
+            no_equity,
+            no_trades,
+        )
 
 
-def sma_cross_grid(prices: Mapping[str, Prices | pl.DataFrame], fast_periods: Sequence[int],
-                   slow_periods: Sequence[int], config: BacktestConfig,
-                   atr: Mapping[str, np.ndarray] | None = None) -> pl.DataFrame:
+@njit(cache=True, parallel=True)
+def _grid_by_symbol(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    rets: np.ndarray,
+    bounds: np.ndarray,
+    periods: np.ndarray,
+    fast_idx: np.ndarray,
+    slow_idx: np.ndarray,
+    atr: np.ndarray,
+    fee: float,
+    slip: float,
+    cash0: float,
+    frac: float,
+    lev: float,
+    mmr: float,
+    sl_k: float,
+    tp_k: float,
+    long_short: bool,
+    check_hl: bool,
+    bars_per_year: np.ndarray,
+    years: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Symbol by symbol, in parallel: a symbol's averages (one running sum, then each period's mean, in a
+    block that stays in cache) and then every combination on them; the same `simulate` as `_grid_kernel`,
+    so both give identical numbers."""
+    n_combos = fast_idx.shape[0]
+    no_targets = np.empty(0, dtype=np.int8)
+    no_equity = np.empty(0, dtype=np.float64)
+    no_trades = np.empty((0, 9), dtype=np.float64)
+    use_atr = atr.shape[0] > 0
+    for k in prange(bounds.shape[0] - 1):
+        lo, hi = bounds[k], bounds[k + 1]
+        n = hi - lo
+        sums = np.empty(n, dtype=np.float64)
+        _running_sum(close[lo:hi], sums)
+        sma = np.empty((periods.shape[0], n), dtype=np.float64)
+        for p in range(periods.shape[0]):
+            _means_from_sums(sums, periods[p], sma[p])
+        for c in range(n_combos):
+            simulate(
+                open_[lo:hi],
+                high[lo:hi],
+                low[lo:hi],
+                close[lo:hi],
+                rets[lo:hi],
+                no_targets,
+                sma[fast_idx[c]],
+                sma[slow_idx[c]],
+                True,
+                atr[lo:hi] if use_atr else atr,
+                fee,
+                slip,
+                cash0,
+                frac,
+                lev,
+                mmr,
+                sl_k,
+                tp_k,
+                long_short,
+                check_hl,
+                bars_per_year[k],
+                years[k],
+                out[k * n_combos + c],
+                no_equity,
+                no_trades,
+            )
+
+
+def sma_cross_grid(
+    prices: Mapping[str, Prices | pl.DataFrame],
+    fast_periods: Sequence[int],
+    slow_periods: Sequence[int],
+    config: BacktestConfig,
+    atr: Mapping[str, np.ndarray] | None = None,
+) -> pl.DataFrame:
     """Backtest SMA(fast)/SMA(slow) crossings for every symbol and every fast < slow pair.
 
     `prices` maps each symbol to its `Prices` or candle frame (xray_core.candles.schema). Returns one row
@@ -116,14 +236,17 @@ def sma_cross_grid(prices: Mapping[str, Prices | pl.DataFrame], fast_periods: Se
         raise ConfigError("no fast < slow pair in the grid", "give fast periods shorter than slow ones")
     if not prices:
         raise DataError("no symbols to backtest", "pass at least one symbol's prices")
-    prices = {symbol: p if isinstance(p, Prices) else Prices.from_frame(p, symbol)
-              for symbol, p in prices.items()}
+    prices = {
+        symbol: p if isinstance(p, Prices) else Prices.from_frame(p, symbol) for symbol, p in prices.items()
+    }
     symbols = list(prices)
     longest = max(s for _, s in pairs)
     for symbol in symbols:
         if len(prices[symbol]) < max(MIN_BARS, longest + 1):
-            raise DataError(f"{symbol}: {len(prices[symbol])} bars are too few for SMA({longest})",
-                            f"give at least {longest + 1} bars or shorter periods")
+            raise DataError(
+                f"{symbol}: {len(prices[symbol])} bars are too few for SMA({longest})",
+                f"give at least {longest + 1} bars or shorter periods",
+            )
     periods = np.array(sorted({p for pair in pairs for p in pair}), dtype=np.int64)
     where = {int(p): i for i, p in enumerate(periods)}
     fast_idx = np.array([where[f] for f, _ in pairs], dtype=np.int64)
@@ -139,25 +262,33 @@ def sma_cross_grid(prices: Mapping[str, Prices | pl.DataFrame], fast_periods: Se
     if config.uses_stops:
         if atr is None:
             raise ConfigError("sl_atr/tp_atr are set but no ATR was passed", "pass atr={symbol: array}")
-        atr_flat = np.concatenate([checked_atr(atr.get(s), config, len(prices[s]), f"{s} atr")
-                                   for s in symbols])
+        atr_flat = np.concatenate(
+            [checked_atr(atr.get(s), config, len(prices[s]), f"{s} atr") for s in symbols]
+        )
     else:
         atr_flat = np.empty(0, dtype=np.float64)
     calendars = [Calendar.from_timestamps(p.timestamps_ms) for p in series]
     bars_per_year = np.array([c.bars_per_year for c in calendars])
     years = np.array([c.years for c in calendars])
 
-    sma = np.empty(len(periods) * close.shape[0], dtype=np.float64)
-    _moving_averages(close, bounds, periods, sma)
     table = np.empty((len(symbols) * len(pairs), N_METRICS), dtype=np.float64)
     rets = close_returns(close, bounds[:-1])
-    _grid_kernel(open_, high, low, close, rets, bounds, sma, fast_idx, slow_idx, atr_flat,
-                 *kernel_params(config), bars_per_year, years, table)
-    keys = pl.DataFrame({
-        "symbol": np.repeat(np.array(symbols, dtype=object), len(pairs)).astype(str),
-        "fast": np.tile(np.array([f for f, _ in pairs], dtype=np.int64), len(symbols)),
-        "slow": np.tile(np.array([s for _, s in pairs], dtype=np.int64), len(symbols)),
-    })
+    params = (*kernel_params(config), bars_per_year, years, table)
+    if len(symbols) >= 2 * numba.get_num_threads():
+        # Enough symbols to share out: each thread computes one symbol's averages and runs all its
+        # combinations while they are in cache (~20% faster than sharing combinations out).
+        _grid_by_symbol(open_, high, low, close, rets, bounds, periods, fast_idx, slow_idx, atr_flat, *params)
+    else:
+        sma = np.empty(len(periods) * close.shape[0], dtype=np.float64)
+        _moving_averages(close, bounds, periods, sma)
+        _grid_kernel(open_, high, low, close, rets, bounds, sma, fast_idx, slow_idx, atr_flat, *params)
+    keys = pl.DataFrame(
+        {
+            "symbol": np.repeat(np.array(symbols, dtype=object), len(pairs)).astype(str),
+            "fast": np.tile(np.array([f for f, _ in pairs], dtype=np.int64), len(symbols)),
+            "slow": np.tile(np.array([s for _, s in pairs], dtype=np.int64), len(symbols)),
+        }
+    )
     return pl.concat([keys, metrics_frame(table)], how="horizontal")
 
 
@@ -180,6 +311,8 @@ def sma_cross_positions(close: np.ndarray, fast: int, slow: int, long_short: boo
 def _periods(values: Sequence[int], name: str) -> list[int]:
     periods = sorted({int(v) for v in values})
     if not periods or periods[0] < 1 or any(int(v) != v for v in values):
-        raise ConfigError(f"{name} must be positive whole numbers of bars, got {list(values)!r}",
-                          "e.g. fast 5..50, slow 20..200")
+        raise ConfigError(
+            f"{name} must be positive whole numbers of bars, got {list(values)!r}",
+            "e.g. fast 5..50, slow 20..200",
+        )
     return periods
