@@ -20,12 +20,17 @@ def _assert_identical(grid_row: dict, metrics) -> None:
         assert ours == generic or (np.isnan(ours) and np.isnan(generic)), (name, ours, generic)
 
 
-@pytest.mark.parametrize("config", [
-    BacktestConfig(fee=0.001, slippage=0.0005),
-    BacktestConfig(fee=0.001, slippage=0.0005, mode="long_short"),
-    BacktestConfig(fee=0.0005, mode="long_short", size_fraction=0.5, leverage=20.0, sl_atr=2.0,
-                   tp_atr=4.0),
-], ids=["long_only", "long_short", "levered_with_stops"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        BacktestConfig(fee=0.001, slippage=0.0005),
+        BacktestConfig(fee=0.001, slippage=0.0005, mode="long_short"),
+        BacktestConfig(
+            fee=0.0005, mode="long_short", size_fraction=0.5, leverage=20.0, sl_atr=2.0, tp_atr=4.0
+        ),
+    ],
+    ids=["long_only", "long_short", "levered_with_stops"],
+)
 def test_grid_rows_are_identical_to_the_generic_engine(real_prices, config):
     prices = {name: real_prices[name] for name in SYMBOLS}
     atr = {name: np.abs(p.high - p.low) for name, p in prices.items()}  # any ATR-like series will do
@@ -59,8 +64,9 @@ def test_moving_average_is_vectorbts_bit_for_bit(real_prices):
 
 def test_signal_is_long_above_short_below_flat_on_ties_and_warm_up():
     close = np.array([1.0, 1.0, 1.0, 2.0, 3.0, 2.0, 1.0, 1.0, 1.0, 1.0])
-    np.testing.assert_array_equal(sma_cross_positions(close, 1, 2, long_short=True),
-                                  [0, 0, 0, 1, 1, -1, -1, 0, 0, 0])
+    np.testing.assert_array_equal(
+        sma_cross_positions(close, 1, 2, long_short=True), [0, 0, 0, 1, 1, -1, -1, 0, 0, 0]
+    )
     np.testing.assert_array_equal(sma_cross_positions(close, 1, 2), [0, 0, 0, 1, 1, 0, 0, 0, 0, 0])
 
 
@@ -77,3 +83,22 @@ def test_grid_errors_are_clear():
         sma_cross_grid(prices, [5], [20], BacktestConfig(sl_atr=1.0))
     with pytest.raises(DataError, match="no symbols"):
         sma_cross_grid({}, [5], [20], config)
+
+
+@pytest.mark.parametrize("mode", ["long_only", "long_short"])
+def test_sharing_out_symbols_or_combinations_gives_identical_tables(real_prices, mode):
+    """Many symbols run symbol by symbol (each thread keeps one symbol's averages in cache), few share
+    out combinations; both must give the same numbers to the last bit."""
+    import numba
+    import polars as pl
+
+    prices = {f"{name}#{k}": real_prices[name] for k in range(2) for name in SYMBOLS}  # 8 symbols
+    config = BacktestConfig(fee=0.001, slippage=0.0005, mode=mode)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(min(2, threads))  # 8 symbols >= 2 x threads: the symbol-by-symbol path
+    try:
+        together = sma_cross_grid(prices, FAST, SLOW, config)
+        one_by_one = pl.concat([sma_cross_grid({name: p}, FAST, SLOW, config) for name, p in prices.items()])
+    finally:
+        numba.set_num_threads(threads)
+    assert together.equals(one_by_one)
