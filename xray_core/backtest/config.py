@@ -49,27 +49,41 @@ class BacktestConfig:
         _in_range("fee", self.fee, 0.0, MAX_FEE, "a fraction per fill, e.g. 0.001 for 0.1%")
         _in_range("slippage", self.slippage, 0.0, MAX_SLIPPAGE, "a fraction of the price, e.g. 0.0005")
         if not _is_real(self.cash) or not math.isfinite(self.cash) or self.cash <= 0:
-            raise ConfigError(f"cash must be a positive finite amount, got {self.cash!r}",
-                              "give the starting equity in quote currency, e.g. 10000")
+            raise ConfigError(
+                f"cash must be a positive finite amount, got {self.cash!r}",
+                "give the starting equity in quote currency, e.g. 10000",
+            )
         if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}",
-                              "use long_only to ignore short targets")
+            raise ConfigError(
+                f"mode must be one of {', '.join(MODES)}, got {self.mode!r}",
+                "use long_only to ignore short targets",
+            )
         if not _is_real(self.size_fraction) or not 0.0 < self.size_fraction <= 1.0:
-            raise ConfigError(f"size_fraction must be in (0, 1], got {self.size_fraction!r}",
-                              "1 commits all equity on each entry, 0.5 half of it")
+            raise ConfigError(
+                f"size_fraction must be in (0, 1], got {self.size_fraction!r}",
+                "1 commits all equity on each entry, 0.5 half of it",
+            )
         _in_range("leverage", self.leverage, 1.0, MAX_LEVERAGE, "1 means no leverage")
-        _in_range("maintenance_margin", self.maintenance_margin, 0.0, MAX_MAINTENANCE_MARGIN,
-                  "a fraction of the notional, e.g. 0.005 for 0.5%")
+        _in_range(
+            "maintenance_margin",
+            self.maintenance_margin,
+            0.0,
+            MAX_MAINTENANCE_MARGIN,
+            "a fraction of the notional, e.g. 0.005 for 0.5%",
+        )
         if self.maintenance_margin * self.leverage >= 1.0:
             raise ConfigError(
                 f"maintenance_margin x leverage must be below 1, got {self.maintenance_margin} x "
                 f"{self.leverage}",
-                "such a position would be liquidated as soon as it opens; lower one of them")
+                "such a position would be liquidated as soon as it opens; lower one of them",
+            )
         for name in ("sl_atr", "tp_atr"):
             value = getattr(self, name)
             if value is not None and (not _is_real(value) or not math.isfinite(value) or value <= 0):
-                raise ConfigError(f"{name} must be a positive number of ATRs or None, got {value!r}",
-                                  "e.g. 2.0 places the level two ATRs from the entry price")
+                raise ConfigError(
+                    f"{name} must be a positive number of ATRs or None, got {value!r}",
+                    "e.g. 2.0 places the level two ATRs from the entry price",
+                )
 
     @property
     def uses_stops(self) -> bool:

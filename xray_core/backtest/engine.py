@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from xray_core.backtest.config import BacktestConfig
-from xray_core.backtest.kernels import close_returns, run_many_kernel
+from xray_core.backtest.kernels import close_returns, return_prefix, run_many_kernel
 from xray_core.backtest.metrics import METRIC_NAMES, N_METRICS, N_TRADES, Calendar, Metrics
 from xray_core.backtest.trades import N_FIELDS, trades_frame
 from xray_core.errors import ConfigError, DataError
@@ -36,39 +36,64 @@ class Prices:
         return int(self.close.shape[0])
 
     @classmethod
-    def from_arrays(cls, open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
-                    timestamps_ms: np.ndarray, source: str = "prices") -> Prices:
-        arrays = {name: _float_array(value, name, source)
-                  for name, value in (("open", open_), ("high", high), ("low", low), ("close", close))}
+    def from_arrays(
+        cls,
+        open_: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        timestamps_ms: np.ndarray,
+        source: str = "prices",
+    ) -> Prices:
+        arrays = {
+            name: _float_array(value, name, source)
+            for name, value in (("open", open_), ("high", high), ("low", low), ("close", close))
+        }
         n = arrays["close"].shape[0]
         for name, arr in arrays.items():
             if arr.shape[0] != n:
-                raise DataError(f"{source}: {name} has {arr.shape[0]} bars but close has {n}",
-                                "pass arrays of the same bars")
+                raise DataError(
+                    f"{source}: {name} has {arr.shape[0]} bars but close has {n}",
+                    "pass arrays of the same bars",
+                )
             bad = ~(np.isfinite(arr) & (arr > 0))
             if bad.any():
                 i = int(np.argmax(bad))
-                raise DataError(f"{source}: {name}[{i}] = {float(arr[i])!r} is not a positive finite price",
-                                "drop or repair bad bars first (xray_core.candles.quality)")
+                raise DataError(
+                    f"{source}: {name}[{i}] = {float(arr[i])!r} is not a positive finite price",
+                    "drop or repair bad bars first (xray_core.candles.quality)",
+                )
         if n < MIN_BARS:
-            raise DataError(f"{source}: {n} bar(s) is too few for a backtest",
-                            f"it needs at least {MIN_BARS}: a bar to signal on and one to fill at")
+            raise DataError(
+                f"{source}: {n} bar(s) is too few for a backtest",
+                f"it needs at least {MIN_BARS}: a bar to signal on and one to fill at",
+            )
         stamps = np.asarray(timestamps_ms)
         if stamps.ndim != 1 or stamps.shape[0] != n or not np.issubdtype(stamps.dtype, np.integer):
-            raise DataError(f"{source}: timestamps_ms must be {n} integer milliseconds, got "
-                            f"{stamps.dtype} of shape {stamps.shape}", "pass the bars' open times in ms")
+            raise DataError(
+                f"{source}: timestamps_ms must be {n} integer milliseconds, got "
+                f"{stamps.dtype} of shape {stamps.shape}",
+                "pass the bars' open times in ms",
+            )
         stamps = stamps.astype(np.int64)
         if not (np.diff(stamps) > 0).all():
-            raise DataError(f"{source}: timestamps are not strictly increasing",
-                            "sort the bars and drop duplicates first")
+            raise DataError(
+                f"{source}: timestamps are not strictly increasing", "sort the bars and drop duplicates first"
+            )
         return cls(stamps, arrays["open"], arrays["high"], arrays["low"], arrays["close"])
 
     @classmethod
     def from_frame(cls, frame: pl.DataFrame, source: str = "candles") -> Prices:
         """From a candle frame (xray_core.candles.schema)."""
         stamps = frame["timestamp"].cast(pl.Datetime("ms", "UTC")).dt.epoch("ms").to_numpy()
-        return cls.from_arrays(frame["open"].to_numpy(), frame["high"].to_numpy(),
-                               frame["low"].to_numpy(), frame["close"].to_numpy(), stamps, source)
+        return cls.from_arrays(
+            frame["open"].to_numpy(),
+            frame["high"].to_numpy(),
+            frame["low"].to_numpy(),
+            frame["close"].to_numpy(),
+            stamps,
+            source,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +113,17 @@ class RunsResult:
     trades: pl.DataFrame | None
 
 
-def run_backtest(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
-                 timestamps_ms: np.ndarray, positions: np.ndarray, config: BacktestConfig,
-                 atr: np.ndarray | None = None, with_trades: bool = False) -> BacktestResult:
+def run_backtest(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    timestamps_ms: np.ndarray,
+    positions: np.ndarray,
+    config: BacktestConfig,
+    atr: np.ndarray | None = None,
+    with_trades: bool = False,
+) -> BacktestResult:
     """Backtest one series of target positions (+1/0/-1 per bar, decided at that bar's close)."""
     prices = Prices.from_arrays(open_, high, low, close, timestamps_ms)
     targets = _targets(positions, len(prices), ndim=1)
@@ -99,9 +132,17 @@ def run_backtest(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np
     return BacktestResult(Metrics.from_row(table[0]), equity[0], trades)
 
 
-def run_many(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
-             timestamps_ms: np.ndarray, positions: np.ndarray, config: BacktestConfig,
-             atr: np.ndarray | None = None, with_trades: bool = False) -> RunsResult:
+def run_many(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    timestamps_ms: np.ndarray,
+    positions: np.ndarray,
+    config: BacktestConfig,
+    atr: np.ndarray | None = None,
+    with_trades: bool = False,
+) -> RunsResult:
     """Backtest every column of `positions` (bars x runs) over the same prices, in parallel."""
     prices = Prices.from_arrays(open_, high, low, close, timestamps_ms)
     targets = np.ascontiguousarray(_targets(positions, len(prices), ndim=2).T)
@@ -121,35 +162,52 @@ def metrics_frame(table: np.ndarray) -> pl.DataFrame:
     return frame.with_columns(pl.col("n_trades").cast(pl.Int64))
 
 
-def kernel_params(config: BacktestConfig) -> tuple[float, float, float, float, float, float, float,
-                                                   float, bool, bool]:
+def kernel_params(
+    config: BacktestConfig,
+) -> tuple[float, float, float, float, float, float, float, float, bool, bool]:
     """The config as the positional scalars the kernels take (NaN disables a stop)."""
-    return (float(config.fee), float(config.slippage), float(config.cash), float(config.size_fraction),
-            float(config.leverage), float(config.maintenance_margin),
-            math.nan if config.sl_atr is None else float(config.sl_atr),
-            math.nan if config.tp_atr is None else float(config.tp_atr),
-            config.mode == "long_short", config.needs_high_low)
+    return (
+        float(config.fee),
+        float(config.slippage),
+        float(config.cash),
+        float(config.size_fraction),
+        float(config.leverage),
+        float(config.maintenance_margin),
+        math.nan if config.sl_atr is None else float(config.sl_atr),
+        math.nan if config.tp_atr is None else float(config.tp_atr),
+        config.mode == "long_short",
+        config.needs_high_low,
+    )
 
 
-def checked_atr(atr: np.ndarray | None, config: BacktestConfig, n: int, source: str = "atr"
-                ) -> np.ndarray:
+def checked_atr(atr: np.ndarray | None, config: BacktestConfig, n: int, source: str = "atr") -> np.ndarray:
     """The ATR array the kernels need: empty without stops, else n finite-or-NaN non-negative values."""
     if not config.uses_stops:
         return np.empty(0, dtype=np.float64)
     if atr is None:
-        raise ConfigError("sl_atr/tp_atr are set but no ATR was passed",
-                          "pass atr= (the ATR at each bar, NaN during warm-up) or unset the stops")
+        raise ConfigError(
+            "sl_atr/tp_atr are set but no ATR was passed",
+            "pass atr= (the ATR at each bar, NaN during warm-up) or unset the stops",
+        )
     values = _float_array(atr, "atr", source)
     if values.shape[0] != n:
-        raise DataError(f"{source}: atr has {values.shape[0]} bars but the prices have {n}",
-                        "compute the ATR over the same bars")
+        raise DataError(
+            f"{source}: atr has {values.shape[0]} bars but the prices have {n}",
+            "compute the ATR over the same bars",
+        )
     if (values < 0).any() or np.isinf(values).any():
         raise DataError(f"{source}: atr has negative or infinite values", "an ATR is >= 0 or NaN")
     return values
 
 
-def _run(prices: Prices, targets: np.ndarray, config: BacktestConfig, atr: np.ndarray | None,
-         with_trades: bool, keep_equity: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _run(
+    prices: Prices,
+    targets: np.ndarray,
+    config: BacktestConfig,
+    atr: np.ndarray | None,
+    with_trades: bool,
+    keep_equity: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run the kernel over `targets` (runs x bars); with trades, a first pass counts them so that the
     second writes them into an exactly sized buffer (no per-run lists, no guessing)."""
     n_runs, n = targets.shape
@@ -159,8 +217,21 @@ def _run(prices: Prices, targets: np.ndarray, config: BacktestConfig, atr: np.nd
     equity = np.empty((n_runs, n if keep_equity else 0), dtype=np.float64)
     records = np.empty((0, N_FIELDS), dtype=np.float64)
     offsets = np.zeros(n_runs + 1, dtype=np.int64)
-    args = (prices.open, prices.high, prices.low, prices.close, close_returns(prices.close), targets,
-            atr_values, *kernel_params(config), calendar.bars_per_year, calendar.years)
+    rets = close_returns(prices.close)
+    prefix = return_prefix(rets, np.array([0, len(prices)], dtype=np.int64))
+    args = (
+        prices.open,
+        prices.high,
+        prices.low,
+        prices.close,
+        rets,
+        prefix,
+        targets,
+        atr_values,
+        *kernel_params(config),
+        calendar.bars_per_year,
+        calendar.years,
+    )
     run_many_kernel(*args, table, equity, records, offsets)
     if with_trades:
         offsets[1:] = np.cumsum(table[:, N_TRADES].astype(np.int64))
@@ -173,23 +244,31 @@ def _targets(positions: np.ndarray, n: int, ndim: int) -> np.ndarray:
     values = np.asarray(positions)
     if values.ndim != ndim:
         shape = "one series (1-D)" if ndim == 1 else "a (bars x runs) matrix (2-D)"
-        raise DataError(f"positions must be {shape}, got shape {values.shape}",
-                        "use run_backtest for one series and run_many for several")
+        raise DataError(
+            f"positions must be {shape}, got shape {values.shape}",
+            "use run_backtest for one series and run_many for several",
+        )
     if values.shape[0] != n:
-        raise DataError(f"positions have {values.shape[0]} bars but the prices have {n}",
-                        "give one target position per bar")
+        raise DataError(
+            f"positions have {values.shape[0]} bars but the prices have {n}",
+            "give one target position per bar",
+        )
     if values.dtype == np.bool_:
         return values.astype(np.int8)
     if not np.issubdtype(values.dtype, np.number):
-        raise DataError(f"positions must be numbers in {{-1, 0, 1}}, got dtype {values.dtype}",
-                        "use int8: +1 long, 0 flat, -1 short")
+        raise DataError(
+            f"positions must be numbers in {{-1, 0, 1}}, got dtype {values.dtype}",
+            "use int8: +1 long, 0 flat, -1 short",
+        )
     if np.issubdtype(values.dtype, np.integer):
         bad = (values < -1) | (values > 1)  # much cheaper than np.isin on a grid-sized matrix
     else:
         bad = ~((values == -1) | (values == 0) | (values == 1))
     if bad.any():
-        raise DataError(f"positions must be -1, 0 or 1, found {values[bad].flat[0].item()!r}",
-                        "use int8: +1 long, 0 flat, -1 short")
+        raise DataError(
+            f"positions must be -1, 0 or 1, found {values[bad].flat[0].item()!r}",
+            "use int8: +1 long, 0 flat, -1 short",
+        )
     return values.astype(np.int8)
 
 

@@ -22,7 +22,7 @@ from numba import njit, prange
 
 from xray_core.backtest.config import BacktestConfig
 from xray_core.backtest.engine import MIN_BARS, Prices, checked_atr, kernel_params, metrics_frame
-from xray_core.backtest.kernels import close_returns, simulate
+from xray_core.backtest.kernels import close_returns, return_prefix, simulate
 from xray_core.backtest.metrics import N_METRICS, Calendar
 from xray_core.errors import ConfigError, DataError
 
@@ -81,6 +81,7 @@ def _grid_kernel(
     low: np.ndarray,
     close: np.ndarray,
     rets: np.ndarray,
+    prefix: np.ndarray,
     bounds: np.ndarray,
     sma: np.ndarray,
     fast_idx: np.ndarray,
@@ -116,12 +117,15 @@ def _grid_kernel(
         lo, hi = bounds[k], bounds[k + 1]
         f0 = fast_idx[c] * n_total
         s0 = slow_idx[c] * n_total
+        changes = np.empty(hi - lo + 1, dtype=np.int64)
         simulate(
             open_[lo:hi],
             high[lo:hi],
             low[lo:hi],
             close[lo:hi],
             rets[lo:hi],
+            prefix[:, lo + k : hi + k + 1],
+            changes,
             no_targets,
             sma[f0 + lo : f0 + hi],
             sma[s0 + lo : s0 + hi],
@@ -152,6 +156,7 @@ def _grid_by_symbol(
     low: np.ndarray,
     close: np.ndarray,
     rets: np.ndarray,
+    prefix: np.ndarray,
     bounds: np.ndarray,
     periods: np.ndarray,
     fast_idx: np.ndarray,
@@ -187,6 +192,7 @@ def _grid_by_symbol(
         sma = np.empty((periods.shape[0], n), dtype=np.float64)
         for p in range(periods.shape[0]):
             _means_from_sums(sums, periods[p], sma[p])
+        changes = np.empty(n + 1, dtype=np.int64)  # reused by the symbol's combinations
         for c in range(n_combos):
             simulate(
                 open_[lo:hi],
@@ -194,6 +200,8 @@ def _grid_by_symbol(
                 low[lo:hi],
                 close[lo:hi],
                 rets[lo:hi],
+                prefix[:, lo + k : hi + k + 1],
+                changes,
                 no_targets,
                 sma[fast_idx[c]],
                 sma[slow_idx[c]],
@@ -273,15 +281,20 @@ def sma_cross_grid(
 
     table = np.empty((len(symbols) * len(pairs), N_METRICS), dtype=np.float64)
     rets = close_returns(close, bounds[:-1])
+    prefix = return_prefix(rets, bounds)
     params = (*kernel_params(config), bars_per_year, years, table)
     if len(symbols) >= 2 * numba.get_num_threads():
         # Enough symbols to share out: each thread computes one symbol's averages and runs all its
         # combinations while they are in cache (~20% faster than sharing combinations out).
-        _grid_by_symbol(open_, high, low, close, rets, bounds, periods, fast_idx, slow_idx, atr_flat, *params)
+        _grid_by_symbol(
+            open_, high, low, close, rets, prefix, bounds, periods, fast_idx, slow_idx, atr_flat, *params
+        )
     else:
         sma = np.empty(len(periods) * close.shape[0], dtype=np.float64)
         _moving_averages(close, bounds, periods, sma)
-        _grid_kernel(open_, high, low, close, rets, bounds, sma, fast_idx, slow_idx, atr_flat, *params)
+        _grid_kernel(
+            open_, high, low, close, rets, prefix, bounds, sma, fast_idx, slow_idx, atr_flat, *params
+        )
     keys = pl.DataFrame(
         {
             "symbol": np.repeat(np.array(symbols, dtype=object), len(pairs)).astype(str),

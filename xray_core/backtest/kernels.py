@@ -25,8 +25,19 @@ INF = math.inf
 
 
 @njit(cache=True, inline="always")
-def _record(trades: np.ndarray, k: int, entry_bar: int, exit_bar: int, side: int, entry_px: float,
-            exit_px: float, size: float, pnl: float, margin_base: float, reason: int) -> None:
+def _record(
+    trades: np.ndarray,
+    k: int,
+    entry_bar: int,
+    exit_bar: int,
+    side: int,
+    entry_px: float,
+    exit_px: float,
+    size: float,
+    pnl: float,
+    margin_base: float,
+    reason: int,
+) -> None:
     if k < trades.shape[0]:
         row = trades[k]
         row[t.ENTRY_BAR] = entry_bar
@@ -41,8 +52,9 @@ def _record(trades: np.ndarray, k: int, entry_bar: int, exit_bar: int, side: int
 
 
 @njit(cache=True, inline="always")
-def _target(i: int, targets: np.ndarray, sma_fast: np.ndarray, sma_slow: np.ndarray, use_sma: bool,
-            long_short: bool) -> int:
+def _target(
+    i: int, targets: np.ndarray, sma_fast: np.ndarray, sma_slow: np.ndarray, use_sma: bool, long_short: bool
+) -> int:
     """The target decided at bar i's close."""
     if use_sma:
         f = sma_fast[i]
@@ -56,28 +68,37 @@ def _target(i: int, targets: np.ndarray, sma_fast: np.ndarray, sma_slow: np.ndar
 
 
 @njit(cache=True, inline="always")
-def _run_end(i: int, n: int, prev_target: int, targets: np.ndarray, sma_fast: np.ndarray,
-             sma_slow: np.ndarray, use_sma: bool, long_short: bool) -> int:
-    """The first bar j >= i whose target (decided at j - 1) is not `prev_target`, or n.
+def _target_changes(
+    n: int,
+    targets: np.ndarray,
+    sma_fast: np.ndarray,
+    sma_slow: np.ndarray,
+    use_sma: bool,
+    long_short: bool,
+    out: np.ndarray,
+) -> None:
+    """Fill `out` with the bars j in [1, n) whose order target (decided at bar j - 1) differs from the
+    one before (flat before bar 0), then n, n, ... as sentinels.
 
-    For the long-only SMA cross the target is just `fast > slow`, checked four bars per branch: a
-    flat stretch costs little more than reading the two averages."""
-    if use_sma and not long_short:
-        want = prev_target > 0
-        while i + 4 <= n:
-            c0 = (sma_fast[i - 1] > sma_slow[i - 1]) != want
-            c1 = (sma_fast[i] > sma_slow[i]) != want
-            c2 = (sma_fast[i + 1] > sma_slow[i + 1]) != want
-            c3 = (sma_fast[i + 2] > sma_slow[i + 2]) != want
-            if c0 | c1 | c2 | c3:
-                break
-            i += 4
-        while i < n and (sma_fast[i - 1] > sma_slow[i - 1]) == want:
-            i += 1
-        return i
-    while i < n and _target(i - 1, targets, sma_fast, sma_slow, use_sma, long_short) == prev_target:
-        i += 1
-    return i
+    One pass where an index is always stored and the count advances only on a change: no branch to
+    mispredict at every crossing, so finding where the next order falls costs a fraction of testing
+    the target bar by bar. Between two changes nothing but a level (stop, liquidation) can happen."""
+    count = 0
+    if use_sma and not long_short:  # the long-only cross: the target is just fast > slow
+        prev_up = False
+        for j in range(1, n):
+            up = sma_fast[j - 1] > sma_slow[j - 1]
+            out[count] = j
+            count += up != prev_up
+            prev_up = up
+    else:
+        prev = 0
+        for j in range(1, n):
+            target = _target(j - 1, targets, sma_fast, sma_slow, use_sma, long_short)
+            out[count] = j
+            count += target != prev
+            prev = target
+    out[count:] = n
 
 
 @njit(cache=True, inline="always")
@@ -88,8 +109,9 @@ def _bar_return(eq: float, eq_prev: float) -> float:
 
 
 @njit(cache=True, inline="always")
-def _fold(r: float, eq: float, sum_r: float, sum_r2: float, sum_down2: float, peak: float,
-          max_dd: float) -> tuple[float, float, float, float, float]:
+def _fold(
+    r: float, eq: float, sum_r: float, sum_r2: float, sum_down2: float, peak: float, max_dd: float
+) -> tuple[float, float, float, float, float]:
     """Fold one bar's return and closing equity into the accumulators (adding a zero return changes
     nothing, so flat bars may be skipped)."""
     down = r if r < 0.0 else 0.0  # branch-free: the sign of r is a coin flip
@@ -103,8 +125,16 @@ def _fold(r: float, eq: float, sum_r: float, sum_r2: float, sum_down2: float, pe
 
 
 @njit(cache=True, inline="always")
-def _exit_fill(side: int, size: float, price: float, fee: float, slip: float, cash: float,
-               entry_px: float, entry_fees: float) -> tuple[float, float, float]:
+def _exit_fill(
+    side: int,
+    size: float,
+    price: float,
+    fee: float,
+    slip: float,
+    cash: float,
+    entry_px: float,
+    entry_fees: float,
+) -> tuple[float, float, float]:
     """Close `size` at market `price`: (cash after, fill price, trade pnl)."""
     if side > 0:
         px = price * (1.0 - slip)
@@ -118,24 +148,50 @@ def _exit_fill(side: int, size: float, price: float, fee: float, slip: float, ca
 
 
 @njit(cache=True, nogil=True)
-def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
-             rets: np.ndarray, targets: np.ndarray, sma_fast: np.ndarray, sma_slow: np.ndarray,
-             use_sma: bool, atr: np.ndarray, fee: float, slip: float, cash0: float, frac: float, lev: float,
-             mmr: float, sl_k: float, tp_k: float, long_short: bool, check_hl: bool,
-             bars_per_year: float, years: float, out: np.ndarray, equity: np.ndarray,
-             trades: np.ndarray) -> None:
+def simulate(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    rets: np.ndarray,
+    prefix: np.ndarray,
+    changes: np.ndarray,
+    targets: np.ndarray,
+    sma_fast: np.ndarray,
+    sma_slow: np.ndarray,
+    use_sma: bool,
+    atr: np.ndarray,
+    fee: float,
+    slip: float,
+    cash0: float,
+    frac: float,
+    lev: float,
+    mmr: float,
+    sl_k: float,
+    tp_k: float,
+    long_short: bool,
+    check_hl: bool,
+    bars_per_year: float,
+    years: float,
+    out: np.ndarray,
+    equity: np.ndarray,
+    trades: np.ndarray,
+) -> None:
     """Run one backtest and write its metrics into `out`.
 
-    `rets[i]` is (close[i] - close[i-1]) / close[i-1] (see `close_returns`). The target for
+    `rets[i]` is (close[i] - close[i-1]) / close[i-1] (see `close_returns`), `prefix` (3, n + 1) the
+    running sums of rets, rets^2 and min(rets, 0)^2 before each bar (see `return_prefix`), and
+    `changes` an int64 scratch buffer of n + 1 entries (see `_target_changes`). The target for
     bar i comes from bar i-1: `targets[i-1]`, or the sign of
     `sma_fast[i-1] - sma_slow[i-1]` when `use_sma`. `sl_k`/`tp_k` are NaN when disabled. `equity`
     (length 0 or n) and `trades` (0 rows or exactly as many rows as trades) are filled only when
     non-empty.
 
     Each bar that may change something (a new target, a level within reach) goes through the full
-    step; between such bars tight loops fast-forward: flat bars only watch for a target change (four
-    bars per branch for the SMA cross), held bars also mark equity to the close, an all-in long taking
-    its bar returns from `rets` instead of dividing. They fold the same values the full step would.
+    step; between such bars the simulation jumps to the next target change (listed once, up front):
+    flat bars need nothing; held bars are marked to the close, and an all-in long that no level can stop
+    (equity = size x close, so its returns are the close's own) takes its return sums for the whole
+    stretch from `prefix` and only walks the closes for the drawdown.
     """
     n = close.shape[0]
     record_equity = equity.shape[0] > 0
@@ -167,6 +223,8 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
     gross_loss = 0.0
     if record_equity:
         equity[0] = cash0  # nothing can fill at bar 0
+    _target_changes(n, targets, sma_fast, sma_slow, use_sma, long_short, changes)
+    next_change = 0  # index into `changes` of the first change at or after bar i
 
     i = 1
     while i < n:
@@ -178,8 +236,19 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
                 o = open_[i]
                 if side != 0:
                     cash, px, pnl = _exit_fill(side, size, o, fee, slip, cash, entry_px, entry_fees)
-                    _record(trades, n_trades, entry_bar, i, side, entry_px, px, size, pnl,
-                            size * entry_px / lev, t.SIGNAL)
+                    _record(
+                        trades,
+                        n_trades,
+                        entry_bar,
+                        i,
+                        side,
+                        entry_px,
+                        px,
+                        size,
+                        pnl,
+                        size * entry_px / lev,
+                        t.SIGNAL,
+                    )
                     n_trades += 1
                     if pnl > 0.0:
                         wins += 1
@@ -261,8 +330,19 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
                     cash = free
                 else:
                     cash, px, pnl = _exit_fill(side, size, px, fee, slip, cash, entry_px, entry_fees)
-                _record(trades, n_trades, entry_bar, i, side, entry_px, px, size, pnl,
-                        size * entry_px / lev, reason)
+                _record(
+                    trades,
+                    n_trades,
+                    entry_bar,
+                    i,
+                    side,
+                    entry_px,
+                    px,
+                    size,
+                    pnl,
+                    size * entry_px / lev,
+                    reason,
+                )
                 n_trades += 1
                 if pnl > 0.0:
                     wins += 1
@@ -277,43 +357,61 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
         eq = cash + pos * close[i]
         if record_equity:
             equity[i] = eq
-        sum_r, sum_r2, sum_down2, peak, max_dd = _fold(_bar_return(eq, eq_prev), eq, sum_r, sum_r2,
-                                                       sum_down2, peak, max_dd)
+        sum_r, sum_r2, sum_down2, peak, max_dd = _fold(
+            _bar_return(eq, eq_prev), eq, sum_r, sum_r2, sum_down2, peak, max_dd
+        )
         exposed += side * side
         eq_prev = eq
         i += 1
 
         # ---- fast-forward over bars where nothing can happen ----------------------------------------
-        if side == 0:  # flat: equity stays `cash`, returns are 0, only a new target matters
-            end = _run_end(i, n, prev_target, targets, sma_fast, sma_slow, use_sma, long_short)
+        while changes[next_change] < i:
+            next_change += 1
+        end = changes[next_change]  # the next bar whose order target differs
+        if side == 0:  # flat: equity stays `cash`, returns are 0
             if record_equity:
                 equity[i:end] = cash
             i = end
+        elif side > 0 and cash == 0.0 and not check_hl:
+            # All-in long (no cash left, none borrowed) that no level can stop: equity = size x close,
+            # so the stretch's returns are the close's own and their sums are two lookups; only the
+            # drawdown needs the closes walked.
+            sum_r += prefix[0, end] - prefix[0, i]
+            sum_r2 += prefix[1, end] - prefix[1, i]
+            sum_down2 += prefix[2, end] - prefix[2, i]
+            for k in range(i, end):
+                eq = pos * close[k]
+                if record_equity:
+                    equity[k] = eq
+                peak = max(peak, eq)
+                if eq < peak * (1.0 - max_dd):  # rare: a deeper drawdown than any so far
+                    max_dd = 1.0 - eq / peak
+            exposed += end - i
+            i = end
+            eq_prev = pos * close[i - 1]
         elif side > 0 and cash == 0.0:
-            # All-in long (no cash left, none borrowed): equity = size x close, so the bar's return is
-            # the close's own return, computed once per symbol rather than one division per bar. A
-            # separate loop, so that the compiler does not speculate the division of the general case.
-            while i < n and _target(i - 1, targets, sma_fast, sma_slow, use_sma, long_short) == prev_target:
-                if check_hl and (min(open_[i], low[i]) <= lower or max(open_[i], high[i]) >= upper):
-                    break  # a level may be hit: let the full step decide
+            # The same with a level in reach: bar by bar, and the full step takes a bar that may hit it.
+            while i < end:
+                if min(open_[i], low[i]) <= lower or max(open_[i], high[i]) >= upper:
+                    break
                 eq = pos * close[i]
                 if record_equity:
                     equity[i] = eq
-                sum_r, sum_r2, sum_down2, peak, max_dd = _fold(rets[i], eq, sum_r, sum_r2, sum_down2,
-                                                               peak, max_dd)
+                sum_r, sum_r2, sum_down2, peak, max_dd = _fold(
+                    rets[i], eq, sum_r, sum_r2, sum_down2, peak, max_dd
+                )
                 exposed += 1
                 i += 1
             eq_prev = pos * close[i - 1]
         else:
-            while i < n and _target(i - 1, targets, sma_fast, sma_slow, use_sma, long_short) == prev_target:
+            while i < end:
                 if check_hl and (min(open_[i], low[i]) <= lower or max(open_[i], high[i]) >= upper):
                     break
                 eq = cash + pos * close[i]
                 if record_equity:
                     equity[i] = eq
                 r = _bar_return(eq, eq_prev)
-                sum_r, sum_r2, sum_down2, peak, max_dd = _fold(r, eq, sum_r, sum_r2, sum_down2, peak,
-                                                               max_dd)
+                sum_r, sum_r2, sum_down2, peak, max_dd = _fold(r, eq, sum_r, sum_r2, sum_down2, peak, max_dd)
                 eq_prev = eq
                 exposed += 1
                 i += 1
@@ -324,16 +422,61 @@ def simulate(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
             pnl = (size * px - size * entry_px) - entry_fees
         else:
             pnl = (size * entry_px - size * px) - entry_fees
-        _record(trades, n_trades, entry_bar, n - 1, side, entry_px, px, size, pnl,
-                size * entry_px / lev, t.END)
+        _record(
+            trades, n_trades, entry_bar, n - 1, side, entry_px, px, size, pnl, size * entry_px / lev, t.END
+        )
         n_trades += 1
         if pnl > 0.0:
             wins += 1
             gross_win += pnl
         elif pnl < 0.0:
             gross_loss -= pnl
-    m.finish(out, eq_prev, cash0, n, sum_r, sum_r2, sum_down2, max_dd, exposed, n_trades, wins,
-             gross_win, gross_loss, bars_per_year, years)
+    m.finish(
+        out,
+        eq_prev,
+        cash0,
+        n,
+        sum_r,
+        sum_r2,
+        sum_down2,
+        max_dd,
+        exposed,
+        n_trades,
+        wins,
+        gross_win,
+        gross_loss,
+        bars_per_year,
+        years,
+    )
+
+
+@njit(cache=True)
+def return_prefix(rets: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Running sums of rets, rets^2 and min(rets, 0)^2 before each bar, for the series laid end to end
+    at `bounds` (k-th series: rets[bounds[k]:bounds[k + 1]]). Series k's n + 1 prefixes sit in columns
+    bounds[k] + k ... bounds[k + 1] + k, starting from zero, so a series gets the same numbers whether
+    it is backtested alone or beside others, and a stretch's sums are two lookups."""
+    out = np.empty((3, rets.shape[0] + bounds.shape[0] - 1), dtype=np.float64)
+    for k in range(bounds.shape[0] - 1):
+        lo, hi = bounds[k], bounds[k + 1]
+        col = lo + k
+        total = 0.0
+        squares = 0.0
+        downs = 0.0
+        out[0, col] = 0.0
+        out[1, col] = 0.0
+        out[2, col] = 0.0
+        for i in range(lo, hi):
+            r = rets[i]
+            down = r if r < 0.0 else 0.0
+            total += r
+            squares += r * r
+            downs += down * down
+            col += 1
+            out[0, col] = total
+            out[1, col] = squares
+            out[2, col] = downs
+    return out
 
 
 def close_returns(close: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
@@ -346,18 +489,65 @@ def close_returns(close: np.ndarray, starts: np.ndarray | None = None) -> np.nda
 
 
 @njit(cache=True, parallel=True)
-def run_many_kernel(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
-                    rets: np.ndarray, targets: np.ndarray, atr: np.ndarray, fee: float,
-                    slip: float, cash0: float, frac: float, lev: float, mmr: float, sl_k: float,
-                    tp_k: float, long_short: bool, check_hl: bool, bars_per_year: float, years: float,
-                    out: np.ndarray, equity: np.ndarray, trades: np.ndarray,
-                    trade_offsets: np.ndarray) -> None:
+def run_many_kernel(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    rets: np.ndarray,
+    prefix: np.ndarray,
+    targets: np.ndarray,
+    atr: np.ndarray,
+    fee: float,
+    slip: float,
+    cash0: float,
+    frac: float,
+    lev: float,
+    mmr: float,
+    sl_k: float,
+    tp_k: float,
+    long_short: bool,
+    check_hl: bool,
+    bars_per_year: float,
+    years: float,
+    out: np.ndarray,
+    equity: np.ndarray,
+    trades: np.ndarray,
+    trade_offsets: np.ndarray,
+) -> None:
     """`simulate` for each row of `targets` (runs x bars, C-contiguous) in parallel.
 
     `equity` is (runs, n) or (runs, 0); `trades` holds the records of run j in rows
     trade_offsets[j]:trade_offsets[j + 1] (all zero when trades are not wanted)."""
     no_sma = np.empty(0, dtype=np.float64)
     for j in prange(targets.shape[0]):
-        simulate(open_, high, low, close, rets, targets[j], no_sma, no_sma, False, atr, fee,
-                 slip, cash0, frac, lev, mmr, sl_k, tp_k, long_short, check_hl, bars_per_year, years, out[j],
-                 equity[j], trades[trade_offsets[j]:trade_offsets[j + 1]])
+        changes = np.empty(close.shape[0] + 1, dtype=np.int64)
+        simulate(
+            open_,
+            high,
+            low,
+            close,
+            rets,
+            prefix,
+            changes,
+            targets[j],
+            no_sma,
+            no_sma,
+            False,
+            atr,
+            fee,
+            slip,
+            cash0,
+            frac,
+            lev,
+            mmr,
+            sl_k,
+            tp_k,
+            long_short,
+            check_hl,
+            bars_per_year,
+            years,
+            out[j],
+            equity[j],
+            trades[trade_offsets[j] : trade_offsets[j + 1]],
+        )

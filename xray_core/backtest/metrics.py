@@ -48,8 +48,19 @@ METRIC_NAMES: tuple[str, ...] = (
     "n_trades",
 )
 N_METRICS = len(METRIC_NAMES)
-(FINAL_EQUITY, TOTAL_RETURN, CAGR, SHARPE, SORTINO, MAX_DRAWDOWN, CALMAR, WIN_RATE, PROFIT_FACTOR,
- EXPOSURE, N_TRADES) = range(N_METRICS)
+(
+    FINAL_EQUITY,
+    TOTAL_RETURN,
+    CAGR,
+    SHARPE,
+    SORTINO,
+    MAX_DRAWDOWN,
+    CALMAR,
+    WIN_RATE,
+    PROFIT_FACTOR,
+    EXPOSURE,
+    N_TRADES,
+) = range(N_METRICS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +114,23 @@ def ratio(num: float, den: float) -> float:
 
 
 @njit(cache=True, inline="always")
-def finish(out: np.ndarray, final_equity: float, cash: float, n_bars: int, sum_r: float, sum_r2: float,
-           sum_down2: float, max_dd: float, exposed: int, n_trades: int, wins: int, gross_win: float,
-           gross_loss: float, bars_per_year: float, years: float) -> None:
+def finish(
+    out: np.ndarray,
+    final_equity: float,
+    cash: float,
+    n_bars: int,
+    sum_r: float,
+    sum_r2: float,
+    sum_down2: float,
+    max_dd: float,
+    exposed: int,
+    n_trades: int,
+    wins: int,
+    gross_win: float,
+    gross_loss: float,
+    bars_per_year: float,
+    years: float,
+) -> None:
     """Write the metrics of one run into `out` (length N_METRICS) from the kernel's accumulators."""
     n = float(n_bars)
     mean = sum_r / n

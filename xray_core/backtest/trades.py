@@ -30,8 +30,9 @@ def empty_records() -> np.ndarray:
     return np.empty((0, N_FIELDS), dtype=np.float64)
 
 
-def trades_frame(records: np.ndarray, timestamps_ms: np.ndarray, run: np.ndarray | None = None
-                 ) -> pl.DataFrame:
+def trades_frame(
+    records: np.ndarray, timestamps_ms: np.ndarray, run: np.ndarray | None = None
+) -> pl.DataFrame:
     """The trade table for `records` (rows as the kernels write them) of runs over `timestamps_ms`."""
     entry = records[:, ENTRY_BAR].astype(np.int64)
     exit_ = records[:, EXIT_BAR].astype(np.int64)
@@ -50,7 +51,8 @@ def trades_frame(records: np.ndarray, timestamps_ms: np.ndarray, run: np.ndarray
         "size": pl.Series("size", records[:, SIZE]),
         "pnl": pl.Series("pnl", records[:, PNL]),
         "return": pl.Series("return", records[:, RETURN]),
-        "exit_reason": pl.Series("exit_reason", np.asarray(REASONS, dtype=object)[reason].astype(str),
-                                 dtype=pl.String),
+        "exit_reason": pl.Series(
+            "exit_reason", np.asarray(REASONS, dtype=object)[reason].astype(str), dtype=pl.String
+        ),
     }
     return pl.DataFrame(columns)
