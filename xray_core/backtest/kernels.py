@@ -78,7 +78,7 @@ def _target_changes(
     out: np.ndarray,
 ) -> None:
     """Fill `out` with the bars j in [1, n) whose order target (decided at bar j - 1) differs from the
-    one before (flat before bar 0), then n, n, ... as sentinels.
+    one before (flat before bar 0), then n as a sentinel.
 
     One pass where an index is always stored and the count advances only on a change: no branch to
     mispredict at every crossing, so finding where the next order falls costs a fraction of testing
@@ -98,7 +98,7 @@ def _target_changes(
             out[count] = j
             count += target != prev
             prev = target
-    out[count:] = n
+    out[count] = n  # the sentinel: no change before the end
 
 
 @njit(cache=True, inline="always")
