@@ -295,9 +295,10 @@ def sma_cross_grid(
         _grid_kernel(
             open_, high, low, close, rets, prefix, bounds, sma, fast_idx, slow_idx, atr_flat, *params
         )
+    symbol_of_row = np.repeat(np.arange(len(symbols)), len(pairs))
     keys = pl.DataFrame(
         {
-            "symbol": np.repeat(np.array(symbols, dtype=object), len(pairs)).astype(str),
+            "symbol": pl.Series(symbols, dtype=pl.String).gather(symbol_of_row),
             "fast": np.tile(np.array([f for f, _ in pairs], dtype=np.int64), len(symbols)),
             "slow": np.tile(np.array([s for _, s in pairs], dtype=np.int64), len(symbols)),
         }
