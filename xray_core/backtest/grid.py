@@ -3,12 +3,13 @@
 Why a separate kernel when `run_many` exists: a parameter grid through the generic engine would
 materialise a bars x runs matrix of targets (and vectorbt additionally a matrix of moving averages,
 orders and values per run). Here each distinct period's moving average is computed once per symbol
-(an O(n) rolling sum) and shared by every combination that uses it; each combination is then a single
-walk over the bars that derives its target on the fly (long while SMA(fast) > SMA(slow) on the close,
-short while below in long_short mode, flat on a tie or during the NaN warm-up) and hands it to the same
-`kernels.simulate` the generic engine uses, so both give identical numbers. Nothing is allocated per
-combination; the combinations run in parallel (`prange`) ordered by symbol, so one symbol's prices and
-averages stay in cache while its combinations run.
+(an O(n) rolling sum) and shared by every combination that uses it; each combination derives its
+target from the two averages (long while SMA(fast) > SMA(slow) on the close, short while below in
+long_short mode, flat on a tie or during the NaN warm-up) in the same `kernels.simulate` the generic
+engine uses, so both give identical numbers. With at least two symbols per thread, each thread takes
+whole symbols (`_grid_by_symbol`): the symbol's averages are computed and then read by all its
+combinations while they are in cache, and one index buffer serves them all. With fewer symbols the
+combinations themselves are shared out (`_grid_kernel`), ordered by symbol.
 """
 
 from __future__ import annotations
