@@ -1,0 +1,1 @@
+"""Learning: training frames, splits, signal models and their evaluation."""
