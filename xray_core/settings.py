@@ -154,6 +154,27 @@ class ResearchSettings(BaseSettings):
         return value
 
 
+class ModelSettings(BaseSettings):
+    """The self-learning loop: labels, walk-forward evaluation, promotion, retraining triggers."""
+
+    model_config = SettingsConfigDict(env_prefix="XRAY_MODELS_", **_COMMON)
+
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default MLFLOW_TRACKING_URI, else SQLite in $XRAY_HOME/mlflow"
+    )
+    experiment: str = Field("xray", description="MLflow experiment of the training runs")
+    horizon_bars: int = Field(24, ge=1, le=1000, description="Label: the forward return over this many bars")
+    label_threshold: float = Field(0.0, ge=0, description="Label: up when the forward return exceeds this")
+    folds: int = Field(3, ge=2, le=20, description="Purged walk-forward folds")
+    embargo_bars: int = Field(24, ge=0, description="Bars embargoed after each test block")
+    size: Literal["test", "demo", "full"] = Field("demo", description="Model sizes and training budget")
+    promotion_margin: float = Field(0.1, ge=0, description="oos_sharpe a challenger must gain to be promoted")
+    min_oos_trades: int = Field(5, ge=0, description="Fewest out-of-sample trades of a promotable model")
+    retrain_new_bars: int = Field(24, ge=1, description="Retrain after this many new bars per symbol")
+    drift_psi: float = Field(0.2, gt=0, description="Retrain when a key feature's PSI passes this")
+    decay_sharpe_drop: float = Field(1.0, gt=0, description="Retrain when live Sharpe falls this far below oos")
+
+
 class XraySettings(BaseModel):
     """All settings together; each group reads its own environment prefix."""
 
@@ -164,6 +185,7 @@ class XraySettings(BaseModel):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     research: ResearchSettings = Field(default_factory=ResearchSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -185,6 +207,7 @@ def load_settings(**overrides: Any) -> XraySettings:
         ingest=load(IngestSettings, **overrides.pop("ingest", {})),
         quality=load(QualitySettings, **overrides.pop("quality", {})),
         research=load(ResearchSettings, **overrides.pop("research", {})),
+        models=load(ModelSettings, **overrides.pop("models", {})),
     )
 
 

@@ -1,0 +1,249 @@
+"""The model registry: logging a trained model as a new version, champion/challenger aliases,
+promotion with lineage, rollback, and listing — all through the MLflow client.
+
+Names: one registered model per kind (`xray-gbm`, `xray-lstm`, `xray-rl`). A new version gets the
+alias `challenger`; the gate (`xray_core.learning.gate`) decides whether it also becomes `champion`.
+A promotion records on the new champion the version it replaced (`xray.previous_champion`), why, and
+the data version, code version and Dagster run behind it; `rollback` follows that record back.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import polars as pl
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from xray_core.errors import ConfigError, XrayError
+from xray_core.learning.gate import GateConfig, GateDecision, decide
+
+KINDS = ("gbm", "lstm", "rl")
+MODEL_NAMES = {kind: f"xray-{kind}" for kind in KINDS}
+FLAVORS = {"gbm": "sklearn", "lstm": "lightning", "rl": "sb3"}
+CHAMPION, CHALLENGER = "champion", "challenger"
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
+LINEAGE_KEYS = ("xray.data_version", "xray.code_version", "xray.dagster_run_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    """Where MLflow keeps runs, the registry and artefacts."""
+
+    tracking_uri: str
+    artifact_root: str
+    experiment: str = "xray"
+
+    def activate(self) -> str:
+        """Point the mlflow module at this store and return the experiment id (created if missing)."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        try:
+            found = mlflow.get_experiment_by_name(self.experiment)
+            if found is not None:
+                mlflow.set_experiment(experiment_id=found.experiment_id)
+                return str(found.experiment_id)
+            Path(self.artifact_root.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+            experiment_id = mlflow.create_experiment(self.experiment, artifact_location=self.artifact_root)
+        except MlflowException as exc:
+            raise XrayError(
+                f"the MLflow store {self.tracking_uri} cannot be used: {_first_line(exc)}",
+                "check XRAY_MODELS_TRACKING_URI (or MLFLOW_TRACKING_URI)",
+            ) from None
+        mlflow.set_experiment(experiment_id=experiment_id)
+        return str(experiment_id)
+
+    def client(self) -> MlflowClient:
+        self.activate()
+        return MlflowClient(self.tracking_uri, self.tracking_uri)
+
+
+def log_model_version(
+    kind: str,
+    model: Any,
+    *,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    example: pl.DataFrame,
+) -> ModelVersion:
+    """Log `model` (a trained xray_core.learning model) with its parameters, out-of-sample metrics and
+    lineage as a new version of its registered model, and make it the challenger."""
+    name = _name(kind)
+    with (
+        tempfile.TemporaryDirectory(prefix=f"xray-{kind}-") as tmp,
+        mlflow.start_run(run_name=f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}") as run,
+    ):
+        mlflow.log_params({k: _loggable(v) for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+        mlflow.set_tags(tags | {"xray.kind": kind, "xray.flavor": FLAVORS[kind]})
+        model.save(Path(tmp) / "model")
+        example_pd = example.to_pandas()
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PYFUNC_CODE),
+            artifacts={"model_dir": str(Path(tmp) / "model")},
+            signature=infer_signature(example_pd, model.predict_proba(example)),
+            input_example=example_pd.head(5),
+            registered_model_name=name,
+            pip_requirements=_requirements(),
+            tags={"xray.kind": kind},
+        )
+    client = MlflowClient()
+    version = client.get_model_version(name, str(info.registered_model_version))
+    for key, value in (tags | {"xray.flavor": FLAVORS[kind], "xray.run_id": run.info.run_id}).items():
+        client.set_model_version_tag(name, version.version, key, value)
+    client.set_registered_model_alias(name, CHALLENGER, version.version)
+    return version
+
+
+def version_metrics(client: MlflowClient, version: ModelVersion) -> dict[str, float]:
+    if not version.run_id:
+        return {}
+    return dict(client.get_run(version.run_id).data.metrics)
+
+
+def champion(client: MlflowClient, name: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def gate_challenger(
+    client: MlflowClient,
+    kind: str,
+    config: GateConfig,
+    lineage: dict[str, str],
+    version: str | None = None,
+    force: bool = False,
+) -> GateDecision:
+    """Run the gate on the challenger (or `version`) and promote it when it passes (or `force`)."""
+    name = _name(kind)
+    candidate = client.get_model_version(name, version) if version else _by_alias(client, name, CHALLENGER)
+    if candidate is None:
+        return GateDecision(False, f"{name} has no challenger to promote (train one with `xray train`)")
+    incumbent = champion(client, name)
+    if incumbent is not None and incumbent.version == candidate.version:
+        return GateDecision(False, f"version {candidate.version} already is the champion")
+    decision = decide(
+        version_metrics(client, candidate), version_metrics(client, incumbent) if incumbent else None, config
+    )
+    if force and not decision.promote:
+        decision = GateDecision(True, f"forced by an operator (the gate said: {decision.reason})")
+    if decision.promote:
+        _promote(client, name, candidate, incumbent, decision.reason, lineage)
+    client.set_model_version_tag(name, candidate.version, "xray.gate", decision.reason)
+    return decision
+
+
+def rollback(client: MlflowClient, kind_or_name: str) -> tuple[str, str]:
+    """Make the champion's predecessor the champion again; returns (from version, to version)."""
+    name = kind_or_name if kind_or_name.startswith("xray-") else _name(kind_or_name)
+    current = champion(client, name)
+    if current is None:
+        raise XrayError(f"{name} has no champion to roll back", "promote one first: `xray models promote`")
+    previous = current.tags.get("xray.previous_champion")
+    if not previous:
+        raise XrayError(
+            f"{name} version {current.version} has no previous champion to roll back to",
+            "promote another version instead",
+        )
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_model_version_tag(name, current.version, "xray.rolled_back_at", _now())
+    client.set_model_version_tag(name, previous, "xray.restored_at", _now())
+    return current.version, previous
+
+
+def list_versions(client: MlflowClient) -> list[dict[str, Any]]:
+    """One entry per registered version of every X-Ray model: name, flavor, version, aliases, metrics."""
+    rows = []
+    for name in sorted(MODEL_NAMES.values()):
+        try:
+            versions = client.search_model_versions(f"name = '{name}'")
+        except MlflowException:
+            continue
+        for version in sorted(versions, key=lambda v: int(v.version)):
+            rows.append(
+                {
+                    "name": name,
+                    "flavor": version.tags.get("xray.flavor", ""),
+                    "version": int(version.version),
+                    "aliases": sorted(version.aliases),
+                    "metrics": version_metrics(client, version),
+                    "lineage": {
+                        k.removeprefix("xray."): version.tags[k] for k in LINEAGE_KEYS if k in version.tags
+                    },
+                    "gate": version.tags.get("xray.gate", ""),
+                }
+            )
+    return rows
+
+
+def _promote(
+    client: MlflowClient,
+    name: str,
+    candidate: ModelVersion,
+    incumbent: ModelVersion | None,
+    reason: str,
+    lineage: dict[str, str],
+) -> None:
+    tags = {"xray.promoted_at": _now(), "xray.promotion_reason": reason} | {
+        f"xray.promotion.{k.removeprefix('xray.')}": v for k, v in lineage.items()
+    }
+    if incumbent is not None:
+        tags["xray.previous_champion"] = incumbent.version
+    for key, value in tags.items():
+        client.set_model_version_tag(name, candidate.version, key, value)
+    client.set_registered_model_alias(name, CHAMPION, candidate.version)
+
+
+def _by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def _name(kind: str) -> str:
+    if kind not in MODEL_NAMES:
+        raise ConfigError(
+            f"unknown model {kind!r}", f"use one of: {', '.join(KINDS)} ({', '.join(MODEL_NAMES.values())})"
+        )
+    return MODEL_NAMES[kind]
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    packages = (
+        "numpy",
+        "pandas",
+        "polars",
+        "scikit-learn",
+        "torch",
+        "pytorch-lightning",
+        "stable-baselines3",
+    )
+    return [f"{p}=={version(p)}" for p in packages]
+
+
+def _loggable(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, dict | list | tuple) else value
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
