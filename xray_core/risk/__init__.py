@@ -1,0 +1,1 @@
+"""Risk: per-profile position sizing adapted to the market (volatility targeting, capped Kelly)."""
