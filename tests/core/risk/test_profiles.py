@@ -59,3 +59,20 @@ def test_bad_bounds_are_config_errors():
         RiskProfile("x", 0.4, 0.5, (3.0, 1.0), (0.1, 0.2), (1.1, 2.0), 0.1)
     with pytest.raises(ConfigError, match="at most 1"):
         RiskProfile("x", 0.4, 0.5, (1.0, 2.0), (0.1, 1.5), (1.1, 2.0), 0.1)
+
+
+def test_market_state_measures_the_recent_window(candles_dir):
+    import math
+
+    import numpy as np
+
+    from xray_core.backtest import BacktestConfig
+    from xray_core.candles.bars import Bars
+    from xray_core.candles.schema import read_parquet
+    from xray_core.risk.states import market_state
+
+    bars = Bars.from_frame(read_parquet(candles_dir / "BTC_USDT-5m.parquet"))
+    state = market_state("BTC/USDT", bars, "rsi_reversion", {}, BacktestConfig(), recent_bars=3000)
+    returns = np.diff(np.log(bars.close[-3000:]))
+    assert state.realized_vol == pytest.approx(returns.std(ddof=1) * math.sqrt(365 * 288))
+    assert 0.0 <= state.drawdown < 1.0 and 0.0 <= state.win_rate <= 1.0 and state.payoff >= 0.0
