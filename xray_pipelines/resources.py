@@ -18,10 +18,12 @@ from xray_core.research.store import ResearchStore
 from xray_core.settings import (
     ExchangeSettings,
     IngestSettings,
+    ModelSettings,
     QualitySettings,
     ResearchSettings,
     XraySettings,
 )
+from xray_pipelines.mlops.registry import Tracking, tracking_for
 
 
 class ExchangeResource(dg.ConfigurableResource):
@@ -120,6 +122,30 @@ class ResearchResource(dg.ConfigurableResource):
         return f"sqlite:///{(home / 'optuna.db').resolve()}"
 
 
+class ModelsResource(dg.ConfigurableResource):
+    """The self-learning loop's settings and its MLflow store."""
+
+    tracking_uri: str = Field(description="MLflow tracking and registry URI")
+    artifact_root: str = Field(description="Where new runs keep their artefacts")
+    experiment: str = "xray"
+    horizon_bars: int = 24
+    label_threshold: float = 0.0
+    folds: int = 3
+    embargo_bars: int = 24
+    size: Literal["test", "demo", "full"] = "demo"
+    promotion_margin: float = 0.1
+    min_oos_trades: int = 5
+    retrain_new_bars: int = 24
+    drift_psi: float = 0.2
+    decay_sharpe_drop: float = 1.0
+
+    def settings(self) -> ModelSettings:
+        return ModelSettings(**_settings_values(self, ModelSettings))
+
+    def tracking(self) -> Tracking:
+        return Tracking(self.tracking_uri, self.artifact_root, self.experiment)
+
+
 def _settings_values(source: BaseModel, target: type[BaseModel]) -> dict[str, Any]:
     """The fields `source` shares with `target`; sequences take the target's kind (settings hold tuples,
     Dagster config holds lists)."""
@@ -158,4 +184,11 @@ def build_resources(settings: XraySettings) -> dict[str, dg.ConfigurableResource
             **_settings_values(settings.quality, MarketDataResource),
         ),
         "research": ResearchResource(**_settings_values(settings.research, ResearchResource)),
+        "models": models_resource(settings),
     }
+
+
+def models_resource(settings: XraySettings) -> ModelsResource:
+    tracking = tracking_for(settings.models.tracking_uri, settings.models.experiment, settings.store.home)
+    values = _settings_values(settings.models, ModelsResource) | {"tracking_uri": tracking.tracking_uri}
+    return ModelsResource(**values, artifact_root=tracking.artifact_root)

@@ -247,3 +247,15 @@ def _now() -> str:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+
+
+def tracking_for(models_tracking_uri: str | None, experiment: str, home: Path) -> Tracking:
+    """The store in use: XRAY_MODELS_TRACKING_URI, else MLFLOW_TRACKING_URI, else the embedded default
+    (SQLite in $XRAY_HOME/mlflow, artefacts beside it)."""
+    import os
+
+    root = (home / "mlflow").resolve()
+    uri = models_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return Tracking(uri, f"file://{root / 'artifacts'}", experiment)
