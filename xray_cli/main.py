@@ -180,6 +180,38 @@ def backtest_grid(
     )
 
 
+models_app = typer.Typer(help="The model registry: list, promote, roll back.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Every registered version: name, flavor, version, aliases and metrics (oos_sharpe, ...)."""
+    from xray_cli.models_cmd import list_models
+
+    list_models(as_json=json_output)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="gbm, lstm or rl (or xray-gbm, ...)")],
+    version: Annotated[str | None, typer.Option(help="Version to promote (default: the challenger)")] = None,
+    force: Annotated[bool, typer.Option(help="Promote even if the gate refuses")] = False,
+) -> None:
+    """Run the promotion gate on the challenger and make it champion if it earns it (exit 1 if not)."""
+    from xray_cli.models_cmd import promote
+
+    promote(name=name, version=version, force=force)
+
+
+@models_app.command("rollback")
+def models_rollback(name: Annotated[str, typer.Argument(help="gbm, lstm or rl (or xray-gbm, ...)")]) -> None:
+    """Make the previous champion the champion again."""
+    from xray_cli.models_cmd import rollback
+
+    rollback(name=name)
+
+
 def run() -> None:
     """Console entry point: user errors print one line (what is wrong, what to do) and exit non-zero."""
     from xray_core.errors import XrayError
