@@ -1,0 +1,86 @@
+"""`training_data`: point-in-time features and market labels for every good symbol."""
+
+import hashlib
+import json
+
+import dagster as dg
+import polars as pl
+
+from xray_core.learning.dataset import FEATURES, LabelConfig, build_training_frame, check_trainable
+from xray_core.research.inputs import good_series
+from xray_core.research.versions import code_version
+from xray_pipelines.assets.news import NEWS_TABLE, news_sentiment
+from xray_pipelines.assets.quality import candle_quality
+from xray_pipelines.metadata import markdown
+from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ModelsResource
+
+TRAINING = "training"
+FILLS_TABLE = "user_fills"  # written by the trading runtime; absent until users trade
+LEARNING_CODE = ("xray_core.learning", "xray_core.indicators")
+
+
+def label_config(models: ModelsResource) -> LabelConfig:
+    settings = models.settings()
+    return LabelConfig(horizon=settings.horizon_bars, threshold=settings.label_threshold)
+
+
+@dg.asset(
+    group_name="learning",
+    kinds={"polars", "parquet"},
+    deps=[candle_quality, news_sentiment],
+    code_version=code_version(*LEARNING_CODE),
+)
+def training_data(
+    context: dg.AssetExecutionContext,
+    exchange: ExchangeResource,
+    lake: LakeResource,
+    market_data: MarketDataResource,
+    models: ModelsResource,
+) -> dg.MaterializeResult:
+    """One row per (symbol, bar) of every good symbol: scale-free indicator features, cross-asset
+    features against BTC/USDT and news sentiment, all computed from data up to the bar's close, and
+    the label the market gave afterwards (forward return over XRAY_MODELS_HORIZON_BARS). Training never
+    waits for users to trade: their fills, once the runtime records them, only add sample weight."""
+    exchange_id, timeframe = exchange.exchange_id, market_data.timeframe
+    series = good_series(lake.candles(), exchange_id, timeframe, market_data.history_days)
+    research = lake.research()
+    sentiment = research.read(NEWS_TABLE, {"exchange": exchange_id})
+    fills = research.read(FILLS_TABLE, {"exchange": exchange_id, "timeframe": timeframe})
+    labels = label_config(models)
+    frame = build_training_frame(
+        {s.symbol: s.candles for s in series},
+        sentiment if sentiment.height else None,
+        fills if fills.height else None,
+        labels=labels,
+    )
+    check_trainable(frame)
+    path = research.write_series(TRAINING, exchange_id, timeframe, "all", frame)
+    version = _data_version([(s.symbol, s.data_version) for s in series], sentiment, fills, labels)
+    balance = frame.group_by("symbol").agg(pl.len().alias("rows"), pl.col("label").mean().alias("up_share"))
+    context.log.info(f"{frame.height} rows over {len(series)} symbols, data version {version}")
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(version),
+        metadata={
+            "dagster/row_count": frame.height,
+            "symbols": len(series),
+            "features": dg.MetadataValue.json(list(FEATURES)),
+            "label": f"forward return over {labels.horizon} bars > {labels.threshold:g}",
+            "up_share": float(frame["label"].mean()),  # type: ignore[arg-type]
+            "user_fills": fills.height,
+            "first_bar": str(frame["timestamp"].min()),
+            "last_bar": str(frame["timestamp"].max()),
+            "path": dg.MetadataValue.path(str(path)),
+            "per_symbol": markdown(balance.sort("symbol")),
+        },
+    )
+
+
+def _data_version(
+    series: list[tuple[str, str]], sentiment: pl.DataFrame, fills: pl.DataFrame, labels: LabelConfig
+) -> str:
+    """Equal exactly when the candles, the news, the fills and the label definition are equal."""
+    digest = hashlib.sha256(json.dumps(sorted(series)).encode())
+    for frame in (sentiment, fills):
+        digest.update(str(frame.hash_rows().sum() if frame.height else 0).encode())
+    digest.update(repr(labels).encode())
+    return digest.hexdigest()[:16]
