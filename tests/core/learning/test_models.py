@@ -11,8 +11,10 @@ and are scored on the rest. Settings are the models' tiny defaults (seconds each
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ from xray_core.backtest import BacktestConfig, run_backtest
 from xray_core.emulator.market import SyntheticMarket
 from xray_core.errors import ConfigError, DataError
 from xray_core.learning.dataset import FEATURES, FeatureConfig, build_training_frame
+from xray_core.learning.models.base import torch_threads
 from xray_core.learning.models.env import Segment, TradingEnv
 from xray_core.learning.models.lstm import build_windows
 from xray_core.learning.models.registry import DEMO_PARAMS, MODEL_KINDS, build_model, load_model
@@ -156,7 +159,8 @@ def test_predict_proba_shape_range_and_row_order(kind, fitted, split):
 def test_lstm_gives_rows_without_a_full_window_one_half(fitted, split):
     test = split[1]
     p = fitted["lstm"].predict_proba(test)
-    seq_len = fitted["lstm"].config.seq_len
+    seq_len = fitted["lstm"].history_bars
+    assert seq_len == fitted["lstm"].config.seq_len and fitted["gbm"].history_bars == 1
     for symbol in SYMBOLS:
         rows = np.flatnonzero((test["symbol"] == symbol).to_numpy())
         assert (p[rows[: seq_len - 1]] == 0.5).all()
@@ -183,6 +187,18 @@ def test_params_are_loggable(kind, fitted):
     assert params["kind"] == kind and params["n_features"] == len(FEATURES)
     json.dumps(params)
     assert fitted[kind].flavor in ("sklearn", "lightning", "sb3")
+
+
+def test_lightning_trains_quietly_and_threads_are_restored(split, caplog):
+    """No banner, tip or warning from Lightning during a fit; the caller's torch threads are kept."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_model("lstm", max_epochs=1).fit(split[0])
+    assert [str(w.message) for w in caught] == []
+    assert not [r for r in caplog.records if "lightning" in r.name and r.levelno >= logging.INFO]
+    with torch_threads(2):
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 1
 
 
 # ---- files ----------------------------------------------------------------------------------------
@@ -329,6 +345,14 @@ def test_missing_feature_columns_are_named(kind, split, fitted):
 def test_constant_labels_are_refused(kind, split):
     with pytest.raises(DataError, match="nothing to learn"):
         build_model(kind).fit(split[0].with_columns(pl.lit(1).alias("label")))
+
+
+def test_a_class_with_a_handful_of_rows_is_refused(split):
+    train = split[0]
+    labels = np.zeros(train.height, dtype=np.int64)
+    labels[:5] = 1
+    with pytest.raises(DataError, match="only 5 of"):
+        build_model("gbm").fit(train.with_columns(pl.Series("label", labels)))
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -47,6 +47,7 @@ from xray_core.learning.models.base import (
     seed_all,
     symbol_runs,
     time_split,
+    torch_threads,
 )
 
 WEIGHTS_FILE = "lstm.pt"
@@ -70,6 +71,7 @@ class LstmConfig:
     grad_clip: float = 1.0
     balance_classes: bool = True
     seed: int = 0
+    threads: int = 1  # torch intra-op threads while fitting and predicting (see base.torch_threads)
 
     def __post_init__(self) -> None:
         check_int("seq_len", self.seq_len, 2, 1024)
@@ -87,6 +89,7 @@ class LstmConfig:
         if not isinstance(self.balance_classes, bool):
             check_int("balance_classes", self.balance_classes, 0, 1)
         check_int("seed", self.seed, 0)
+        check_int("threads", self.threads, 1, 256)
 
 
 DEMO: dict[str, Any] = {
@@ -276,6 +279,10 @@ class LstmModel(SignalModel):
         self.net: LstmNet | None = None
         self.standardiser: Standardiser | None = None
 
+    @property
+    def history_bars(self) -> int:
+        return self.config.seq_len
+
     def _new_net(self) -> LstmNet:
         c = self.config
         return LstmNet(len(self.feature_names), c.hidden, c.layers, c.dropout)
@@ -343,7 +350,7 @@ class LstmModel(SignalModel):
         valid_loader = None
         if valid is not None:
             valid_loader = DataLoader(valid, batch_size=4096, collate_fn=_as_batch, num_workers=0)
-        with quiet_lightning():
+        with quiet_lightning(), torch_threads(c.threads):
             trainer = lightning.Trainer(
                 max_epochs=epochs,
                 accelerator="cpu",
@@ -367,7 +374,7 @@ class LstmModel(SignalModel):
         windows = self.windows(frame, "lstm predict")
         out = np.full(frame.height, 0.5)
         self.net.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self.config.threads):
             for start in range(0, len(windows.rows), batch_size):
                 part = slice(start, start + batch_size)
                 logits = self.net(torch.from_numpy(windows.gather(part)))

@@ -51,6 +51,7 @@ from xray_core.learning.models.base import (
     require_columns,
     seed_all,
     symbol_runs,
+    torch_threads,
 )
 from xray_core.learning.models.env import Segment, TradingEnv
 
@@ -75,6 +76,7 @@ class RlConfig:
     fee: float = 0.001  # per fill, as BacktestConfig
     slippage: float = 0.0
     seed: int = 0
+    threads: int = 1  # torch intra-op threads while fitting and predicting (see base.torch_threads)
 
     def __post_init__(self) -> None:
         check_int("total_timesteps", self.total_timesteps, 1)
@@ -89,6 +91,7 @@ class RlConfig:
         check_float("ent_coef", self.ent_coef, 0.0, 1.0)
         check_int("hidden", self.hidden, 1, 1024)
         check_int("seed", self.seed, 0)
+        check_int("threads", self.threads, 1, 256)
         BacktestConfig(fee=self.fee, slippage=self.slippage)  # the engine's own bounds and messages
 
     @property
@@ -97,7 +100,7 @@ class RlConfig:
 
 
 DEMO: dict[str, Any] = {
-    "total_timesteps": 80_000,
+    "total_timesteps": 150_000,
     "episode_len": 256,
     "n_steps": 1024,
     "batch_size": 128,
@@ -198,7 +201,8 @@ class RlAgent(SignalModel):
             device="cpu",
             verbose=0,
         )
-        agent.learn(total_timesteps=c.total_timesteps)
+        with torch_threads(c.threads):
+            agent.learn(total_timesteps=c.total_timesteps)
         self.policy = agent.policy
         self.policy.set_training_mode(False)
         self.fit_info = {
@@ -208,6 +212,12 @@ class RlAgent(SignalModel):
         }
         self._fitted = True
         return self
+
+    @property
+    def history_bars(self) -> int:
+        """One row suffices, but the position path starts flat at a symbol's first row: pass the
+        agent as many recent bars as its episodes were long, so the held position has settled."""
+        return self.config.episode_len
 
     def _new_policy(self) -> ActorCriticPolicy:
         n = len(self.feature_names) + 1
@@ -221,7 +231,7 @@ class RlAgent(SignalModel):
     def long_probability(self, observations: np.ndarray) -> np.ndarray:
         """The policy's P(action = long) for each observation row (features + position)."""
         assert self.policy is not None
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self.config.threads):
             dist = self.policy.get_distribution(torch.from_numpy(observations.astype(np.float32)))
             return dist.distribution.probs[:, 1].double().numpy()
 
