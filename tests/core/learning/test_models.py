@@ -190,11 +190,12 @@ def test_params_are_loggable(kind, fitted):
 
 
 def test_lightning_trains_quietly_and_threads_are_restored(split, caplog):
-    """No banner, tip or warning from Lightning during a fit; the caller's torch threads are kept."""
+    """No banner, tip or warning from Lightning during a fit; the caller's torch settings are kept."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         build_model("lstm", max_epochs=1).fit(split[0])
     assert [str(w.message) for w in caught] == []
+    assert not torch.are_deterministic_algorithms_enabled()
     assert not [r for r in caplog.records if "lightning" in r.name and r.levelno >= logging.INFO]
     with torch_threads(2):
         assert torch.get_num_threads() == 2

@@ -11,8 +11,11 @@ __getitems__`) instead of being materialised, which would cost seq_len times the
 
 Training: weighted BCE (the frame's `weight`, optionally class-balanced), Adam, gradient clipping,
 shuffled batches from a seeded generator, and Lightning's `deterministic=True`, so one seed gives one
-model. The standardisation is fitted on the training rows and saved with the weights (a torch
-`state_dict`, loaded with `weights_only=True`); loading needs torch only, not Lightning.
+model. The number of epochs is chosen on the latest `validation_fraction` of the timestamps (never
+shuffled, patience `patience`), then the network is trained afresh on every window for that many epochs.
+Torch runs on `threads` threads (one by default, see `base.torch_threads`). The standardisation is
+fitted on the training rows and saved with the weights (a torch `state_dict`, loaded with
+`weights_only=True`); loading needs torch only, not Lightning.
 """
 
 from __future__ import annotations
@@ -350,6 +353,8 @@ class LstmModel(SignalModel):
         valid_loader = None
         if valid is not None:
             valid_loader = DataLoader(valid, batch_size=4096, collate_fn=_as_batch, num_workers=0)
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
         with quiet_lightning(), torch_threads(c.threads):
             trainer = lightning.Trainer(
                 max_epochs=epochs,
@@ -364,7 +369,10 @@ class LstmModel(SignalModel):
                 num_sanity_val_steps=0,
                 callbacks=[keep] if keep is not None else None,
             )
-            trainer.fit(LstmTask(net, c.learning_rate, c.weight_decay), loader, valid_loader)
+            try:
+                trainer.fit(LstmTask(net, c.learning_rate, c.weight_decay), loader, valid_loader)
+            finally:  # `deterministic=True` switches torch's global flag on; give the caller theirs back
+                torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         net.eval()
         return net, trainer
 
