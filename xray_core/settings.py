@@ -167,7 +167,7 @@ class ModelSettings(BaseSettings):
     label_threshold: float = Field(0.0, ge=0, description="Label: up when the forward return exceeds this")
     folds: int = Field(3, ge=2, le=20, description="Purged walk-forward folds")
     embargo_bars: int = Field(24, ge=0, description="Bars embargoed after each test block")
-    size: Literal["test", "demo", "full"] = Field("demo", description="Model sizes and training budget")
+    size: Literal["test", "demo"] = Field("demo", description="Model sizes: tiny for tests, demo for real runs")
     promotion_margin: float = Field(0.1, ge=0, description="oos_sharpe a challenger must gain to be promoted")
     min_oos_trades: int = Field(5, ge=0, description="Fewest out-of-sample trades of a promotable model")
     retrain_new_bars: int = Field(24, ge=1, description="Retrain after this many new bars per symbol")

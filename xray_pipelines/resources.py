@@ -132,7 +132,7 @@ class ModelsResource(dg.ConfigurableResource):
     label_threshold: float = 0.0
     folds: int = 3
     embargo_bars: int = 24
-    size: Literal["test", "demo", "full"] = "demo"
+    size: Literal["test", "demo"] = "demo"
     promotion_margin: float = 0.1
     min_oos_trades: int = 5
     retrain_new_bars: int = 24

@@ -87,7 +87,8 @@ def log_model_version(
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
         mlflow.set_tags(tags | {"xray.kind": kind, "xray.flavor": FLAVORS[kind]})
         model.save(Path(tmp) / "model")
-        example_pd = example.to_pandas()
+        # MLflow schemas take naive datetimes: send UTC without the zone (the wrapper restores it).
+        example_pd = example.with_columns(pl.col("timestamp").dt.replace_time_zone(None)).to_pandas()
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(PYFUNC_CODE),
