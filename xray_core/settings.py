@@ -167,12 +167,12 @@ class ModelSettings(BaseSettings):
     label_threshold: float = Field(0.0, ge=0, description="Label: up when the forward return exceeds this")
     folds: int = Field(3, ge=2, le=20, description="Purged walk-forward folds")
     embargo_bars: int = Field(24, ge=0, description="Bars embargoed after each test block")
-    size: Literal["test", "demo"] = Field("demo", description="Model sizes: tiny for tests, demo for real runs")
+    size: Literal["test", "demo"] = Field("demo", description="Model sizes: test (tiny) or demo")
     promotion_margin: float = Field(0.1, ge=0, description="oos_sharpe a challenger must gain to be promoted")
     min_oos_trades: int = Field(5, ge=0, description="Fewest out-of-sample trades of a promotable model")
     retrain_new_bars: int = Field(24, ge=1, description="Retrain after this many new bars per symbol")
     drift_psi: float = Field(0.2, gt=0, description="Retrain when a key feature's PSI passes this")
-    decay_sharpe_drop: float = Field(1.0, gt=0, description="Retrain when live Sharpe falls this far below oos")
+    decay_sharpe_drop: float = Field(1.0, gt=0, description="Retrain when paper Sharpe drops this far")
 
 
 class XraySettings(BaseModel):

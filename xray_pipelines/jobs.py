@@ -27,7 +27,19 @@ features_job = dg.define_asset_job(
 research_job = dg.define_asset_job(
     "research_job",
     selection=dg.AssetSelection.assets(
-        "backtests", "filtered_symbols", "market_correlation", "news_sentiment", "strategy_params"
+        "backtests",
+        "filtered_symbols",
+        "market_correlation",
+        "news_sentiment",
+        "strategy_params",
+        "risk_profiles",
     ),
     description="Backtest every good symbol, filter, correlate, read the news, optimise parameters",
+)
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=dg.AssetSelection.assets(
+        "training_data", "model_gbm", "model_lstm", "model_rl", "model_promotion", "promoted_bundle"
+    ),
+    description="Rebuild the training data, train and evaluate every model, gate them, publish the bundle",
 )

@@ -200,6 +200,16 @@ class CandleStore(DuckFile):
             ).fetchall()
         return {symbol: error for symbol, error, status in rows if status == "failed"}
 
+    def ingested_since(self, exchange: str, timeframe: str, since_ms: int) -> dict[str, int]:
+        """Symbol -> new bars stored by successful ingestions that ran after `since_ms`."""
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                """SELECT symbol, sum(inserted) FROM ingest_log WHERE exchange = ? AND timeframe = ?
+                   AND run_at_ms > ? AND status = 'ok' GROUP BY symbol""",
+                [exchange, timeframe, since_ms],
+            ).fetchall()
+        return {symbol: int(count) for symbol, count in rows}
+
     # ---- the tradable universe and the resolved quality verdicts -----------------------------------
     def save_markets(self, exchange: str, markets: pl.DataFrame, as_of_ms: int) -> None:
         """Replace the exchange's universe (columns of `markets.MarketChoice`) in one transaction."""

@@ -90,6 +90,7 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
         )
         model = build_model(kind, **params).fit(frame)
         lineage = {
+            "xray.trained_until": str(frame["timestamp"].dt.epoch("ms").max()),  # paper trading starts after
             "xray.data_version": _training_data_version(context),
             "xray.code_version": code_version(*LEARNING_CODE),
             "xray.dagster_run_id": context.run_id,

@@ -115,7 +115,7 @@ def version_metrics(client: MlflowClient, version: ModelVersion) -> dict[str, fl
 
 def champion(client: MlflowClient, name: str) -> ModelVersion | None:
     try:
-        return client.get_model_version_by_alias(name, CHAMPION)
+        return client.get_model_versionby_alias(name, CHAMPION)
     except MlflowException:
         return None
 
@@ -130,7 +130,7 @@ def gate_challenger(
 ) -> GateDecision:
     """Run the gate on the challenger (or `version`) and promote it when it passes (or `force`)."""
     name = _name(kind)
-    candidate = client.get_model_version(name, version) if version else _by_alias(client, name, CHALLENGER)
+    candidate = client.get_model_version(name, version) if version else by_alias(client, name, CHALLENGER)
     if candidate is None:
         return GateDecision(False, f"{name} has no challenger to promote (train one with `xray train`)")
     incumbent = champion(client, name)
@@ -208,9 +208,9 @@ def _promote(
     client.set_registered_model_alias(name, CHAMPION, candidate.version)
 
 
-def _by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+def by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
     try:
-        return client.get_model_version_by_alias(name, alias)
+        return client.get_model_versionby_alias(name, alias)
     except MlflowException:
         return None
 
