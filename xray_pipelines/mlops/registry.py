@@ -114,10 +114,7 @@ def version_metrics(client: MlflowClient, version: ModelVersion) -> dict[str, fl
 
 
 def champion(client: MlflowClient, name: str) -> ModelVersion | None:
-    try:
-        return client.get_model_versionby_alias(name, CHAMPION)
-    except MlflowException:
-        return None
+    return by_alias(client, name, CHAMPION)
 
 
 def gate_challenger(
@@ -162,7 +159,7 @@ def rollback(client: MlflowClient, kind_or_name: str) -> tuple[str, str]:
     client.set_registered_model_alias(name, CHAMPION, previous)
     client.set_model_version_tag(name, current.version, "xray.rolled_back_at", _now())
     client.set_model_version_tag(name, previous, "xray.restored_at", _now())
-    return current.version, previous
+    return str(current.version), str(previous)
 
 
 def list_versions(client: MlflowClient) -> list[dict[str, Any]]:
@@ -171,6 +168,7 @@ def list_versions(client: MlflowClient) -> list[dict[str, Any]]:
     for name in sorted(MODEL_NAMES.values()):
         try:
             versions = client.search_model_versions(f"name = '{name}'")
+            aliases = client.get_registered_model(name).aliases  # search results leave aliases out
         except MlflowException:
             continue
         for version in sorted(versions, key=lambda v: int(v.version)):
@@ -179,7 +177,7 @@ def list_versions(client: MlflowClient) -> list[dict[str, Any]]:
                     "name": name,
                     "flavor": version.tags.get("xray.flavor", ""),
                     "version": int(version.version),
-                    "aliases": sorted(version.aliases),
+                    "aliases": sorted(a for a, v in aliases.items() if str(v) == str(version.version)),
                     "metrics": version_metrics(client, version),
                     "lineage": {
                         k.removeprefix("xray."): version.tags[k] for k in LINEAGE_KEYS if k in version.tags
@@ -202,7 +200,7 @@ def _promote(
         f"xray.promotion.{k.removeprefix('xray.')}": v for k, v in lineage.items()
     }
     if incumbent is not None:
-        tags["xray.previous_champion"] = incumbent.version
+        tags["xray.previous_champion"] = str(incumbent.version)
     for key, value in tags.items():
         client.set_model_version_tag(name, candidate.version, key, value)
     client.set_registered_model_alias(name, CHAMPION, candidate.version)
@@ -210,7 +208,7 @@ def _promote(
 
 def by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
     try:
-        return client.get_model_versionby_alias(name, alias)
+        return client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
 

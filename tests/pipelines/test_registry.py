@@ -1,0 +1,143 @@
+"""The model registry on a real MLflow store: versions, aliases, the gate, lineage, rollback."""
+
+import subprocess
+import sys
+
+import numpy as np
+import polars as pl
+import pytest
+
+from xray_core.errors import XrayError
+from xray_core.learning.dataset import FEATURES
+from xray_core.learning.gate import GateConfig
+from xray_core.learning.models.registry import build_model
+from xray_pipelines.mlops.registry import (
+    CHALLENGER,
+    CHAMPION,
+    Tracking,
+    gate_challenger,
+    list_versions,
+    log_model_version,
+    rollback,
+)
+
+GATE = GateConfig(margin=0.1, min_trades=5)
+
+
+@pytest.fixture
+def tracking(tmp_path) -> Tracking:
+    tracking = Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", f"file://{tmp_path / 'artifacts'}")
+    tracking.activate()
+    return tracking
+
+
+@pytest.fixture(scope="module")
+def frame() -> pl.DataFrame:
+    """A learnable frame: the label follows the first feature."""
+    rng = np.random.default_rng(3)
+    n, symbols = 600, ["AAA/USDT", "BBB/USDT"]
+    stamps = pl.datetime_range(
+        pl.datetime(2026, 1, 1),
+        pl.datetime(2026, 1, 1) + pl.duration(hours=n - 1),
+        "1h",
+        eager=True,
+        time_zone="UTC",
+    ).cast(pl.Datetime("ms", "UTC"))
+    rows = []
+    for symbol in symbols:
+        values = rng.normal(size=(n, len(FEATURES)))
+        label = (values[:, 0] + rng.normal(scale=0.5, size=n) > 0).astype(np.int64)
+        part = pl.DataFrame({"timestamp": stamps, "symbol": [symbol] * n})
+        part = part.with_columns(pl.Series(name, values[:, k]) for k, name in enumerate(FEATURES))
+        rows.append(
+            part.with_columns(
+                pl.Series("forward_return", label * 0.01),
+                pl.Series("label", label),
+                pl.lit(1.0).alias("weight"),
+            )
+        )
+    return pl.concat(rows).sort("timestamp", "symbol")
+
+
+def _register(
+    tracking: Tracking, frame: pl.DataFrame, sharpe: float, bh: float = 0.2, trades: float = 30
+) -> str:
+    model = build_model("gbm").fit(frame)
+    metrics = {"oos_sharpe": sharpe, "bh_sharpe": bh, "oos_trades": trades, "oos_return": 0.1}
+    lineage = {
+        "xray.data_version": f"data-{sharpe}",
+        "xray.code_version": "code-1",
+        "xray.dagster_run_id": "run-1",
+    }
+    version = log_model_version(
+        "gbm",
+        model,
+        params=model.params(),
+        metrics=metrics,
+        tags=lineage,
+        example=frame.select("timestamp", "symbol", *FEATURES).head(8),
+    )
+    return str(version.version)
+
+
+def _alias(client, alias: str) -> str:
+    return str(client.get_model_version_by_alias("xray-gbm", alias).version)
+
+
+def test_the_gate_promotes_a_better_challenger_and_refuses_a_worse_one(tracking, frame):
+    client = tracking.client()
+    first = _register(tracking, frame, sharpe=1.0)
+    decision = gate_challenger(client, "gbm", GATE, {"xray.dagster_run_id": "run-1"})
+    assert decision.promote, decision.reason
+    assert _alias(client, CHAMPION) == first
+
+    worse = _register(tracking, frame, sharpe=1.05)  # better, but not by the margin
+    decision = gate_challenger(client, "gbm", GATE, {})
+    assert not decision.promote and "does not beat the champion" in decision.reason
+    assert _alias(client, CHAMPION) == first
+    assert _alias(client, CHALLENGER) == worse
+
+    better = _register(tracking, frame, sharpe=1.5)
+    decision = gate_challenger(client, "gbm", GATE, {"xray.dagster_run_id": "run-3"})
+    assert decision.promote
+    champion = client.get_model_version_by_alias("xray-gbm", CHAMPION)
+    assert str(champion.version) == better
+    assert champion.tags["xray.previous_champion"] == first
+    assert champion.tags["xray.promotion.dagster_run_id"] == "run-3"
+    assert champion.tags["xray.data_version"] == "data-1.5" and champion.tags["xray.code_version"] == "code-1"
+
+    assert rollback(client, "gbm") == (better, first)
+    assert _alias(client, CHAMPION) == first
+    with pytest.raises(XrayError, match="no previous champion"):
+        rollback(client, "gbm")
+
+
+def test_a_challenger_that_loses_to_buy_and_hold_never_becomes_the_first_champion(tracking, frame):
+    client = tracking.client()
+    _register(tracking, frame, sharpe=0.25, bh=0.2)
+    decision = gate_challenger(client, "gbm", GATE, {})
+    assert not decision.promote and "buy-and-hold" in decision.reason
+    assert all(CHAMPION not in row["aliases"] for row in list_versions(client))
+
+
+def test_the_champion_loads_by_alias_in_a_fresh_process_and_predicts(tracking, frame, tmp_path):
+    client = tracking.client()
+    _register(tracking, frame, sharpe=2.0)
+    assert gate_challenger(client, "gbm", GATE, {}).promote
+    rows = list_versions(client)
+    assert rows[0]["flavor"] == "sklearn" and rows[0]["aliases"] == [CHALLENGER, CHAMPION]
+    assert rows[0]["metrics"]["oos_sharpe"] == 2.0
+    sample = tmp_path / "sample.parquet"
+    frame.select("timestamp", "symbol", *FEATURES).head(20).with_columns(
+        pl.col("timestamp").dt.replace_time_zone(None)
+    ).write_parquet(sample)
+    probe = (  # no xray_pipelines import: what the trading runtime does
+        "import mlflow, pandas as pd, sys; "
+        f"mlflow.set_tracking_uri({tracking.tracking_uri!r}); "
+        "m = mlflow.pyfunc.load_model('models:/xray-gbm@champion'); "
+        f"p = m.predict(pd.read_parquet({str(sample)!r})); "
+        "assert len(p) == 20 and ((p >= 0) & (p <= 1)).all(); "
+        "print('xray_pipelines' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False"
