@@ -5,7 +5,7 @@ trigger fire once per cause) or a SkipReason saying why not:
 * `retrain_on_new_data`: have the symbols gained XRAY_MODELS_RETRAIN_NEW_BARS bars (median) since the
   training data was last built?
 * `retrain_on_drift`: has a key feature's distribution over the recent bars drifted from the training
-  data (PSI above XRAY_MODELS_DRIFT_PSI)?
+  data — PSI above XRAY_MODELS_DRIFT_PSI and above what windows of the same length normally show?
 * `retrain_on_decay`: has the champion's Sharpe on the bars since it was trained (paper trading: its
   signals backtested on data it never saw) fallen XRAY_MODELS_DECAY_SHARPE_DROP below its out-of-sample
   Sharpe?
@@ -18,14 +18,15 @@ import dagster as dg
 import polars as pl
 
 from xray_core.learning.dataset import live_features
-from xray_core.learning.drift import drift_report, drifted
+from xray_core.learning.drift import calibrated_drift
 from xray_core.research.inputs import good_series
 from xray_pipelines.assets.news import NEWS_TABLE
 from xray_pipelines.assets.training import TRAINING, training_data
 from xray_pipelines.jobs import training_job
 from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ModelsResource
 
-KEY_FEATURES = ("realized_vol", "atr_norm", "bb_width", "volume_z", "bench_corr", "rsi")
+# The market's structure: volatility, volume, co-movement (momentum features swing by design).
+KEY_FEATURES = ("realized_vol", "atr_norm", "bb_width", "volume_z", "bench_corr")
 RECENT_BARS = 72  # the window compared with the training data
 
 weekly_retraining = dg.ScheduleDefinition(
@@ -91,10 +92,14 @@ def retrain_on_drift(
     recent = recent.filter(pl.col("timestamp") > reference["timestamp"].max())  # only bars it never saw
     if recent.height < 2 * RECENT_BARS:
         return dg.SkipReason(f"{recent.height} bars since the training data: too few to judge drift")
-    report = drift_report(reference, recent, KEY_FEATURES)
-    moved = drifted(report, psi_threshold=models.settings().drift_psi)
+    report = calibrated_drift(reference, recent, KEY_FEATURES, psi_threshold=models.settings().drift_psi)
+    moved = report.filter(pl.col("drifted"))["feature"].to_list()
     if not moved:
-        return dg.SkipReason(f"no drift (max PSI {report['psi'].max():.3f})")
+        worst = report.sort(pl.col("psi") - pl.col("psi_normal"), descending=True).row(0, named=True)
+        return dg.SkipReason(
+            f"no drift (largest: {worst['feature']} PSI {worst['psi']:.3f}, "
+            f"normally up to {worst['psi_normal']:.3f})"
+        )
     key = hashlib.sha256(f"{reference['timestamp'].max()}{sorted(moved)}".encode()).hexdigest()[:12]
     return dg.RunRequest(run_key=f"drift-{key}", tags={"xray/trigger": f"drift in {', '.join(moved)}"})
 

@@ -67,29 +67,47 @@ def ks_2sample(reference: np.ndarray | pl.Series, recent: np.ndarray | pl.Series
     return statistic, pvalue
 
 
-def drift_report(reference: pl.DataFrame, recent: pl.DataFrame, features: Sequence[str] | None = None,
-                 bins: int = 10) -> pl.DataFrame:
+def drift_report(
+    reference: pl.DataFrame, recent: pl.DataFrame, features: Sequence[str] | None = None, bins: int = 10
+) -> pl.DataFrame:
     """One row per feature: feature, psi, ks, ks_pvalue, n_reference, n_recent (finite values used).
     `features` defaults to the dataset's FEATURES."""
     features = FEATURES if features is None else features
     for name, frame in (("reference", reference), ("recent", recent)):
         missing = [f for f in features if f not in frame.columns]
         if missing:
-            raise DataError(f"{name} window lacks feature column(s) {', '.join(missing)}",
-                            "compare frames built with the same feature set")
+            raise DataError(
+                f"{name} window lacks feature column(s) {', '.join(missing)}",
+                "compare frames built with the same feature set",
+            )
     rows = []
     for feature in features:
         ref, new = reference[feature].cast(pl.Float64), recent[feature].cast(pl.Float64)
         ks, pvalue = ks_2sample(ref, new)
-        rows.append({"feature": feature, "psi": psi(ref, new, bins), "ks": ks, "ks_pvalue": pvalue,
-                     "n_reference": _finite(ref).size, "n_recent": _finite(new).size})
-    schema = {"feature": pl.String, "psi": pl.Float64, "ks": pl.Float64, "ks_pvalue": pl.Float64,
-              "n_reference": pl.Int64, "n_recent": pl.Int64}
+        rows.append(
+            {
+                "feature": feature,
+                "psi": psi(ref, new, bins),
+                "ks": ks,
+                "ks_pvalue": pvalue,
+                "n_reference": _finite(ref).size,
+                "n_recent": _finite(new).size,
+            }
+        )
+    schema = {
+        "feature": pl.String,
+        "psi": pl.Float64,
+        "ks": pl.Float64,
+        "ks_pvalue": pl.Float64,
+        "n_reference": pl.Int64,
+        "n_recent": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 
-def drifted(report: pl.DataFrame, psi_threshold: float | None = 0.2, ks_threshold: float | None = 0.1
-            ) -> list[str]:
+def drifted(
+    report: pl.DataFrame, psi_threshold: float | None = 0.2, ks_threshold: float | None = 0.1
+) -> list[str]:
     """Features whose PSI exceeds psi_threshold or whose KS statistic exceeds ks_threshold (None
     disables that test), in the report's order. NaN measures never count."""
     if psi_threshold is None and ks_threshold is None:
@@ -100,3 +118,47 @@ def drifted(report: pl.DataFrame, psi_threshold: float | None = 0.2, ks_threshol
     if ks_threshold is not None:
         flag = flag | (pl.col("ks").fill_nan(None) > ks_threshold).fill_null(False)
     return report.filter(flag)["feature"].to_list()
+
+
+def calibrated_drift(
+    reference: pl.DataFrame,
+    recent: pl.DataFrame,
+    features: Sequence[str],
+    psi_threshold: float = 0.2,
+    windows: int = 30,
+    quantile: float = 0.95,
+) -> pl.DataFrame:
+    """PSI of the recent window against how much windows of the same length normally differ.
+
+    Features such as realised volatility or RSI change slowly, so a few days of them never look like
+    months of them: their raw PSI is large even in a steady market. The usual size of that mismatch is
+    measured on `windows` stretches of the reference with as many timestamps as the recent window (each
+    against the whole reference); a feature has drifted when its PSI exceeds both `psi_threshold` and
+    the `quantile` of those. Columns: feature, psi, psi_normal, drifted."""
+    stamps = reference["timestamp"].unique().sort()
+    span = recent["timestamp"].n_unique()
+    starts = np.linspace(0, max(0, len(stamps) - span), num=min(windows, max(1, len(stamps) - span + 1)))
+    rows = []
+    for feature in features:
+        full = reference[feature].to_numpy()
+        normal = []
+        for start in starts.astype(int):
+            lo, hi = stamps[int(start)], stamps[min(int(start) + span, len(stamps)) - 1]
+            window = reference.filter(pl.col("timestamp").is_between(lo, hi))[feature].to_numpy()
+            normal.append(psi(full, window))
+        finite = [v for v in normal if math.isfinite(v)]
+        baseline = float(np.quantile(finite, quantile)) if finite else math.nan
+        value = psi(full, recent[feature].to_numpy())
+        limit = max(psi_threshold, baseline) if math.isfinite(baseline) else psi_threshold
+        rows.append(
+            {
+                "feature": feature,
+                "psi": value,
+                "psi_normal": baseline,
+                "drifted": bool(math.isfinite(value) and value > limit),
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={"feature": pl.String, "psi": pl.Float64, "psi_normal": pl.Float64, "drifted": pl.Boolean},
+    )
