@@ -2,7 +2,7 @@
 
 from xray_core.errors import ConfigError
 from xray_core.strategies.base import Mode, ParamRange, Strategy, StrategyParams
-from xray_core.strategies.model import ModelStrategy, Predictor, features_of
+from xray_core.strategies.model import MarketContext, ModelStrategy, Predictor
 from xray_core.strategies.rules import BbBreakout, MacdTrend, RsiReversion, SmaCross
 
 STRATEGIES: dict[str, Strategy] = {
@@ -22,12 +22,12 @@ def get_strategy(name: str) -> Strategy:
 __all__ = [
     "RULE_STRATEGIES",
     "STRATEGIES",
+    "MarketContext",
     "Mode",
     "ModelStrategy",
     "ParamRange",
     "Predictor",
     "Strategy",
     "StrategyParams",
-    "features_of",
     "get_strategy",
 ]

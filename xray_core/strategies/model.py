@@ -1,12 +1,16 @@
-"""The `model` strategy: positions from a trained classifier's probability that the next move is up.
+"""The `model` strategy: positions from a trained model's probability that the next move is up.
 
-The classifier is anything with `feature_names` and `predict_proba(features) -> P(up)` (a registered
-MLflow model wrapped by issue 4's loader, or any scikit-learn style estimator adapted to it). Its
-features are built from the bars by `features_of`, the same function in backtest and live trading.
+The model (`Predictor`) is anything with `feature_names` and `predict_proba(frame) -> P(up)` per row:
+one of `xray_core.learning.models`, or a registered MLflow model loaded by alias. Its inputs are built
+by `xray_core.learning.dataset.feature_frames`, the very function that built its training data, so a
+backtest, an optimisation and live trading all feed it the same features. Those features include the
+symbol's co-movement with a benchmark and news sentiment, which one symbol's bars cannot supply: bind
+the strategy to a symbol and its market context first (`bind`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -15,22 +19,29 @@ from pydantic import Field, model_validator
 
 from xray_core.candles.bars import Bars
 from xray_core.errors import ConfigError
-from xray_core.indicators import IndicatorConfig, add_indicators
-from xray_core.indicators.trend import adx_lookback, macd_lookback
 from xray_core.strategies.base import Mode, Strategy, StrategyParams, flat_before
 
 
 class Predictor(Protocol):
     feature_names: list[str]
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """P(next bar's return > 0) for each row of `features` (columns in `feature_names` order)."""
+    def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
+        """P(next move up) per row of `frame` (timestamp, symbol, features; time order per symbol)."""
         ...
 
 
-def features_of(bars: Bars, config: IndicatorConfig | None = None) -> pl.DataFrame:
-    """Candle columns plus every indicator column, NaN during each indicator's warm-up."""
-    frame = pl.DataFrame(
+@dataclass(frozen=True)
+class MarketContext:
+    """What the features need besides the symbol's own bars."""
+
+    symbol: str
+    benchmark: pl.DataFrame | None = None  # candles of the benchmark (None when the symbol is it)
+    sentiment: pl.DataFrame | None = None  # news_sentiment rows (symbol, hour, ...)
+
+
+def candles_of(bars: Bars) -> pl.DataFrame:
+    """The candle frame (xray_core.candles.schema) of `bars`."""
+    return pl.DataFrame(
         {
             "timestamp": pl.Series(bars.timestamp).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
             "open": bars.open,
@@ -40,7 +51,6 @@ def features_of(bars: Bars, config: IndicatorConfig | None = None) -> pl.DataFra
             "volume": bars.volume,
         }
     )
-    return add_indicators(frame, config)
 
 
 class ModelParams(StrategyParams):
@@ -59,43 +69,52 @@ class ModelStrategy(Strategy):
     description = "Long when the model's P(up) > long_above, short (long_short) when < short_below"
     Params = ModelParams
 
-    def __init__(self, predictor: Predictor | None = None, config: IndicatorConfig | None = None) -> None:
+    def __init__(self, predictor: Predictor | None = None, context: MarketContext | None = None) -> None:
         self.predictor = predictor
-        self.config = config or IndicatorConfig()
+        self.context = context
 
-    def with_predictor(self, predictor: Predictor) -> ModelStrategy:
-        return ModelStrategy(predictor, self.config)
+    def bind(self, predictor: Predictor, context: MarketContext) -> ModelStrategy:
+        """This strategy for one symbol, with its model and market context."""
+        return ModelStrategy(predictor, context)
 
     def warmup(self, params: ModelParams) -> int:
-        c = self.config
-        return max(
-            macd_lookback(c.macd_fast, c.macd_slow, c.macd_signal),
-            adx_lookback(c.adx_period),
-            c.sma_period,
-            c.bb_period,
-            c.realized_vol_window,
-            c.stoch_fastk + c.stoch_slowk + c.stoch_slowd,
-        )
+        from xray_core.learning.dataset import FeatureConfig
+
+        return FeatureConfig().warmup
 
     def positions(self, bars: Bars, params: ModelParams, mode: Mode = Mode.LONG_ONLY) -> np.ndarray:
-        if self.predictor is None:
+        if self.predictor is None or self.context is None:
             raise ConfigError(
                 "the model strategy has no model",
                 "train and promote one (`xray train`), or pick a rule strategy such as sma_cross",
             )
-        frame = features_of(bars, self.config)
+        frame = self._features(bars)
         missing = [name for name in self.predictor.feature_names if name not in frame.columns]
         if missing:
             raise ConfigError(
                 f"the model needs features X-Ray does not build: {', '.join(missing)}",
                 "retrain it on the current feature set",
             )
-        features = frame.select(self.predictor.feature_names).to_numpy()
-        usable = ~np.isnan(features).any(axis=1)
-        up = np.full(len(bars), 0.5)
-        if usable.any():
-            up[usable] = self.predictor.predict_proba(features[usable])
+        up = np.asarray(self.predictor.predict_proba(frame), dtype=np.float64)
+        up = np.where(np.isfinite(up), up, 0.5)  # a row the model cannot judge: no opinion
         positions = (up > params.long_above).astype(np.int8)
         if mode is Mode.LONG_SHORT:
             positions -= (up < params.short_below).astype(np.int8)
         return flat_before(positions, self.warmup(params))
+
+    def _features(self, bars: Bars) -> pl.DataFrame:
+        from xray_core.learning.dataset import FEATURES, FeatureConfig, feature_frames
+
+        assert self.context is not None
+        config = FeatureConfig()
+        candles = {self.context.symbol: candles_of(bars)}
+        if self.context.symbol != config.benchmark:
+            if self.context.benchmark is None:
+                raise ConfigError(
+                    f"the model strategy needs {config.benchmark} candles for {self.context.symbol}",
+                    "bind it with the benchmark's candles",
+                )
+            candles[config.benchmark] = self.context.benchmark
+        frames = feature_frames(candles, self.context.sentiment, config, min_bars=1)
+        mine = next(f for f in frames if f["symbol"][0] == self.context.symbol)
+        return mine.select("timestamp", "symbol", *FEATURES)

@@ -2,30 +2,20 @@
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 
 from xray_core.candles.bars import Bars
 from xray_core.candles.schema import read_parquet
 from xray_core.errors import ConfigError
-from xray_core.strategies import RULE_STRATEGIES, STRATEGIES, Mode, ModelStrategy, features_of, get_strategy
+from xray_core.learning.dataset import build_training_frame
+from xray_core.learning.models.registry import build_model
+from xray_core.strategies import RULE_STRATEGIES, STRATEGIES, MarketContext, Mode, ModelStrategy, get_strategy
 
-FEATURES = ["rsi_14", "macd_hist", "log_return", "realized_vol_20"]
 
-
-class FittedModel:
-    """A real classifier trained on the first half of the data: P(next close > close)."""
-
-    feature_names = FEATURES
-
-    def __init__(self, bars: Bars) -> None:
-        frame = features_of(bars).drop_nulls()
-        half = frame.head(frame.height // 2).drop_nans()
-        x = half.select(FEATURES).to_numpy()[:-1]
-        y = (np.diff(half["close"].to_numpy()) > 0).astype(int)
-        self.model = LogisticRegression().fit(x, y)
-
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(features)[:, 1]
+def _fitted_model(candles_dir):
+    """A real gradient-boosting model trained on the first half of BTC/USDT's bars."""
+    frame = read_parquet(candles_dir / "BTC_USDT-5m.parquet")
+    training = build_training_frame({"BTC/USDT": frame.head(frame.height // 2)})
+    return build_model("gbm").fit(training)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +24,8 @@ def bars(candles_dir) -> Bars:
 
 
 @pytest.fixture(scope="module")
-def model_strategy(bars) -> ModelStrategy:
-    return ModelStrategy(FittedModel(bars))
+def model_strategy(candles_dir) -> ModelStrategy:
+    return ModelStrategy().bind(_fitted_model(candles_dir), MarketContext("BTC/USDT"))
 
 
 def _all_strategies(model_strategy):
@@ -43,14 +33,16 @@ def _all_strategies(model_strategy):
 
 
 def _perturbed_after(bars: Bars, cut: int, seed: int) -> Bars:
+    """Every bar after `cut` moved (prices, ranges, volume); bars up to `cut` untouched."""
     rng = np.random.default_rng(seed)
-    factor = np.ones(len(bars))
+    factor, wider = np.ones(len(bars)), np.ones(len(bars))
     factor[cut + 1 :] = np.exp(rng.normal(0, 0.05, len(bars) - cut - 1))
+    wider[cut + 1 :] = 1.01
     return Bars(
         bars.timestamp,
         bars.open * factor,
-        bars.high * factor * 1.01,
-        bars.low * factor * 0.99,
+        bars.high * factor * wider,
+        bars.low * factor / wider,
         bars.close * factor,
         bars.volume * factor,
     )
