@@ -2,8 +2,9 @@
 
 Starts the MEXC emulator and a loopback news feed in this process, points the settings at them, and
 materializes on the local Dagster instance (SQLite in DAGSTER_HOME): `markets`, every `candles` and
-`features` partition, `candle_quality`, then the research job (backtests, filtered symbols,
-correlation, news sentiment, optimised parameters). Prints what each stage found."""
+`features` partition, `candle_quality`, the research job (backtests, filtered symbols, correlation,
+news sentiment, optimised parameters, risk profiles), then the training job (training data, the three
+models in MLflow, the promotion gate, the promoted bundle). Prints what each stage found."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def run_demo(*, max_symbols: int | None) -> None:
     from xray_core.emulator.config import EmulatorConfig
     from xray_core.emulator.server import start_emulator
 
-    dagster_home = _prepare_dagster_home()
+    dagster_home = prepare_dagster_home()
     if max_symbols is not None:
         os.environ["XRAY_INGEST_MAX_SYMBOLS"] = str(max_symbols)
     with start_emulator(EmulatorConfig(port=0)) as emulator, start_fake_feed(port=0, days=90) as feed:
@@ -41,7 +42,7 @@ def run_demo(*, max_symbols: int | None) -> None:
         _materialize_all()
 
 
-def _prepare_dagster_home() -> Path:
+def prepare_dagster_home() -> Path:
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".xray/dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists() and REPO_DAGSTER_YAML.exists():
@@ -68,6 +69,13 @@ def _materialize_all() -> None:
     err.print("research: backtests, filtering, correlation, news, optimisation ...")
     _require(_run(defs.resolve_job_def("research_job"), instance), "research_job")
     print_research(settings)
+    err.print(
+        "self-learning: training data, gbm / lstm / rl with walk-forward evaluation, the promotion gate ..."
+    )
+    _require(_run(defs.resolve_job_def("training_job"), instance), "training_job")
+    from xray_cli.models_cmd import print_comparison
+
+    print_comparison()
 
 
 def _run_partitions(job: Any, instance: Any, keys: list[str], label: str) -> dict[str, str]:

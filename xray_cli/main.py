@@ -212,6 +212,16 @@ def models_rollback(name: Annotated[str, typer.Argument(help="gbm, lstm or rl (o
     rollback(name=name)
 
 
+@app.command()
+def train(
+    model: Annotated[str | None, typer.Option(help="gbm, lstm or rl (default: all three)")] = None,
+) -> None:
+    """Train, evaluate out of sample, register in MLflow and gate the models on the stored candles."""
+    from xray_cli.models_cmd import train as run_training
+
+    run_training(model=model)
+
+
 def run() -> None:
     """Console entry point: user errors print one line (what is wrong, what to do) and exit non-zero."""
     from xray_core.errors import XrayError

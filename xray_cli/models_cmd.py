@@ -70,3 +70,84 @@ def rollback(*, name: str) -> None:
     kind = name.removeprefix("xray-")
     was, now = registry.rollback(client, kind)
     out.print(f"{registry.MODEL_NAMES[kind]}: champion rolled back from version {was} to {now}")
+
+
+def train(*, model: str | None) -> None:
+    """Build the training data, train (one model or all), gate and publish, on the local Dagster
+    instance, so the runs and their lineage show in `make ui`."""
+    import dagster as dg
+
+    from xray_cli.demo import QUIET, prepare_dagster_home
+    from xray_core.errors import XrayError
+    from xray_pipelines.definitions import defs
+    from xray_pipelines.mlops.registry import KINDS
+
+    kinds = KINDS if model is None else (model.removeprefix("xray-"),)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise XrayError(f"unknown model {unknown[0]!r}", f"use one of: {', '.join(KINDS)}")
+    prepare_dagster_home()
+    selection = ["training_data", *(f"model_{k}" for k in kinds), "model_promotion", "promoted_bundle"]
+    job = defs.resolve_job_def("training_job")
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        raise_on_error=False,
+        run_config=QUIET,
+        asset_selection=[dg.AssetKey(name) for name in selection],
+    )
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        message = failure.step_failure_data.error.message.strip().splitlines()[0] if failure else "run failed"
+        raise XrayError(f"training failed: {message}", "ingest candles first (`xray ingest` or `make demo`)")
+    print_comparison()
+
+
+def print_comparison() -> None:
+    """The out-of-sample comparison of every model's newest version against buy-and-hold."""
+    registry, client = _registry()
+    newest: dict[str, dict[str, Any]] = {}
+    for row in registry.list_versions(client):
+        newest[row["name"]] = row  # versions come in ascending order
+    table = Table(title="models out of sample (purged walk-forward, backtested with fees)")
+    for name in (
+        "model",
+        "flavor",
+        "v",
+        "Sharpe",
+        "return",
+        "max DD",
+        "hit rate",
+        "trades",
+        "B&H Sharpe",
+        "B&H return",
+        "aliases",
+    ):
+        table.add_column(name, justify="left" if name in ("model", "flavor", "aliases") else "right")
+    for row in newest.values():
+        m = row["metrics"]
+        cells = [
+            _num(m.get("oos_sharpe")),
+            _pct(m.get("oos_return")),
+            _pct(m.get("oos_max_drawdown")),
+            _pct(m.get("oos_hit_rate")),
+            _num(m.get("oos_trades"), 0),
+            _num(m.get("bh_sharpe")),
+            _pct(m.get("bh_return")),
+        ]
+        table.add_row(row["name"], row["flavor"], str(row["version"]), *cells, ", ".join(row["aliases"]))
+    out.print(table)
+    for row in newest.values():
+        if row["gate"]:
+            out.print(f"  {row['name']} v{row['version']}: {row['gate']}")
+    champions = [
+        f"{r['name']} v{r['version']}" for r in registry.list_versions(client) if "champion" in r["aliases"]
+    ]
+    out.print(f"champions: {', '.join(champions) or 'none yet (no model beat buy-and-hold by the margin)'}")
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:+.1%}"
