@@ -1,0 +1,92 @@
+"""The self-learning loop end to end on a Dagster instance: emulator candles → training data → three
+models trained, evaluated out of sample and registered in MLflow → the promotion gate."""
+
+import dagster as dg
+import pytest
+
+from xray_core.learning.dataset import FEATURES, LABEL_COLUMNS
+from xray_pipelines.definitions import defs
+from xray_pipelines.mlops.registry import CHALLENGER, list_versions
+from xray_pipelines.partitions import SYMBOLS
+from xray_pipelines.resources import (
+    ExchangeResource,
+    LakeResource,
+    MarketDataResource,
+    ModelsResource,
+    ResearchResource,
+)
+
+CHOSEN = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT"]
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+ASSETS = list(defs.assets)
+
+
+@pytest.fixture
+def learning_resources(emulator, tmp_path):
+    return {
+        "exchange": ExchangeResource(exchange_id="mexc", url=emulator.base_url),
+        "lake": LakeResource(duckdb_path=str(tmp_path / "xray.duckdb"), lake_dir=str(tmp_path / "lake")),
+        "market_data": MarketDataResource(timeframe="1h", history_days=40, symbols=CHOSEN),
+        "research": ResearchResource(),
+        "models": ModelsResource(
+            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            artifact_root=f"file://{tmp_path / 'artifacts'}",
+            size="test",
+            folds=2,
+            horizon_bars=12,
+            embargo_bars=12,
+        ),
+    }
+
+
+def _materialize(instance, resources, *names, partition_key=None):
+    result = dg.materialize(
+        ASSETS,
+        instance=instance,
+        resources=resources,
+        selection=list(names),
+        partition_key=partition_key,
+        run_config=QUIET,
+    )
+    assert result.success, names
+    return result
+
+
+@pytest.mark.slow
+def test_three_models_train_register_and_meet_the_gate(instance, learning_resources):
+    _materialize(instance, learning_resources, "markets")
+    for symbol in instance.get_dynamic_partitions(SYMBOLS):
+        _materialize(instance, learning_resources, "candles", partition_key=symbol)
+    _materialize(instance, learning_resources, "candle_quality")
+
+    data = _materialize(instance, learning_resources, "training_data")
+    frame = learning_resources["lake"].research().read_series("training", "mexc", "1h", "all")
+    assert frame.columns == ["timestamp", "symbol", *FEATURES, *LABEL_COLUMNS, "weight"]
+    assert set(frame["symbol"]) == set(CHOSEN)
+    assert (frame["weight"] == 1.0).all()  # no user has traded: training does not need it
+    version = data.asset_materializations_for_node("training_data")[0].tags["dagster/data_version"]
+
+    for kind in ("gbm", "lstm", "rl"):
+        result = _materialize(instance, learning_resources, f"model_{kind}")
+        metadata = result.asset_materializations_for_node(f"model_{kind}")[0].metadata
+        for key in ("oos_sharpe", "oos_return", "oos_max_drawdown", "bh_sharpe", "bh_return"):
+            assert key in metadata, (kind, key)
+
+    client = learning_resources["models"].tracking().client()
+    rows = list_versions(client)
+    assert {r["flavor"] for r in rows} == {"sklearn", "lightning", "sb3"}
+    assert all(CHALLENGER in r["aliases"] for r in rows)
+    assert all(r["lineage"]["data_version"] == version for r in rows)
+    assert all("oos_sharpe" in r["metrics"] for r in rows)
+
+    promotion = _materialize(instance, learning_resources, "model_promotion")
+    decisions = promotion.asset_materializations_for_node("model_promotion")[0].metadata["decisions"].value
+    for name in ("xray-gbm", "xray-lstm", "xray-rl"):
+        assert name in decisions
+    judged = list_versions(client)
+    assert all(r["gate"] for r in judged)  # every challenger was judged, with its reason
+    for r in judged:
+        promoted = r["gate"].startswith("first champion") or " beats the champion" in r["gate"]
+        assert ("champion" in r["aliases"]) == promoted, r
+    again = _materialize(instance, learning_resources, "model_promotion")  # nothing new to judge
+    assert again.asset_materializations_for_node("model_promotion")[0].metadata["promoted"].value == 0
