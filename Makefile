@@ -12,7 +12,7 @@ export XRAY_HOME
 # (a plain `torch` from PyPI is a multi-GB CUDA build).
 TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu*),,--index-url https://download.pytorch.org/whl/cpu)
 
-.PHONY: install demo test services ui lint format clean dagster-home
+.PHONY: install demo test services ui mlflow-ui lint format clean dagster-home
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,11 @@ ui: install dagster-home
 	@echo "Starting the emulator on 127.0.0.1:8765 and the Dagster UI on http://127.0.0.1:3000"
 	@$(BIN)/xray exchange-sim --port 8765 & sim=$$!; trap "kill $$sim" EXIT; \
 		XRAY_EXCHANGE_URL=http://127.0.0.1:8765 $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+mlflow-ui: install
+	@mkdir -p $(XRAY_HOME)/mlflow
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri $${XRAY_MODELS_TRACKING_URI:-sqlite:///$(abspath $(XRAY_HOME))/mlflow/mlflow.db}
 
 lint: install
 	$(BIN)/ruff check .
