@@ -20,8 +20,22 @@ SCHEDULED = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
 def test_definitions_load_with_every_asset_check_and_automation():
     repo = defs.get_repository_def()
     assert {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()} == {
-        "markets", "candles", "candle_quality", "features", "backtests", "filtered_symbols",
-        "market_correlation", "news_sentiment", "strategy_params",
+        "markets",
+        "candles",
+        "candle_quality",
+        "features",
+        "backtests",
+        "filtered_symbols",
+        "market_correlation",
+        "news_sentiment",
+        "strategy_params",
+        "training_data",
+        "model_gbm",
+        "model_lstm",
+        "model_rl",
+        "model_promotion",
+        "risk_profiles",
+        "promoted_bundle",
     }
     check_names = {key.name for key in repo.asset_graph.asset_check_keys}
     assert check_names == {
@@ -33,10 +47,13 @@ def test_definitions_load_with_every_asset_check_and_automation():
         "enough_bars",
         "fresh",
     }
-    assert {s.name for s in repo.schedule_defs} == {"hourly_candles", "daily_markets"}
-    assert {s.name for s in repo.sensor_defs} >= {"new_symbols"}
-    assert {"markets_job", "candles_job", "quality_job", "features_job", "research_job"} <= {
-        j.name for j in repo.get_all_jobs()}
+    assert {s.name for s in repo.schedule_defs} == {"hourly_candles", "daily_markets", "weekly_retraining"}
+    assert {s.name for s in repo.sensor_defs} >= {
+        "new_symbols", "retrain_on_new_data", "retrain_on_drift", "retrain_on_decay"}
+    jobs = {"markets_job", "candles_job", "quality_job", "features_job", "research_job", "training_job"}
+    assert jobs <= {
+        j.name for j in repo.get_all_jobs()
+    }
 
 
 def test_dagster_definitions_validate_passes(tmp_path):

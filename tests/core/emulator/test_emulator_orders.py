@@ -31,13 +31,19 @@ def _future_minutes(emulator, symbol: str, start: int, end: int):
 
 def test_a_resting_limit_order_fills_at_its_price_on_the_bar_that_trades_through(emulator, mexc):
     bid = mexc.fetch_ticker("ETH/USDT")["bid"]
-    order = mexc.create_order("ETH/USDT", "limit", "buy", 0.5, round(bid * 0.999, 2))
+    now = emulator.clock.now_ms()
+    # The synthetic market follows the wall clock, so pick a price it will trade through: 0.1%
+    # under the bid, or just above the lowest low of the next 30 days if it never falls that far.
+    next_bar = now - now % MINUTE + MINUTE
+    ahead = _future_minutes(emulator, "ETH/USDT", next_bar, next_bar + 30 * 24 * HOUR)
+    price = round(max(bid * 0.999, float(ahead.low.min()) + 0.02), 2)
+    assert price < bid, "ETH trades under its bid within 30 days"
+    order = mexc.create_order("ETH/USDT", "limit", "buy", 0.5, price)
     placed = order["timestamp"]
     first_bar = placed - placed % MINUTE + MINUTE  # only bars opening after the order count
-    bars = _future_minutes(emulator, "ETH/USDT", first_bar, first_bar + 48 * HOUR)
-    price = round(bid * 0.999, 2)
+    bars = _future_minutes(emulator, "ETH/USDT", first_bar, first_bar + 30 * 24 * HOUR)
     crossing = [int(t) for t, low in zip(bars.timestamp, bars.low, strict=True) if low < price]
-    assert crossing, "within two days ETH trades 0.1% lower"
+    assert crossing, "the market trades through the limit price"
     fill_bar = crossing[0]
 
     emulator.clock.advance(fill_bar - emulator.clock.now_ms())  # to the open of the crossing bar
