@@ -48,7 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--use-cache", action="store_true",
                         help="use numba's normal cache: cold times then measure loading, not compiling")
     parser.add_argument("--warm-runs", type=int, default=9, help="warm calls of the xray kernels")
-    parser.add_argument("--vbt-warm-runs", type=int, default=7, help="warm calls of vectorbt (its times vary more)")
+    parser.add_argument("--vbt-warm-runs", type=int, default=7,
+                        help="warm calls of vectorbt (its times vary more)")
     return parser.parse_args()
 
 
