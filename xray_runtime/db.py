@@ -1,0 +1,52 @@
+"""The runtime's relational store: users and the order journal, on SQLite (embedded) or Postgres.
+
+SQLAlchemy Core on a synchronous engine: the service calls it through `asyncio.to_thread` in batches
+(one write per tick, not one per order), so the event loop never blocks on the database. Every table
+is declared on `METADATA` by the module that owns it (users, orders) and created by `connect`.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from xray_core.errors import ConfigError
+
+METADATA = sa.MetaData()
+
+
+def connect(url: str, create: bool = True) -> Engine:
+    """An engine for `url` with the runtime's tables created (idempotently)."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise ConfigError(
+            f"XRAY_RUNTIME_DATABASE_URL {url!r} is not a database URL",
+            "use sqlite:///path/runtime.db or postgresql+psycopg://user@host:5432/db",
+        ) from None
+    if parsed.drivername == "postgresql":  # psycopg 3 is what we ship, not psycopg2's default
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    options: dict[str, object] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        options["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        if parsed.database:
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed, **options)
+    if create:
+        _import_tables()
+        METADATA.create_all(engine)
+    return engine
+
+
+def _import_tables() -> None:
+    """Import the modules that declare tables, so `create_all` knows every one."""
+    import importlib
+
+    for module in ("xray_runtime.users", "xray_runtime.journal"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise

@@ -1,0 +1,84 @@
+"""The trading runtime's typed settings (`XRAY_RUNTIME_*`, `XRAY_TELEGRAM_*`).
+
+Embedded default (what `make demo` uses): users and the order journal in SQLite under `$XRAY_HOME`,
+rate limits and live order state in process. Production: `XRAY_RUNTIME_DATABASE_URL` on Postgres and
+`XRAY_RUNTIME_REDIS_URL` on Redis (or RedisCluster with `XRAY_RUNTIME_REDIS_CLUSTER=1`), which several
+runtime processes share. Secrets are `SecretStr`: they never print, and only the modules that use
+them unwrap them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_COMMON = {"frozen": True, "extra": "ignore", "env_file": ".env", "env_file_encoding": "utf-8"}
+
+
+def _xray_home() -> Path:
+    return Path(os.environ.get("XRAY_HOME", ".xray"))
+
+
+class RuntimeSettings(BaseSettings):
+    """Where the runtime keeps state, how it reaches the exchange, and its global limits."""
+
+    model_config = SettingsConfigDict(env_prefix="XRAY_RUNTIME_", **_COMMON)
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{(_xray_home() / 'runtime.db').resolve()}",
+        description="SQLAlchemy URL of users and the order journal, e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/xray",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis for shared rate limits, order state and sharding; unset: in process"
+    )
+    redis_cluster: bool = Field(False, description="Treat redis_url as a RedisCluster entry node")
+    redis_prefix: str = Field("xray", description="Prefix of every Redis key this runtime writes")
+    fernet_key: SecretStr | None = Field(
+        None, description="Fernet key encrypting users' API keys at rest (generate: `xray users keygen`)"
+    )
+    bundle_dir: Path = Field(
+        default_factory=lambda: _xray_home() / "bundles", description="Where the promoted bundle lives"
+    )
+    paper_url: str | None = Field(
+        None, description="Exchange base URL for paper users (the emulator); unset: the live exchange"
+    )
+    live_url: str | None = Field(None, description="Base URL override for live users (default: the exchange)")
+    exchange_id: str = Field("mexc", description="ccxt exchange id")
+    poll_s: float = Field(5.0, gt=0, description="How often the service looks for a new bar and a new bundle")
+    stale_after_bars: float = Field(
+        2.0, gt=0, description="No trading when the newest closed bar is older than this many bars"
+    )
+    reconcile_every_s: float = Field(300.0, gt=0, description="Periodic reconciliation against the exchange")
+    max_order_concurrency: int = Field(64, ge=1, description="Orders in flight at once per process")
+    global_max_daily_loss: float = Field(
+        0.2, gt=0, le=1, description="Kill switch: all users' combined loss today, share of start equity"
+    )
+    weight_limit_ip: int = Field(500, ge=1, description="Request weight per IP per window (MEXC: 500/10s)")
+    weight_limit_key: int = Field(500, ge=1, description="Request weight per API key per window")
+    weight_window_s: float = Field(10.0, gt=0, description="Rate-limit window")
+    process_id: str | None = Field(None, description="Name in the shard ring (default: host:pid)")
+    lease_s: float = Field(10.0, gt=0, description="Missing heartbeats this long, a process loses its users")
+    http_host: str = Field("127.0.0.1", description="/health and /metrics host")
+    http_port: int = Field(9108, ge=0, le=65535, description="/health and /metrics port; 0 picks a free one")
+    log_format: Literal["json", "console"] = Field("json", description="Structured log lines")
+
+    @field_validator("paper_url", "live_url", "redis_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value and value.strip() else None
+
+
+class TelegramSettings(BaseSettings):
+    """The Telegram Bot API: a token enables notifications; without one they are only logged."""
+
+    model_config = SettingsConfigDict(env_prefix="XRAY_TELEGRAM_", **_COMMON)
+
+    bot_token: SecretStr | None = Field(None, description="Bot token from @BotFather")
+    api_url: str = Field("https://api.telegram.org", description="Bot API base URL (a fake in tests)")
+    timeout_s: float = Field(10.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
