@@ -76,6 +76,11 @@ class Lineage:
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Lineage:
+        return cls(str(data["bundle_version"]), str(data["strategy"]), str(data["params"]),
+                   data.get("model_version"), str(data["data_version"]))
+
 
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
@@ -121,6 +126,20 @@ class Order:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (enums as their strings, lineage nested): how stores keep an order."""
+        data = {name: getattr(self, name) for name in self.__slots__}
+        data["side"], data["status"] = str(self.side), str(self.status)
+        data["lineage"] = self.lineage.as_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Order:
+        fields = dict(data)
+        fields["side"], fields["status"] = Side(fields["side"]), OrderStatus(fields["status"])
+        fields["lineage"] = Lineage.from_dict(fields["lineage"])
+        return cls(**{name: fields[name] for name in cls.__slots__ if name in fields})
 
     def advance(self, status: OrderStatus, now_ms: int, *, filled: float | None = None,
                 average: float | None = None, exchange_order_id: str | None = None,

@@ -126,7 +126,7 @@ def promoted_bundle(
         feature_version=code_version(*LEARNING_CODE),
         code_version=backtest_code_version(),
         data_versions=versions,
-        dagster_run_id=context.run_id,
+        dagster_run_id=context.run.run_id,
     )
     directory = lake.research().lake_dir.parent / "bundles"
     path, changed = publish(bundle, directory)

@@ -93,7 +93,7 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             "xray.trained_until": str(frame["timestamp"].dt.epoch("ms").max()),  # paper trading starts after
             "xray.data_version": _training_data_version(context),
             "xray.code_version": code_version(*LEARNING_CODE),
-            "xray.dagster_run_id": context.run_id,
+            "xray.dagster_run_id": context.run.run_id,
         }
         models.tracking().activate()
         version = log_model_version(
