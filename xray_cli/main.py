@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from xray_cli.users_cmd import users_app  # typer only: its commands import the runtime on use
+
 app = typer.Typer(
     name="xray",
     help="X-Ray: a self-learning market X-ray for crypto trading (Dagster + MLflow).",
@@ -182,6 +184,7 @@ def backtest_grid(
 
 models_app = typer.Typer(help="The model registry: list, promote, roll back.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(users_app, name="users")
 
 
 @models_app.command("list")

@@ -285,7 +285,7 @@ class UserStore:
             raise _unknown(user_id)
         return _to_user(row)
 
-    def list(self, status: Status | None = None) -> list[User]:
+    def list(self, status: str | None = None) -> list[User]:
         """Every user (or those with `status`), by id; a stored row that cannot be read raises
         (use `scan` to get the readable ones plus the problems)."""
         users, problems = self.scan(status)
@@ -293,7 +293,7 @@ class UserStore:
             raise XrayError(f"user {problems[0].user_id!r}: {problems[0].reason}", "fix or remove the row")
         return users
 
-    def scan(self, status: Status | None = None) -> tuple[list[User], list[Problem]]:
+    def scan(self, status: str | None = None) -> tuple[list[User], list[Problem]]:
         """Like `list`, but unreadable rows are reported instead of raising."""
         if status is not None and status not in STATUSES:
             raise ConfigError(f"status {status!r} is not one of active, disabled", "use active or disabled")
