@@ -1,0 +1,79 @@
+"""Prometheus metrics of one runtime process, on its own registry (several services can live in one
+test process), and the /health and /metrics HTTP endpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.ticks = Counter("xray_runtime_ticks", "Bars processed", registry=r)
+        self.decision_latency = Histogram(
+            "xray_runtime_decision_latency_seconds",
+            "From a new closed bar to a user's decision (per user)", buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.orders = Counter("xray_runtime_orders", "Orders by final local status", ["status"], registry=r)
+        self.rejects = Counter("xray_runtime_rejects", "Rejected orders by reason", ["reason"], registry=r)
+        self.rate_limit_waits = Counter(
+            "xray_runtime_rate_limit_waits", "Requests that waited for the shared rate limiter", registry=r
+        )
+        self.rate_limited = Counter("xray_runtime_rate_limited", "429 answers from the exchange", registry=r)
+        self.reconcile_diffs = Counter(
+            "xray_runtime_reconciliation_diffs", "Differences reconciliation found and repaired", ["kind"],
+            registry=r,
+        )
+        self.users = Gauge("xray_runtime_users", "Users by state in this process", ["state"], registry=r)
+        self.skipped_symbols = Gauge(
+            "xray_runtime_skipped_symbols", "Symbols not traded this bar", registry=r
+        )
+        self.kill_switch = Gauge("xray_runtime_global_kill_switch", "1 while the global kill switch is on",
+                                 registry=r)
+        self.bundle = Gauge("xray_runtime_bundle_info", "The promoted bundle in use", ["version"], registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def http_app(metrics: Metrics, health: Callable[[], dict[str, Any]]) -> web.Application:
+    async def get_health(_: web.Request) -> web.Response:
+        report = health()
+        status = 200 if report.get("status") == "ok" else 503
+        return web.json_response(report, status=status, dumps=lambda v: json.dumps(v, default=str))
+
+    async def get_metrics(_: web.Request) -> web.Response:
+        response = web.Response(body=metrics.render())
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return response
+
+    app = web.Application()
+    app.router.add_get("/health", get_health)
+    app.router.add_get("/metrics", get_metrics)
+    return app
+
+
+async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start the endpoints; returns the runner (to clean up) and the bound port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server  # the bound port when 0 was asked for
+    bound = server.sockets[0].getsockname()[1] if server and server.sockets else port  # type: ignore[union-attr]
+    return runner, int(bound)
