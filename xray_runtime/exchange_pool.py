@@ -1,0 +1,232 @@
+"""Async ccxt clients for thousands of API keys: cheap to create, few sockets, one markets table.
+
+* One client per (exchange, base URL, API key + secret), created on first use and kept in an LRU of
+  at most `max_clients`. A client owns no socket, so evicting one just drops it.
+* Every client shares ONE aiohttp session (so one connection pool to the exchange): ccxt uses an
+  external `session` when its config names one and then never closes it (`own_session` is False).
+* Markets are loaded once per (exchange, base URL) into a template client. A per-key client is a
+  shallow copy of the template with the per-key fields replaced, which shares the (read-only) markets
+  tables instead of rebuilding them: constructing ccxt.mexc and setting its markets costs about
+  2 ms (the full MEXC listing makes `set_markets` far dearer), the copy about 0.05 ms.
+* `throttle_factory`, when given, replaces each client's `throttle` (ccxt awaits `throttle(cost)`
+  before every request while `enableRateLimit` is on): the shared Redis limiter plugs in there.
+  Without it each client keeps ccxt's own per-instance throttle.
+* 429s (ccxt RateLimitExceeded / DDoSProtection) are counted in `stats.rate_limited`.
+
+Secrets are unwrapped only when a client is built; `ExchangeAccount` prints no secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import ccxt
+import ccxt.async_support as ccxt_async
+from ccxt.async_support.base.throttler import Throttler
+from pydantic import SecretStr
+
+from xray_core.errors import ConfigError
+from xray_core.exchange.urls import rebase_api_urls
+
+Throttle = Callable[[float], Awaitable[None]]
+ThrottleFactory = Callable[["ExchangeAccount"], Throttle]
+ClientKey = tuple[str, str | None, str]
+
+# Per-instance caches ccxt fills while it works; a copy must not share them with the template.
+_CACHE_DICTS = ("balance", "orderbooks", "tickers", "bidsasks", "trades", "transactions", "ohlcvs",
+                "fundingRates")
+_CACHE_NONES = ("myTrades", "orders", "positions", "last_http_response", "last_json_response",
+                "last_response_headers", "last_request_headers", "last_request_body", "last_request_url")
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeAccount:
+    """One user's API key on one exchange. `fingerprint` (the key's sha256, 8 hex digits) names the
+    key in logs and errors without revealing it."""
+
+    user_id: str
+    exchange_id: str
+    base_url: str | None
+    api_key: SecretStr
+    api_secret: SecretStr
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(self.api_key.get_secret_value().encode()).hexdigest()[:8]
+        object.__setattr__(self, "fingerprint", digest)
+
+    @classmethod
+    def of(cls, user_id: str, exchange_id: str, base_url: str | None, api_key: str | SecretStr,
+           api_secret: str | SecretStr) -> ExchangeAccount:
+        key = SecretStr(api_key) if isinstance(api_key, str) else api_key
+        secret = SecretStr(api_secret) if isinstance(api_secret, str) else api_secret
+        return cls(user_id, exchange_id, base_url, key, secret)
+
+    @property
+    def client_key(self) -> ClientKey:
+        # A digest of key and secret: a rotated secret gets a new client, and no raw secret is a key.
+        both = f"{self.api_key.get_secret_value()}\0{self.api_secret.get_secret_value()}"
+        return self.exchange_id, self.base_url, hashlib.sha256(both.encode()).hexdigest()
+
+
+@dataclass
+class PoolStats:
+    created: int = 0
+    evicted: int = 0
+    rate_limited: int = 0  # 429s (RateLimitExceeded / DDoSProtection) any client of the pool met
+    markets_loaded: int = 0
+
+
+_POOLED_CLASSES: dict[str, type] = {}
+
+
+def _pooled_class(exchange_id: str) -> type:
+    """A subclass of ccxt's async exchange class whose `fetch` counts the 429s it raises."""
+    cls = _POOLED_CLASSES.get(exchange_id)
+    if cls is not None:
+        return cls
+    if exchange_id not in ccxt_async.exchanges:
+        raise ConfigError(f"unknown exchange id {exchange_id!r}", "use a ccxt exchange id such as mexc")
+    base = getattr(ccxt_async, exchange_id)
+
+    async def fetch(self: Any, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        try:
+            return await base.fetch(self, url, method, headers, body)
+        except (ccxt.RateLimitExceeded, ccxt.DDoSProtection):
+            if self.xray_stats is not None:
+                self.xray_stats.rate_limited += 1
+            raise
+
+    def quiet_del(self: Any) -> None:
+        """ccxt warns when a client with a session is collected unclosed; ours share the pool's
+        session, which the pool closes, so dropping a client is how it is released."""
+
+    cls = type(f"Pooled_{exchange_id}", (base,), {"fetch": fetch, "__del__": quiet_del, "xray_stats": None})
+    _POOLED_CLASSES[exchange_id] = cls
+    return cls
+
+
+class ExchangePool:
+    """Lazily created, LRU-capped async ccxt clients sharing one HTTP session and markets tables."""
+
+    def __init__(self, *, max_clients: int = 2000, timeout_ms: int = 10_000,
+                 throttle_factory: ThrottleFactory | None = None, connection_limit: int = 256,
+                 options: dict[str, Any] | None = None) -> None:
+        if max_clients < 1:
+            raise ValueError("max_clients must be at least 1")
+        self.max_clients = max_clients
+        self.timeout_ms = timeout_ms
+        self.throttle_factory = throttle_factory
+        self.connection_limit = connection_limit
+        self.options = dict(options or {})
+        self.stats = PoolStats()
+        self._session: aiohttp.ClientSession | None = None
+        self._clients: OrderedDict[ClientKey, Any] = OrderedDict()
+        self._templates: dict[tuple[str, str | None], Any] = {}
+        self._template_locks: dict[tuple[str, str | None], asyncio.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    async def client(self, account: ExchangeAccount) -> Any:
+        """The account's client, created on first use."""
+        key = account.client_key
+        client = self._clients.get(key)
+        if client is not None:
+            self._clients.move_to_end(key)
+            return client
+        template = await self._template(account.exchange_id, account.base_url)
+        client = self._clients.get(key)  # another task may have made it while we awaited
+        if client is None:
+            client = self._clients[key] = self._clone(template, account)
+            self.stats.created += 1
+            self._evict_over_cap()
+        return client
+
+    async def markets(self, exchange_id: str, base_url: str | None) -> dict[str, Any]:
+        """The markets table every client of (exchange, base URL) shares."""
+        return (await self._template(exchange_id, base_url)).markets
+
+    def evict(self, account: ExchangeAccount) -> None:
+        """Forget the account's client, e.g. after its key was rejected or rotated."""
+        if self._clients.pop(account.client_key, None) is not None:
+            self.stats.evicted += 1
+
+    async def close(self) -> None:
+        """Close every client, then the shared session."""
+        clients = [*self._clients.values(), *self._templates.values()]
+        self._clients.clear()
+        self._templates.clear()
+        for client in clients:
+            await client.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ---- internals ---------------------------------------------------------------------------------
+    def _shared_session(self) -> aiohttp.ClientSession:
+        if self._session is None:  # created on first use: aiohttp wants a running event loop
+            connector = aiohttp.TCPConnector(limit=self.connection_limit, enable_cleanup_closed=True)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def _template(self, exchange_id: str, base_url: str | None) -> Any:
+        where = (exchange_id, base_url)
+        template = self._templates.get(where)
+        if template is not None:
+            return template
+        lock = self._template_locks.setdefault(where, asyncio.Lock())
+        async with lock:  # one markets load per (exchange, base URL), however many callers wait
+            template = self._templates.get(where)
+            if template is None:
+                template = await self._new_template(exchange_id, base_url)
+                self._templates[where] = template
+        return template
+
+    async def _new_template(self, exchange_id: str, base_url: str | None) -> Any:
+        config = {"enableRateLimit": True, "timeout": self.timeout_ms, "session": self._shared_session(),
+                  **self.options}
+        template = _pooled_class(exchange_id)(config)
+        template.timeout_on_exit = 0  # ccxt sleeps this long in close(); our clients own no socket
+        template.xray_stats = self.stats
+        if base_url:
+            template.urls["api"] = rebase_api_urls(template.urls["api"], base_url, exchange_id)
+        try:
+            await template.load_markets()
+        except BaseException:
+            await template.close()
+            raise
+        self.stats.markets_loaded += 1
+        return template
+
+    def _clone(self, template: Any, account: ExchangeAccount) -> Any:
+        """A client for `account`: the template with its own key, options, caches and throttle."""
+        client = copy.copy(template)
+        client.apiKey = account.api_key.get_secret_value()
+        client.secret = account.api_secret.get_secret_value()
+        client.options = copy.deepcopy(template.options)  # ccxt writes into options while it works
+        client.headers = dict(template.headers)
+        for name in _CACHE_DICTS:
+            setattr(client, name, {})
+        for name in _CACHE_NONES:
+            setattr(client, name, None)
+        client.lastRestRequestTimestamp = 0
+        client.origin = client.uuid()
+        client.throttler = Throttler(template.tokenBucket, template.asyncio_loop)
+        if self.throttle_factory is not None:
+            client.throttle = self.throttle_factory(account)
+        return client
+
+    def _evict_over_cap(self) -> None:
+        # A pooled client owns no socket (the session is the pool's), so eviction only drops it; a
+        # caller still holding it may finish its requests until the pool closes the session.
+        while len(self._clients) > self.max_clients:
+            self._clients.popitem(last=False)
+            self.stats.evicted += 1

@@ -1,0 +1,224 @@
+"""The order journal: the durable record of every order the runtime decided and every fill it saw.
+
+Two tables on the shared `METADATA` (created by `xray_runtime.db.connect`):
+
+* `orders`, keyed by the deterministic client order id: written ahead (PENDING) before an order is
+  sent, then on every state change. A terminal row never changes and `filled` never decreases, even
+  when a slower writer (another process, a stale reconciliation) upserts an older version.
+* `fills`, keyed by (user, exchange trade id): each exchange trade once, however often it is seen.
+
+Methods take and return batches so the service writes once per tick. The engine is synchronous; the
+async runtime calls the journal through `asyncio.to_thread`. Works on SQLite and Postgres: both speak
+`INSERT ... ON CONFLICT`, and each dialect's insert construct is picked at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from xray_core.trading.orders import TERMINAL, Fill, Lineage, Order, OrderStatus, Side
+from xray_runtime.db import METADATA
+
+orders_table = sa.Table(
+    "orders", METADATA,
+    sa.Column("client_order_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(128), nullable=False),
+    sa.Column("symbol", sa.String(64), nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("amount", sa.Float(53), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("filled", sa.Float(53), nullable=False, default=0.0),
+    sa.Column("average", sa.Float(53)),
+    sa.Column("exchange_order_id", sa.String(64)),
+    sa.Column("bar_ms", sa.BigInteger, nullable=False),
+    sa.Column("intent", sa.String(64), nullable=False),
+    sa.Column("lineage", sa.JSON, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_orders_user_status", "user_id", "status"),
+)
+
+fills_table = sa.Table(
+    "fills", METADATA,
+    sa.Column("user_id", sa.String(128), primary_key=True),
+    sa.Column("trade_id", sa.String(64), primary_key=True),
+    sa.Column("client_order_id", sa.String(64), nullable=False),
+    sa.Column("symbol", sa.String(64), nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("amount", sa.Float(53), nullable=False),
+    sa.Column("price", sa.Float(53), nullable=False),
+    sa.Column("fee", sa.Float(53), nullable=False),
+    sa.Column("fee_currency", sa.String(32), nullable=False),
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_fills_user_symbol", "user_id", "symbol"),
+)
+
+_TERMINAL_VALUES = sorted(str(status) for status in TERMINAL)
+_UPDATED_COLUMNS = ("status", "filled", "average", "exchange_order_id", "reason", "updated_ms")
+# SQLite caps bound parameters per statement (32766 on modern builds); 15 columns a row fits in 500.
+_CHUNK = 500
+
+
+class Journal:
+    """Batch access to the `orders` and `fills` tables through `engine` (SQLite or Postgres)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = engine.dialect.name
+        if dialect == "postgresql":
+            self._insert: Any = postgresql.insert
+        elif dialect == "sqlite":
+            self._insert = sqlite.insert
+        else:  # the runtime's settings only produce these two
+            raise ValueError(f"the order journal needs SQLite or PostgreSQL, not {dialect}")
+
+    # ---- writes ------------------------------------------------------------------------------------
+    def upsert_orders(self, orders: Sequence[Order]) -> None:
+        """Insert new orders and update known ones, in one transaction. An update never touches a
+        terminal row and never lowers `filled`, so an out-of-date writer cannot undo progress."""
+        if not orders:
+            return
+        latest = {order.client_order_id: order for order in orders}  # the last version of each wins
+        rows = [_order_row(order) for order in latest.values()]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(rows):
+                statement = self._insert(orders_table).values(chunk)
+                current = orders_table.c
+                statement = statement.on_conflict_do_update(
+                    index_elements=[current.client_order_id],
+                    set_={name: statement.excluded[name] for name in _UPDATED_COLUMNS},
+                    where=sa.and_(current.status.not_in(_TERMINAL_VALUES),
+                                  statement.excluded.filled >= current.filled),
+                )
+                conn.execute(statement)
+
+    def add_fills(self, fills: Sequence[Fill]) -> int:
+        """Record fills not yet recorded; returns how many were new."""
+        if not fills:
+            return 0
+        unique = {(fill.user_id, fill.trade_id): fill for fill in fills}
+        with self.engine.begin() as conn:
+            known = _known_trades(conn, unique)
+            rows = [_fill_row(fill) for key, fill in unique.items() if key not in known]
+            for chunk in _chunks(rows):
+                # A concurrent writer may have added some meanwhile: those rows are simply skipped.
+                statement = self._insert(fills_table).values(chunk).on_conflict_do_nothing()
+                conn.execute(statement)
+        return len(rows)
+
+    # ---- reads -------------------------------------------------------------------------------------
+    def get(self, client_order_id: str) -> Order | None:
+        return self.get_many([client_order_id]).get(client_order_id)
+
+    def get_many(self, client_order_ids: Iterable[str]) -> dict[str, Order]:
+        """The recorded orders among `client_order_ids`, by id."""
+        ids = list(dict.fromkeys(client_order_ids))
+        found: dict[str, Order] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                query = sa.select(orders_table).where(orders_table.c.client_order_id.in_(chunk))
+                found.update((row.client_order_id, _order_from_row(row)) for row in conn.execute(query))
+        return found
+
+    def open_orders(self, user_id: str | None = None) -> list[Order]:
+        """Every non-terminal order (of one user, or of everyone), oldest first."""
+        query = sa.select(orders_table).where(orders_table.c.status.not_in(_TERMINAL_VALUES))
+        if user_id is not None:
+            query = query.where(orders_table.c.user_id == user_id)
+        return self._orders(query)
+
+    def orders(self, user_id: str, symbol: str | None = None) -> list[Order]:
+        """A user's orders (optionally on one symbol), oldest first."""
+        query = sa.select(orders_table).where(orders_table.c.user_id == user_id)
+        if symbol is not None:
+            query = query.where(orders_table.c.symbol == symbol)
+        return self._orders(query)
+
+    def fills(self, user_id: str, symbol: str | None = None) -> list[Fill]:
+        """A user's fills (optionally on one symbol), in trade time order."""
+        query = sa.select(fills_table).where(fills_table.c.user_id == user_id)
+        if symbol is not None:
+            query = query.where(fills_table.c.symbol == symbol)
+        query = query.order_by(fills_table.c.timestamp_ms, fills_table.c.trade_id)
+        with self.engine.connect() as conn:
+            return [_fill_from_row(row) for row in conn.execute(query)]
+
+    def position(self, user_id: str, symbol: str) -> float:
+        """The net base amount the user's fills on `symbol` hold: bought minus sold, less fees paid in
+        the base currency (MEXC charges a buy's fee in the base it receives)."""
+        base = symbol.split("/")[0]
+        c = fills_table.c
+        signed = sa.case((c.side == str(Side.BUY), c.amount), else_=-c.amount)
+        base_fee = sa.case((c.fee_currency == base, c.fee), else_=0.0)
+        query = sa.select(sa.func.coalesce(sa.func.sum(signed - base_fee), 0.0)).where(
+            c.user_id == user_id, c.symbol == symbol)
+        with self.engine.connect() as conn:
+            return float(conn.execute(query).scalar_one())
+
+    def latest_fill_ms(self, user_id: str, symbol: str) -> int | None:
+        """The trade time of the user's newest recorded fill on `symbol` (None: no fills)."""
+        c = fills_table.c
+        query = sa.select(sa.func.max(c.timestamp_ms)).where(c.user_id == user_id, c.symbol == symbol)
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar_one()
+        return None if value is None else int(value)
+
+    def _orders(self, query: sa.Select[Any]) -> list[Order]:
+        query = query.order_by(orders_table.c.created_ms, orders_table.c.client_order_id)
+        with self.engine.connect() as conn:
+            return [_order_from_row(row) for row in conn.execute(query)]
+
+
+def _known_trades(conn: Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    by_user: dict[str, list[str]] = {}
+    for user_id, trade_id in keys:
+        by_user.setdefault(user_id, []).append(trade_id)
+    known: set[tuple[str, str]] = set()
+    c = fills_table.c
+    for user_id, trade_ids in by_user.items():
+        for chunk in _chunks(trade_ids):
+            query = sa.select(c.trade_id).where(c.user_id == user_id, c.trade_id.in_(chunk))
+            known.update((user_id, trade_id) for trade_id in conn.execute(query).scalars())
+    return known
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    row = order.as_dict()
+    row["created_ms"] = order.updated_ms  # only used on insert: an update keeps the first value
+    return row
+
+
+def _order_from_row(row: sa.Row[Any]) -> Order:
+    return Order(
+        client_order_id=row.client_order_id, user_id=row.user_id, symbol=row.symbol, side=Side(row.side),
+        amount=row.amount, bar_ms=row.bar_ms, intent=row.intent, lineage=Lineage.from_dict(row.lineage),
+        status=OrderStatus(row.status), filled=row.filled, average=row.average,
+        exchange_order_id=row.exchange_order_id, reason=row.reason or "", updated_ms=row.updated_ms,
+    )
+
+
+def _fill_row(fill: Fill) -> dict[str, Any]:
+    return {
+        "user_id": fill.user_id, "trade_id": fill.trade_id, "client_order_id": fill.client_order_id,
+        "symbol": fill.symbol, "side": str(fill.side), "amount": fill.amount, "price": fill.price,
+        "fee": fill.fee, "fee_currency": fill.fee_currency, "timestamp_ms": fill.timestamp_ms,
+    }
+
+
+def _fill_from_row(row: sa.Row[Any]) -> Fill:
+    return Fill(
+        trade_id=row.trade_id, client_order_id=row.client_order_id, user_id=row.user_id, symbol=row.symbol,
+        side=Side(row.side), amount=row.amount, price=row.price, fee=row.fee, fee_currency=row.fee_currency,
+        timestamp_ms=row.timestamp_ms,
+    )
