@@ -60,7 +60,8 @@ class RiskBook:
             self.peak = equity.copy()
             self.killed = np.zeros(len(equity), dtype=bool)
         assert self.killed is not None
-        self.peak = np.maximum(self.peak, equity)
+        self.day_open = np.where(np.isnan(self.day_open), equity, self.day_open)  # users new since
+        self.peak = np.maximum(np.where(np.isnan(self.peak), equity, self.peak), equity)
         with np.errstate(divide="ignore", invalid="ignore"):
             daily_loss = np.where(self.day_open > 0, 1.0 - equity / self.day_open, 0.0)
             drawdown = np.where(self.peak > 0, 1.0 - equity / self.peak, 0.0)
@@ -73,6 +74,22 @@ class RiskBook:
             block = np.maximum(block, Block.GLOBAL)
         block = np.where(self.killed, Block.KILLED, block).astype(np.int8)
         return block, newly_killed, global_on
+
+    def reindex(self, old: np.ndarray, max_daily_loss: np.ndarray, max_drawdown: np.ndarray) -> None:
+        """Users changed: row i is now the old row `old[i]` (-1: a new user, measured from the next
+        update). Limits are replaced by the new rows' limits."""
+        self.max_daily_loss, self.max_drawdown = max_daily_loss, max_drawdown
+        if self.day_open is None or self.peak is None or self.killed is None:
+            return
+        known = old >= 0
+        source = np.where(known, old, 0)
+
+        def carry(values: np.ndarray, fill: float) -> np.ndarray:
+            return np.where(known, values[source], fill) if len(values) else np.full(len(old), fill)
+
+        self.day_open = carry(self.day_open, np.nan)
+        self.peak = carry(self.peak, np.nan)
+        self.killed = carry(self.killed, False).astype(bool)
 
     def revive(self, index: int, equity: float) -> None:
         """A person re-enabled the user: the drawdown is measured from here."""

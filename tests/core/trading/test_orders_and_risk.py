@@ -94,3 +94,14 @@ def test_entry_size_respects_equity_share_max_position_and_free_cash():
         margin_multiplier=np.array([1.0, 1.0, 1.0]), max_position_usd=np.array([5_000.0, 2_000.0, 5_000.0]),
     )
     assert notional.tolist() == pytest.approx([1_000.0, 2_000.0, 50 * 0.995])
+
+
+def test_users_joining_and_leaving_keep_their_own_risk_history():
+    book = _risk_book()
+    book.update(np.array([100.0, 100.0, 100.0]), now_ms=0)
+    book.update(np.array([100.0, 85.0, 100.0]), now_ms=1)  # the second user is killed
+    # The first user leaves, a new one arrives last: rows are now (old 1, old 2, new).
+    book.reindex(np.array([1, 2, -1]), np.full(3, 0.05), np.full(3, 0.2))
+    block, killed, _ = book.update(np.array([85.0, 100.0, 50.0]), now_ms=2)
+    assert list(block) == [Block.KILLED, Block.NONE, Block.NONE]  # the newcomer starts from its equity
+    assert not killed.any()
