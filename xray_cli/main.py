@@ -225,6 +225,18 @@ def train(
     run_training(model=model)
 
 
+@app.command()
+def runtime(
+    model_kind: Annotated[str, typer.Option(help="Champion model for symbols that trade the model")] = "gbm",
+) -> None:
+    """The trading service: trades the promoted bundle for every active user (XRAY_RUNTIME_* settings)."""
+    from xray_runtime.app import main as run_service
+
+    code = run_service(model_kind)
+    if code:
+        raise typer.Exit(code)
+
+
 def run() -> None:
     """Console entry point: user errors print one line (what is wrong, what to do) and exit non-zero."""
     from xray_core.errors import XrayError

@@ -1,0 +1,179 @@
+"""The runtime's parts, built from settings: the composition root of `xray_runtime`.
+
+Embedded default: SQLite users and journal, in-process limiter, order state and membership. With
+`XRAY_RUNTIME_REDIS_URL`: the shared Redis limiter, Redis order state and the shard ring, so several
+processes split the users between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from xray_core.settings import ExchangeSettings
+from xray_runtime import db, redis_conn
+from xray_runtime.artefacts import ArtefactWatcher
+from xray_runtime.book import Book
+from xray_runtime.crypto import KeyVault
+from xray_runtime.exchange_pool import ExchangeAccount, ExchangePool
+from xray_runtime.execution import Executor
+from xray_runtime.journal import Journal, orders_table
+from xray_runtime.logs import REDACT, RedactSecrets
+from xray_runtime.market import CandleWindows
+from xray_runtime.metrics import Metrics, http_app, serve
+from xray_runtime.notify import Notifier
+from xray_runtime.order_state import LocalOrderState, OrderState, RedisOrderState, rebuild_from
+from xray_runtime.ratelimit import build_limiter, ccxt_throttle, install_ccxt_throttle, ip_scope, key_scope
+from xray_runtime.reconcile import reconcile
+from xray_runtime.roster import Roster
+from xray_runtime.settings import RuntimeSettings, TelegramSettings
+from xray_runtime.sharding import build_membership
+from xray_runtime.users import UserStore
+
+if TYPE_CHECKING:
+    from xray_runtime.service import TradingService
+
+log = logging.getLogger(__name__)
+EGRESS = "127.0.0.1"  # this process's outgoing address: processes behind one NAT share a scope
+
+
+@dataclass
+class Components:
+    settings: RuntimeSettings
+    telegram: TelegramSettings
+    exchange: ExchangeSettings  # market data (and the paper venue by default)
+    engine: sa.Engine
+    users: UserStore
+    watcher: ArtefactWatcher
+    roster: Roster
+    pool: ExchangePool
+    journal: Journal
+    state: OrderState
+    executor: Executor
+    notifier: Notifier
+    metrics: Metrics
+    sharding: Any
+    limiter: Any
+    redis: Any = None
+    book: Book = field(default_factory=Book)
+    log_redactor: RedactSecrets = REDACT
+    http_port: int | None = None
+    _windows: dict[str, CandleWindows] = field(default_factory=dict)
+    _public: Any = None
+    _runner: Any = None
+    health: Callable[[], dict[str, Any]] | None = None
+
+    @property
+    def market_url(self) -> str | None:
+        return self.exchange.url
+
+    @classmethod
+    def build(cls, settings: RuntimeSettings, telegram: TelegramSettings, exchange: ExchangeSettings,
+              *, model_loader: Callable[[str], Any] | None = None, model_kind: str = "gbm") -> Components:
+        engine = db.connect(settings.database_url)
+        vault = KeyVault(settings.fernet_key) if settings.fernet_key is not None else None
+        users = UserStore(engine, vault)
+        redis = redis_conn.connect(settings) if settings.redis_url else None
+        limiter = build_limiter(settings, redis)
+        sharding = build_membership(settings, redis)
+
+        def throttle(account: ExchangeAccount) -> Any:
+            # A user's client only calls private endpoints (markets come from the pool's template),
+            # which MEXC charges to the API key.
+            return ccxt_throttle(limiter, (key_scope(account.api_key.get_secret_value()),))
+
+        pool = ExchangePool(timeout_ms=int(exchange.timeout_s * 1000), throttle_factory=throttle)
+        journal = Journal(engine)
+        state: OrderState = RedisOrderState(redis, settings.redis_prefix) if redis else LocalOrderState()
+        executor = Executor(pool, journal, state, concurrency=settings.max_order_concurrency)
+        watcher_args = {"model_kind": model_kind} | ({"loader": model_loader} if model_loader else {})
+        return cls(
+            settings=settings, telegram=telegram, exchange=exchange, engine=engine, users=users,
+            watcher=ArtefactWatcher(settings.bundle_dir, **watcher_args),
+            roster=Roster(users, sharding, settings, exchange.url), pool=pool, journal=journal, state=state,
+            executor=executor, notifier=Notifier(telegram), metrics=Metrics(), sharding=sharding,
+            limiter=limiter, redis=redis,
+        )
+
+    async def start(self) -> None:
+        if isinstance(self.state, LocalOrderState):
+            await rebuild_from(self.journal, self.state)  # the journal is the durable record
+        await _maybe_await(self.sharding.start())
+        await self.notifier.start()
+        if self.health is not None:
+            app = http_app(self.metrics, self.health)
+            self._runner, self.http_port = await serve(app, self.settings.http_host, self.settings.http_port)
+
+    async def stop(self) -> None:
+        await self.notifier.stop(drain=True)
+        await self.sharding.leave()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._public is not None:
+            await self._public.close()
+        await self.pool.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        self.engine.dispose()
+
+    async def candle_windows(self, timeframe: str) -> CandleWindows:
+        """The market-data feed for `timeframe` (one public client, IP-scoped rate limit)."""
+        windows = self._windows.get(timeframe)
+        if windows is None:
+            if self._public is None:
+                from xray_core.exchange.client import build_async_exchange
+
+                self._public = build_async_exchange(self.exchange)
+                install_ccxt_throttle(self._public, self.limiter, (ip_scope(EGRESS),))
+            windows = self._windows[timeframe] = CandleWindows(
+                self._public, timeframe, stale_after_bars=self.settings.stale_after_bars
+            )
+        return windows
+
+    async def reconcile_users(self, service: TradingService, user_ids: list[str]) -> dict[str, int]:
+        """Reconcile each user against the exchange (the symbols they have orders on) and set the
+        book from the exchange's balances. One user's failure is logged and counted, never raised."""
+        traded = await asyncio.to_thread(self._traded_symbols)
+        totals: dict[str, int] = {}
+        gate = asyncio.Semaphore(self.settings.max_order_concurrency)
+
+        async def one(user_id: str) -> None:
+            account = self.roster.accounts.get(user_id)
+            if account is None:
+                return
+            async with gate:
+                try:
+                    client = await self.pool.client(account)
+                    report = await reconcile(account, client, self.journal, self.state,
+                                             sorted(traded.get(user_id, ())))
+                    balance = await client.fetch_balance()
+                except Exception as exc:  # one user's failure is that user's alone
+                    totals["failed"] = totals.get("failed", 0) + 1
+                    log.warning("reconciliation failed", extra={"event": "reconcile_failed",
+                                                                "user_id": user_id, "reason": str(exc)[:300]})
+                    return
+            for kind, count in report.counts().items():
+                totals[kind] = totals.get(kind, 0) + count
+            if user_id in self.book.user_index:
+                totals_held = balance.get("total") or {}
+                self.book.set_balances(user_id, {a: float(v or 0) for a, v in totals_held.items()})
+
+        await asyncio.gather(*(one(u) for u in user_ids))
+        return totals
+
+    def _traded_symbols(self) -> dict[str, set[str]]:
+        query = sa.select(orders_table.c.user_id, orders_table.c.symbol).distinct()
+        traded: dict[str, set[str]] = {}
+        with self.engine.connect() as con:
+            for user_id, symbol in con.execute(query):
+                traded.setdefault(user_id, set()).add(symbol)
+        return traded
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if asyncio.iscoroutine(value) else value

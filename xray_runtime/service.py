@@ -1,0 +1,289 @@
+"""The trading service: one loop that turns each new closed bar into every user's orders.
+
+    poll the bundle (hot reload) ─► new bar on the exchange clock? ─► candles once per symbol ─►
+    one signal per symbol ─► risk (per user, global) ─► every user's intents (vectorised) ─►
+    orders per user, concurrently (idempotent client ids, write-ahead journal) ─► book, notifications
+
+Reconciliation runs at start (before the first order) and every `reconcile_every_s`. State that must
+survive a crash lives in the journal (and Redis); the rest (candles, the book) is rebuilt from the
+exchange at start. One user's failure — a refused key, no funds, a bad symbol — is that user's
+recorded reason; an outage of Redis or the database skips a tick and the loop carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xray_core.errors import XrayError
+from xray_core.trading.orders import Fill, Order, OrderIntent
+from xray_core.trading.risk import BLOCK_REASONS, Block, RiskBook
+from xray_runtime.components import Components
+from xray_runtime.decide import MarketRules, decide
+from xray_runtime.execution import AccountError
+from xray_runtime.signals import Signal, compute_signals
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickReport:
+    bar_ms: int
+    users: int
+    signals: int
+    skipped: dict[str, str]
+    intents: int
+    orders: list[Order] = field(default_factory=list)
+    decision_s: float = 0.0  # new bar -> every user's decision
+    execution_s: float = 0.0
+    failures: dict[str, str] = field(default_factory=dict)  # user -> reason
+
+
+class TradingService:
+    def __init__(self, parts: Components, model_kind: str = "gbm") -> None:
+        self.parts = parts
+        self.model_kind = model_kind
+        self.risk = RiskBook(np.zeros(0), np.zeros(0), parts.settings.global_max_daily_loss)
+        self.rules: dict[str, MarketRules] = {}
+        self.last_bar_ms: int | None = None
+        self.last_tick_wall: float | None = None
+        self.last_reconcile_wall = 0.0
+        self.global_switch = False
+        self.reports: list[TickReport] = []
+        self.latencies_s: list[float] = []  # per user per tick, for the load test
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.parts.start()
+        self.reload_bundle()
+        await self.refresh_users()
+        await self.reconcile(all_users=True)
+
+    async def stop(self) -> None:
+        await self.parts.stop()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: step every `poll_s` seconds."""
+        await self.start()
+        try:
+            while not stop.is_set():
+                try:
+                    await self.step()
+                except (XrayError, OSError, ConnectionError) as exc:  # a dependency is down: next step
+                    log.error("step failed", extra={"event": "step_failed", "reason": str(exc)})
+                with _suppress_timeout():
+                    await asyncio.wait_for(stop.wait(), self.parts.settings.poll_s)
+        finally:
+            await self.stop()
+
+    # ---- one step --------------------------------------------------------------------------------
+
+    def reload_bundle(self) -> bool:
+        changed = self.parts.watcher.poll()
+        promoted = self.parts.watcher.current
+        if changed and promoted is not None:
+            self.parts.book.set_symbols(promoted.plans)
+            self.parts.metrics.bundle.clear()
+            self.parts.metrics.bundle.labels(version=promoted.version).set(1)
+        return changed
+
+    async def refresh_users(self) -> None:
+        parts = self.parts
+        await parts.roster.refresh()
+        old_index = parts.book.user_index
+        parts.book.set_users(parts.roster.sizing())
+        old = np.array([old_index.get(u, -1) for u in parts.book.user_ids], dtype=np.int64)
+        self.risk.reindex(old, parts.book.column("max_daily_loss"), parts.book.column("max_drawdown"))
+        parts.log_redactor.add(parts.roster.secrets)
+        parts.metrics.users.labels(state="active").set(len(parts.roster.users))
+        parts.metrics.users.labels(state="unloadable").set(len(parts.roster.problems))
+
+    async def step(self) -> TickReport | None:
+        """Reload what changed; trade the newest bar if it is new. Returns the tick's report."""
+        self.reload_bundle()
+        promoted = self.parts.watcher.current
+        if promoted is None:
+            return None
+        await self.refresh_users()
+        windows = await self.parts.candle_windows(promoted.timeframe)
+        now_ms = await windows.now_ms()
+        newest_bar = now_ms - now_ms % windows.step - windows.step
+        report = None
+        if self.last_bar_ms is None or newest_bar > self.last_bar_ms:
+            report = await self.tick(now_ms)
+            self.last_bar_ms = newest_bar
+        if time.monotonic() - self.last_reconcile_wall >= self.parts.settings.reconcile_every_s:
+            await self.reconcile(all_users=True)
+        return report
+
+    async def tick(self, now_ms: int) -> TickReport:
+        parts = self.parts
+        promoted = parts.watcher.current
+        assert promoted is not None
+        started = time.perf_counter()
+        windows = await parts.candle_windows(promoted.timeframe)
+        wanted = list(promoted.plans)
+        if promoted.predictors and "BTC/USDT" not in wanted:
+            wanted.append("BTC/USDT")  # the model's benchmark features
+        data = await windows.refresh(wanted, now_ms)
+        signals, skipped = compute_signals(promoted, data, self.model_kind)
+        await self._ensure_rules(promoted.exchange, list(signals))
+        book = parts.book
+        prices = np.array([_last_close(data, s) for s in book.symbols])
+        block, newly_killed, global_on = self.risk.update(book.equity(prices), now_ms)
+        decisions = decide(book, signals, promoted, self.rules, block, newly_killed)
+        decision_s = time.perf_counter() - started
+        self._observe_latency(decision_s, len(book.user_ids))
+        report = TickReport(
+            bar_ms=max((s.bar_ms for s in signals.values()), default=now_ms), users=len(book.user_ids),
+            signals=len(signals), skipped={s.symbol: s.reason for s in skipped}, intents=decisions.count,
+            decision_s=decision_s,
+        )
+        self._announce_risk(block, newly_killed, global_on)
+        begun = time.perf_counter()
+        await self._execute(decisions.intents, report, signals)
+        report.execution_s = time.perf_counter() - begun
+        await self._retire_killed(newly_killed)
+        parts.metrics.ticks.inc()
+        parts.metrics.skipped_symbols.set(len(skipped))
+        self.last_tick_wall = time.time()
+        self.reports.append(report)
+        log.info("tick", extra={"event": "tick", "bar_ms": report.bar_ms, "users": report.users,
+                                "signals": report.signals, "intents": report.intents,
+                                "skipped": report.skipped, "decision_ms": round(decision_s * 1000, 2)})
+        return report
+
+    # ---- pieces ----------------------------------------------------------------------------------
+
+    def _observe_latency(self, seconds: float, users: int) -> None:
+        """Every user's decision is ready when the vectorised pass ends: one sample per user."""
+        histogram = self.parts.metrics.decision_latency
+        for _ in range(users):
+            histogram.observe(seconds)
+        self.latencies_s.extend([seconds] * users)
+
+    async def _ensure_rules(self, exchange_id: str, symbols: list[str]) -> None:
+        missing = [s for s in symbols if s not in self.rules]
+        if not missing:
+            return
+        markets = await self.parts.pool.markets(exchange_id, self.parts.market_url)
+        for symbol in missing:
+            market = markets.get(symbol)
+            if market is None:
+                continue
+            step = float(market["precision"]["amount"] or 1e-8)
+            min_cost = float((market.get("limits", {}).get("cost") or {}).get("min") or 0.0)
+            self.rules[symbol] = MarketRules(step, min_cost)
+
+    async def _execute(self, intents: dict[int, list[OrderIntent]], report: TickReport,
+                       signals: dict[str, Signal]) -> None:
+        book = self.parts.book
+        jobs = [self._execute_user(book.user_ids[i], batch, report) for i, batch in intents.items()]
+        await asyncio.gather(*jobs)
+
+    async def _execute_user(self, user_id: str, intents: list[OrderIntent], report: TickReport) -> None:
+        parts = self.parts
+        account = parts.roster.accounts.get(user_id)
+        if account is None:
+            return
+        async with parts.sharding.user_lock(user_id, ttl_s=60.0) as mine:
+            if not mine:  # another process is handing this user over: it will act on this bar
+                report.failures[user_id] = "held by another runtime process"
+                return
+            try:
+                orders = await parts.executor.submit(account, intents)
+            except AccountError as exc:
+                report.orders.extend(exc.orders)
+                await self._disable(user_id, exc.problem)
+                return
+            except XrayError as exc:
+                report.failures[user_id] = str(exc)
+                parts.notifier.error(parts.roster.users[user_id], str(exc))
+                return
+        report.orders.extend(orders)
+        for order in orders:
+            parts.metrics.orders.labels(status=order.status.value).inc()
+            if order.status.value == "rejected":
+                parts.metrics.rejects.labels(reason=order.reason[:60] or "unknown").inc()
+                report.failures[user_id] = order.reason
+
+    def apply_fills(self, fills: list[Fill]) -> None:
+        """The executor's and reconciliation's new fills move the book and notify the user."""
+        users = self.parts.roster.users
+        for fill in fills:
+            self.parts.book.apply_fill(fill)
+            user = users.get(fill.user_id)
+            if user is not None:
+                self.parts.notifier.fill(user, fill.symbol, fill.side.value, fill.amount, fill.price)
+
+    async def _disable(self, user_id: str, reason: str) -> None:
+        parts = self.parts
+        user = parts.roster.users.get(user_id)
+        await asyncio.to_thread(parts.users.disable, user_id, reason)
+        log.warning("user disabled", extra={"event": "user_disabled", "user_id": user_id, "reason": reason})
+        parts.metrics.users.labels(state="disabled_now").inc()
+        if user is not None:
+            parts.notifier.error(user, f"trading stopped: {reason}")
+        index = parts.book.user_index.get(user_id)
+        if index is not None:
+            parts.book.active[index] = False
+
+    def _announce_risk(self, block: np.ndarray, newly_killed: np.ndarray, global_on: bool) -> None:
+        parts = self.parts
+        if global_on != self.global_switch:
+            self.global_switch = global_on
+            parts.metrics.kill_switch.set(int(global_on))
+            if global_on:
+                parts.notifier.kill_switch(None, BLOCK_REASONS[Block.GLOBAL])
+                log.error("global kill switch", extra={"event": "global_kill_switch"})
+        for i in np.flatnonzero(newly_killed):
+            user = parts.roster.users.get(parts.book.user_ids[i])
+            if user is not None:
+                parts.notifier.kill_switch(user, BLOCK_REASONS[Block.KILLED])
+
+    async def _retire_killed(self, newly_killed: np.ndarray) -> None:
+        for i in np.flatnonzero(newly_killed):
+            await self._disable(self.parts.book.user_ids[i], BLOCK_REASONS[Block.KILLED])
+
+    async def reconcile(self, all_users: bool = False) -> dict[str, int]:
+        """Exchange vs local for this process's users: orders, fills, balances (book from balances)."""
+        totals = await self.parts.reconcile_users(self, list(self.parts.roster.accounts))
+        for kind, count in totals.items():
+            if count:
+                self.parts.metrics.reconcile_diffs.labels(kind=kind).inc(count)
+        self.last_reconcile_wall = time.monotonic()
+        return totals
+
+    def health(self) -> dict[str, Any]:
+        parts = self.parts
+        promoted = parts.watcher.current
+        return {
+            "status": "ok" if promoted is not None else "degraded",
+            "bundle": promoted.version if promoted else None,
+            "bundle_refused": parts.watcher.refused,
+            "users": len(parts.roster.users),
+            "user_problems": [{"user_id": p.user_id, "reason": p.reason} for p in parts.roster.problems],
+            "last_bar_ms": self.last_bar_ms,
+            "last_tick_age_s": round(time.time() - self.last_tick_wall, 1) if self.last_tick_wall else None,
+            "global_kill_switch": self.global_switch,
+            "skipped_symbols": self.reports[-1].skipped if self.reports else {},
+        }
+
+
+def _last_close(data: dict[str, Any], symbol: str) -> float:
+    bars = data.get(symbol)
+    return float(bars.bars.close[-1]) if bars is not None and len(bars.bars) else np.nan
+
+
+class _suppress_timeout:  # noqa: N801 - reads as a statement
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
+        return kind is TimeoutError
