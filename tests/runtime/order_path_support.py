@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,9 +152,20 @@ class OrderPath:
         return held == recorded
 
 
+def no_throttle(_account: ExchangeAccount) -> Callable[[float], Awaitable[None]]:
+    """The pool's throttle hook with nothing behind it: the test emulator's weight limit is far above
+    what tests send, and ccxt's own per-key throttle would only make them slow (MEXC's account and
+    trade-history requests cost 10 units of 50 ms)."""
+
+    async def throttle(_cost: float) -> None:
+        return None
+
+    return throttle
+
+
 def make_order_path(emulator: Any, admin: Any, journal: Journal, state: OrderState, *,
                     timeout_ms: int = 10_000, **executor_options: Any) -> OrderPath:
-    pool = ExchangePool(timeout_ms=timeout_ms)
+    pool = ExchangePool(timeout_ms=timeout_ms, throttle_factory=no_throttle)
     options: dict[str, Any] = {"backoff_s": 0.05, "rate_limit_backoff_s": 0.1, "max_attempts": 4}
     executor = Executor(pool, journal, state, **(options | executor_options))
     return OrderPath(emulator, admin, journal, state, pool, executor)
