@@ -5,7 +5,9 @@
 1. every non-terminal local order, by client order id: adopt its status, filled and average, and
    record its trades (an order that filled on a later bar, or whose answer was lost, is settled
    here). An order the exchange still does not have long after it was handed over
-   (`never_placed_after_ms`) never reached it: REJECTED with that reason.
+   (`never_placed_after_ms`) never reached it: REJECTED with that reason. Why the wait is safe: a
+   signed request is refused once its recvWindow has passed (ccxt sends 5 s; MEXC allows at most
+   60 s), so a request held somewhere cannot create the order after that.
 2. the account's trades on each symbol since the newest recorded fill: every trade missing locally
    is recorded (a lost fill found and repaired).
 3. the account's orders on each symbol: one whose client order id the journal does not know is
