@@ -11,8 +11,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import ccxt
 import sqlalchemy as sa
 
 from xray_core.settings import ExchangeSettings
@@ -34,9 +35,6 @@ from xray_runtime.roster import Roster
 from xray_runtime.settings import RuntimeSettings, TelegramSettings
 from xray_runtime.sharding import build_membership
 from xray_runtime.users import UserStore
-
-if TYPE_CHECKING:
-    from xray_runtime.service import TradingService
 
 log = logging.getLogger(__name__)
 EGRESS = "127.0.0.1"  # this process's outgoing address: processes behind one NAT share a scope
@@ -135,11 +133,13 @@ class Components:
             )
         return windows
 
-    async def reconcile_users(self, service: TradingService, user_ids: list[str]) -> dict[str, int]:
+    async def reconcile_users(self, user_ids: list[str]) -> tuple[dict[str, int], dict[str, str]]:
         """Reconcile each user against the exchange (the symbols they have orders on) and set the
-        book from the exchange's balances. One user's failure is logged and counted, never raised."""
+        book from the exchange's balances. Returns the differences by kind, and the users whose API
+        key the exchange refused with the reason. One user's failure never touches another's."""
         traded = await asyncio.to_thread(self._traded_symbols)
         totals: dict[str, int] = {}
+        refused: dict[str, str] = {}
         gate = asyncio.Semaphore(self.settings.max_order_concurrency)
 
         async def one(user_id: str) -> None:
@@ -152,6 +152,10 @@ class Components:
                     report = await reconcile(account, client, self.journal, self.state,
                                              sorted(traded.get(user_id, ())))
                     balance = await client.fetch_balance()
+                except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
+                    refused[user_id] = (f"the exchange refused the API key {account.fingerprint} "
+                                        f"({type(exc).__name__}): enter a working key with spot trading")
+                    return
                 except Exception as exc:  # one user's failure is that user's alone
                     totals["failed"] = totals.get("failed", 0) + 1
                     log.warning("reconciliation failed", extra={"event": "reconcile_failed",
@@ -164,7 +168,7 @@ class Components:
                 self.book.set_balances(user_id, {a: float(v or 0) for a, v in totals_held.items()})
 
         await asyncio.gather(*(one(u) for u in user_ids))
-        return totals
+        return totals, refused
 
     def _traded_symbols(self) -> dict[str, set[str]]:
         query = sa.select(orders_table.c.user_id, orders_table.c.symbol).distinct()

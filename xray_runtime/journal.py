@@ -14,6 +14,7 @@ async runtime calls the journal through `asyncio.to_thread`. Works on SQLite and
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -70,6 +71,9 @@ class Journal:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Fills recorded for the first time, in order, for the service to move its book with (a
+        # deque: written from worker threads, drained on the event loop).
+        self.new_fills: deque[Fill] = deque()
         dialect = engine.dialect.name
         if dialect == "postgresql":
             self._insert: Any = postgresql.insert
@@ -110,7 +114,14 @@ class Journal:
                 # A concurrent writer may have added some meanwhile: those rows are simply skipped.
                 statement = self._insert(fills_table).values(chunk).on_conflict_do_nothing()
                 conn.execute(statement)
+        self.new_fills.extend(fill for key, fill in unique.items() if key not in known)
         return len(rows)
+
+    def drain_new_fills(self) -> list[Fill]:
+        drained = []
+        while self.new_fills:
+            drained.append(self.new_fills.popleft())
+        return drained
 
     # ---- reads -------------------------------------------------------------------------------------
     def get(self, client_order_id: str) -> Order | None:

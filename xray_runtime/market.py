@@ -68,7 +68,8 @@ class CandleWindows:
             return SymbolBars(symbol, known, False, "the exchange no longer lists it (delisted?)")
         except ccxt.BaseError as exc:
             return SymbolBars(symbol, known, False, f"candles unavailable: {type(exc).__name__}")
-        merged = _merge(known, rows, now_ms, self.step)[-self.window:]
+        merged = _merge(known, rows, now_ms, self.step)
+        merged = merged.take(slice(max(0, len(merged) - self.window), None))
         self._bars[symbol] = merged
         if not len(merged):
             return SymbolBars(symbol, merged, False, "no closed bars")
@@ -81,7 +82,11 @@ class CandleWindows:
     async def _fetch(self, symbol: str, since: int, now_ms: int) -> list[list[float]]:
         rows: list[list[float]] = []
         while since < now_ms:
-            page = await self.exchange.fetch_ohlcv(symbol, self.timeframe, since=since, limit=1000)
+            # An explicit end: ccxt would cap it at this machine's clock, and the exchange's clock is
+            # the one that counts (the emulator's may run ahead of ours).
+            until = min(since + 1000 * self.step, now_ms + self.step)
+            page = await self.exchange.fetch_ohlcv(symbol, self.timeframe, since=since, limit=1000,
+                                                   params={"until": until})
             if not page:
                 break
             rows.extend(page)

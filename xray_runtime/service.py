@@ -148,6 +148,7 @@ class TradingService:
         self._announce_risk(block, newly_killed, global_on)
         begun = time.perf_counter()
         await self._execute(decisions.intents, report, signals)
+        self.apply_fills(parts.journal.drain_new_fills())
         report.execution_s = time.perf_counter() - begun
         await self._retire_killed(newly_killed)
         parts.metrics.ticks.inc()
@@ -253,7 +254,11 @@ class TradingService:
 
     async def reconcile(self, all_users: bool = False) -> dict[str, int]:
         """Exchange vs local for this process's users: orders, fills, balances (book from balances)."""
-        totals = await self.parts.reconcile_users(self, list(self.parts.roster.accounts))
+        totals, refused = await self.parts.reconcile_users(list(self.parts.roster.accounts))
+        # The book now holds the exchange's balances, which include every fill recorded so far.
+        self.parts.journal.drain_new_fills()
+        for user_id, reason in refused.items():
+            await self._disable(user_id, reason)
         for kind, count in totals.items():
             if count:
                 self.parts.metrics.reconcile_diffs.labels(kind=kind).inc(count)
