@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from xray_core.trading.orders import TERMINAL, Fill, Lineage, Order, OrderStatus, Side
 from xray_runtime.db import METADATA
@@ -103,25 +103,18 @@ class Journal:
                 conn.execute(statement)
 
     def add_fills(self, fills: Sequence[Fill]) -> int:
-        """Record fills not yet recorded; returns how many were new."""
+        """Record fills not yet recorded; returns how many were new. `ON CONFLICT DO NOTHING ...
+        RETURNING` reports exactly the rows this call inserted, even with concurrent writers."""
         if not fills:
             return 0
-        unique = {(fill.user_id, fill.trade_id): fill for fill in fills}
+        rows = [_fill_row(fill) for fill in {(f.user_id, f.trade_id): f for f in fills}.values()]
+        added = 0
         with self.engine.begin() as conn:
-            known = _known_trades(conn, unique)
-            rows = [_fill_row(fill) for key, fill in unique.items() if key not in known]
             for chunk in _chunks(rows):
-                # A concurrent writer may have added some meanwhile: those rows are simply skipped.
-                statement = self._insert(fills_table).values(chunk).on_conflict_do_nothing()
-                conn.execute(statement)
-        self.new_fills.extend(fill for key, fill in unique.items() if key not in known)
-        return len(rows)
-
-    def drain_new_fills(self) -> list[Fill]:
-        drained = []
-        while self.new_fills:
-            drained.append(self.new_fills.popleft())
-        return drained
+                statement = (self._insert(fills_table).values(chunk).on_conflict_do_nothing()
+                             .returning(fills_table.c.trade_id))
+                added += len(conn.execute(statement).all())
+        return added
 
     # ---- reads -------------------------------------------------------------------------------------
     def get(self, client_order_id: str) -> Order | None:
@@ -184,19 +177,6 @@ class Journal:
         query = query.order_by(orders_table.c.created_ms, orders_table.c.client_order_id)
         with self.engine.connect() as conn:
             return [_order_from_row(row) for row in conn.execute(query)]
-
-
-def _known_trades(conn: Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    by_user: dict[str, list[str]] = {}
-    for user_id, trade_id in keys:
-        by_user.setdefault(user_id, []).append(trade_id)
-    known: set[tuple[str, str]] = set()
-    c = fills_table.c
-    for user_id, trade_ids in by_user.items():
-        for chunk in _chunks(trade_ids):
-            query = sa.select(c.trade_id).where(c.user_id == user_id, c.trade_id.in_(chunk))
-            known.update((user_id, trade_id) for trade_id in conn.execute(query).scalars())
-    return known
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
