@@ -113,6 +113,10 @@ async def test_a_mix_of_every_fault_loses_and_duplicates_nothing(emulator, admin
             admin.set_faults(MIXED)
             await _run_batch(path, users, emulator)
             admin.set_faults("")
+            # Faults on every attempt can leave an order unresolved (SUBMITTED, never guessed). The
+            # service decides the bar again on its next poll: known ids are resolved, never re-decided.
+            await _run_batch(path, users, emulator)
+            assert path.executor.stats.resolved == len(users) * len(SPECS)
             await _settle_and_audit(path, users)
         finally:
             await path.pool.close()
