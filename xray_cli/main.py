@@ -34,6 +34,7 @@ def exchange_sim(
         str | None, typer.Option(help="Fault-injection spec, e.g. 'latency:p=0.1:ms=200'")
     ] = None,
     history_days: Annotated[int, typer.Option(help="Days of history behind the clock")] = 120,
+    extra_listings: Annotated[int, typer.Option(help="Long-tail USDT pairs beyond the default 25")] = 0,
     funds: Annotated[list[str] | None, typer.Option(help="Starting balance per key, e.g. USDT=10000")] = None,
 ) -> None:
     """Run the loopback MEXC spot v3 emulator that stock ccxt trades against."""
@@ -49,6 +50,7 @@ def exchange_sim(
         speed=speed,
         faults=faults,
         history_days=history_days,
+        extra_listings=extra_listings,
         funds=funds or [],
     )
 
@@ -235,6 +237,23 @@ def runtime(
     code = run_service(model_kind)
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+def loadtest(
+    users: Annotated[int, typer.Option(help="Paper users")] = 100,
+    symbols: Annotated[int, typer.Option(help="Promoted symbols")] = 10,
+    ticks: Annotated[int, typer.Option(help="Bars to trade")] = 5,
+    faults: Annotated[str | None, typer.Option(help="Emulator fault spec during the ticks")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Users/journal database (default: SQLite)")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Redis for limiter, order state, sharding")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Run the runtime with N paper users against the emulator; report latency, orders and the audit."""
+    from xray_cli.loadtest_cmd import run_loadtest_command
+
+    run_loadtest_command(users=users, symbols=symbols, ticks=ticks, faults=faults,
+                         database_url=database_url, redis_url=redis_url, as_json=json_output)
 
 
 def run() -> None:

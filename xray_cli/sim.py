@@ -20,6 +20,7 @@ def run_sim(
     speed: float,
     faults: str | None,
     history_days: int,
+    extra_listings: int = 0,
     funds: list[str],
 ) -> None:
     from xray_core.emulator.config import ApiCredential, EmulatorConfig
@@ -39,6 +40,7 @@ def run_sim(
             speed=speed,
             faults=faults,
             history_days=history_days,
+            extra_listings=extra_listings,
             credentials=credentials,
             starting_funds=_parse_funds(funds) if funds else {"USDT": "10000"},
         )

@@ -23,6 +23,7 @@ import numpy as np
 from xray_core.errors import XrayError
 from xray_core.trading.orders import Fill, Order, OrderIntent
 from xray_core.trading.risk import BLOCK_REASONS, Block, RiskBook
+from xray_runtime.artefacts import Promoted
 from xray_runtime.components import Components
 from xray_runtime.decide import MarketRules, decide
 from xray_runtime.execution import AccountError
@@ -64,6 +65,18 @@ class TradingService:
         self.reload_bundle()
         await self.refresh_users()
         await self.reconcile(all_users=True)
+        await self.warm_up()
+
+    async def warm_up(self) -> None:
+        """Fill the candle windows and run every strategy once, so the first bar is decided as fast as
+        any other (history fetched, kernels compiled) — nothing is traded here."""
+        promoted = self.parts.watcher.current
+        if promoted is None:
+            return
+        windows = await self.parts.candle_windows(promoted.timeframe)
+        data = await windows.refresh(self._wanted(promoted), await windows.now_ms())
+        signals, _ = compute_signals(promoted, data, self.model_kind)
+        await self._ensure_rules(promoted.exchange, list(signals))
 
     async def stop(self) -> None:
         await self.parts.stop()
@@ -128,10 +141,7 @@ class TradingService:
         assert promoted is not None
         started = time.perf_counter()
         windows = await parts.candle_windows(promoted.timeframe)
-        wanted = list(promoted.plans)
-        if promoted.predictors and "BTC/USDT" not in wanted:
-            wanted.append("BTC/USDT")  # the model's benchmark features
-        data = await windows.refresh(wanted, now_ms)
+        data = await windows.refresh(self._wanted(promoted), now_ms)
         signals, skipped = compute_signals(promoted, data, self.model_kind)
         await self._ensure_rules(promoted.exchange, list(signals))
         book = parts.book
@@ -161,6 +171,13 @@ class TradingService:
         return report
 
     # ---- pieces ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _wanted(promoted: Promoted) -> list[str]:
+        wanted = list(promoted.plans)
+        if promoted.predictors and "BTC/USDT" not in wanted:
+            wanted.append("BTC/USDT")  # the model's benchmark features
+        return wanted
 
     def _observe_latency(self, seconds: float, users: int) -> None:
         """Every user's decision is ready when the vectorised pass ends: one sample per user."""

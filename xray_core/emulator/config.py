@@ -23,6 +23,7 @@ class EmulatorConfig(BaseModel):
     speed: float = Field(1.0, gt=0, description="Market clock speed; 60 makes a minute pass each second")
     start_ms: int | None = Field(None, description="Market clock start (ms); default: now")
     history_days: int = Field(120, ge=1, description="Days of history behind the clock start")
+    extra_listings: int = Field(0, ge=0, le=80, description="Healthy long-tail pairs beyond the default 25")
     data_dir: Path | None = Field(None, description="Replay BASE_QUOTE-TF.parquet files instead of synthesis")
     credentials: tuple[ApiCredential, ...] = ()
     starting_funds: dict[str, str] = Field(

@@ -21,6 +21,7 @@ from xray_core.emulator.matching import MatchingEngine
 from xray_core.emulator.protocol import MarketSource
 from xray_core.emulator.ratelimit import RateLimiter, Scope
 from xray_core.emulator.replay import ReplayMarket
+from xray_core.emulator.universe import DEFAULT_UNIVERSE, long_tail
 
 
 @dataclass
@@ -99,7 +100,9 @@ def build_market(config: EmulatorConfig, start_ms: int) -> MarketSource:
     """Replay the configured data folder, or synthesise the default universe."""
     if config.data_dir is not None:
         return ReplayMarket(config.data_dir, start_ms)
-    return SyntheticMarket(seed=config.seed, start_ms=start_ms, history_days=config.history_days)
+    universe = DEFAULT_UNIVERSE + long_tail(config.extra_listings)
+    return SyntheticMarket(seed=config.seed, start_ms=start_ms, history_days=config.history_days,
+                           universe=universe)
 
 
 def _coins(market: MarketSource) -> list[shapes.Json]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -89,3 +90,29 @@ DEFAULT_UNIVERSE: tuple[MarketSpec, ...] = (
     _m("TGT", 0.03, 0.080, 1.20, "smallcap", 5, 1, 8_000, "THORWallet", 8.0, BROKEN_TGT),
     _m("SRM", 0.05, 0.070, 1.20, "smallcap", 5, 1, 5_000, "Serum", 8.0, BROKEN_SRM),
 )
+
+
+# The long tail a real exchange also lists (hundreds of pairs on MEXC): extra healthy listings for load
+# tests that need more symbols than the default universe (`EmulatorConfig.extra_listings`).
+_LONG_TAIL_NAMES = (
+    "SHIB", "ETC", "HBAR", "ICP", "VET", "MKR", "GRT", "ALGO", "SAND", "MANA", "AXS", "EGLD", "THETA", "FTM",
+    "XTZ", "EOS", "FLOW", "CHZ", "KAVA", "ZEC", "DASH", "NEO", "IOTA", "QNT", "CRV", "SNX", "COMP", "ENJ",
+    "BAT", "ZIL", "GMX", "LDO", "RNDR", "IMX", "STX", "SUI", "SEI", "TIA", "WLD", "JUP", "PYTH", "BONK",
+    "WIF", "FET", "OCEAN", "RUNE", "KSM", "CAKE", "ROSE", "CELO", "ANKR", "SKL", "STORJ", "YFI", "SUSHI",
+    "BAL", "LRC", "ENS", "DYDX", "BLUR", "MASK", "API3", "BAND", "COTI", "ONE", "KDA", "MINA", "GLMR",
+    "ASTR", "ACH", "AUDIO", "BICO", "CELR", "CTSI", "DENT", "GALA", "HOT", "ICX", "JASMY", "LPT",
+)
+
+
+def long_tail(count: int) -> tuple[MarketSpec, ...]:
+    """`count` extra healthy USDT listings with deterministic, plausible parameters."""
+    if not 0 <= count <= len(_LONG_TAIL_NAMES):
+        raise ValueError(f"extra listings must be 0..{len(_LONG_TAIL_NAMES)}")
+    specs = []
+    for i, base in enumerate(_LONG_TAIL_NAMES[:count]):
+        price = 10.0 ** (((i * 37) % 9) - 4) * (1 + (i % 7) / 3)  # from 0.0001 to ~10,000
+        magnitude = round(math.log10(price))
+        price_decimals, amount_decimals = max(2, 4 - magnitude), min(6, max(0, magnitude + 1))
+        specs.append(_m(base, price, 0.045 + (i % 5) * 0.008, 0.9 + (i % 6) * 0.1, "alt", price_decimals,
+                        amount_decimals, 10_000 + 1_000 * (i % 9), base))
+    return tuple(specs)

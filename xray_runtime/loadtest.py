@@ -1,0 +1,234 @@
+"""`xray loadtest`: the runtime with N paper users against the emulator, measured.
+
+The emulator runs in its own process (so its work does not share this process's GIL and distort the
+runtime's latency); its clock is stepped one bar per tick through its admin API, and the runtime
+trades each new bar for every user. Afterwards every account is audited against the emulator's own
+record of it. Reported:
+
+* p50_ms / p99_ms — per-user decision latency: from the new bar (tick start) to that user's
+  decision, over all users and ticks (the vectorised pass decides every user at once, so each user of
+  a tick has the tick's latency);
+* orders, fills; rate_limit_violations — 429s the emulator answered because a limit was exceeded
+  (fault-injected 429s are reported apart); duplicate_orders, lost_fills, state_mismatches — the
+  audit; peak_rss_mb — this process (runtime and harness).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+from cryptography.fernet import Fernet
+
+from xray_core.bundle import Bundle, publish
+from xray_core.errors import ConfigError, XrayError
+from xray_core.settings import ExchangeSettings
+from xray_core.timeframes import timeframe_ms
+from xray_runtime import db
+from xray_runtime.components import Components
+from xray_runtime.crypto import KeyVault
+from xray_runtime.reconcile import AuditResult, audit
+from xray_runtime.service import TradingService
+from xray_runtime.settings import RuntimeSettings, TelegramSettings
+from xray_runtime.users import NewUser, RiskSettings, UserStore
+
+BROKEN = {"TGT/USDT", "SRM/USDT"}  # the emulator's deliberately broken listings
+MIN_TICK_GAP_S = 3.0
+
+
+@dataclass(frozen=True)
+class LoadTestConfig:
+    users: int
+    symbols: int
+    ticks: int
+    faults: str | None = None
+    timeframe: str = "1m"
+    fast: int = 10
+    slow: int = 30
+    seed: int = 7
+    funds_usdt: str = "10000"
+    workdir: Path | None = None
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.users < 1 or self.symbols < 1 or self.ticks < 1:
+            raise ConfigError("--users, --symbols and --ticks must be at least 1", "e.g. --users 100")
+
+
+@contextlib.contextmanager
+def emulator_process(seed: int, history_days: int = 3, extra: int = 40) -> Iterator[str]:
+    """`xray exchange-sim` in a child process on a free port; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "xray_cli.main", "exchange-sim", "--port", str(port),
+               "--seed", str(seed), "--history-days", str(history_days), "--extra-listings", str(extra)]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(child, url)
+        yield url
+    finally:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _wait_ready(child: subprocess.Popen[str], url: str, timeout_s: float = 60.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise XrayError(f"the emulator exited: {(child.stderr.read() if child.stderr else '')[-500:]}")
+        try:
+            with urllib.request.urlopen(url + "/api/v3/ping", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise XrayError(f"the emulator did not start within {timeout_s:.0f} s", "see `xray exchange-sim`")
+
+
+class EmulatorAdmin:
+    """The emulator's /_emulator API, async."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str) -> None:
+        self.http, self.url = http, base_url + "/_emulator"
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        async with self.http.request(method, self.url + path, json=body) as response:
+            response.raise_for_status()
+            return await response.json()
+
+
+def loadtest_bundle(symbols: list[str], config: LoadTestConfig) -> Bundle:
+    return Bundle(
+        exchange="mexc", timeframe=config.timeframe,
+        symbols=[{"symbol": s, "strategy": "sma_cross", "params": {"fast": config.fast, "slow": config.slow},
+                  "group": 0} for s in symbols],
+        risk_profiles={}, models={}, feature_version="loadtest", code_version="loadtest",
+        data_versions={s: "emulator" for s in symbols},
+    )
+
+
+async def _symbols(http: aiohttp.ClientSession, base_url: str, count: int) -> list[str]:
+    async with http.get(base_url + "/api/v3/exchangeInfo") as response:
+        info = await response.json()
+    symbols = [f"{s['baseAsset']}/{s['quoteAsset']}" for s in info["symbols"] if s["quoteAsset"] == "USDT"]
+    symbols = [s for s in symbols if s not in BROKEN]
+    if count > len(symbols):
+        raise ConfigError(f"--symbols {count}: the emulator lists {len(symbols)} usable USDT pairs",
+                          f"use at most {len(symbols)}")
+    return symbols[:count]
+
+
+def _add_users(settings: RuntimeSettings, accounts: list[dict[str, str]]) -> None:
+    store = UserStore(db.connect(settings.database_url), KeyVault(settings.fernet_key))
+    risk = RiskSettings(trade_percentage=0.05, max_position_usd=500.0)
+    store.add_many(NewUser(f"load{i:05d}", f"Load user {i}", a["key"], a["secret"], risk=risk)
+                   for i, a in enumerate(accounts))
+    store.engine.dispose()
+
+
+async def _audit_all(admin: EmulatorAdmin, service: TradingService, keys: dict[str, str]) -> AuditResult:
+    total = AuditResult()
+    gate = asyncio.Semaphore(32)
+
+    async def one(user_id: str, key: str) -> None:
+        async with gate:
+            truth = await admin.call("GET", f"/accounts/{key}")
+        result = await asyncio.to_thread(audit, truth, service.parts.journal, user_id)
+        total.duplicate_orders += result.duplicate_orders
+        total.lost_fills += result.lost_fills
+        total.state_mismatches += result.state_mismatches
+        total.details.extend(result.details[:3])
+
+    await asyncio.gather(*(one(u, k) for u, k in keys.items()))
+    return total
+
+
+async def _run(config: LoadTestConfig, base_url: str, workdir: Path) -> dict[str, Any]:
+    began = time.perf_counter()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
+        admin = EmulatorAdmin(http, base_url)
+        symbols = await _symbols(http, base_url, config.symbols)
+        created = await admin.call("POST", "/accounts", {"count": config.users,
+                                                         "funds": {"USDT": config.funds_usdt}})
+        settings = RuntimeSettings(
+            database_url=config.database_url or f"sqlite:///{workdir / 'runtime.db'}",
+            redis_url=config.redis_url, redis_prefix=f"xray-load-{os.getpid()}",
+            bundle_dir=workdir / "bundles", fernet_key=Fernet.generate_key().decode(), paper_url=base_url,
+            reconcile_every_s=1e9, http_port=0, max_order_concurrency=128,
+        )
+        publish(loadtest_bundle(symbols, config), settings.bundle_dir)
+        await asyncio.to_thread(_add_users, settings, created["accounts"])
+        keys = {f"load{i:05d}": a["key"] for i, a in enumerate(created["accounts"])}
+        parts = Components.build(settings, TelegramSettings(), ExchangeSettings(url=base_url, timeout_s=30))
+        service = TradingService(parts)
+        await service.start()
+        setup_s = time.perf_counter() - began
+        if config.faults:
+            await admin.call("POST", "/faults", {"spec": config.faults})
+        step_ms = timeframe_ms(config.timeframe)
+        ticked = time.perf_counter()
+        try:
+            for _ in range(config.ticks):
+                started = time.monotonic()
+                await admin.call("POST", "/clock/advance", {"ms": step_ms})
+                await service.step()
+                # Bars are a minute or more apart in real trading; here they come back to back. Keep
+                # at least MIN_TICK_GAP_S between them so the IP weight budget for market data
+                # refills as it would between real bars (50 klines need ~2 s at MEXC's 500 / 10 s).
+                await asyncio.sleep(max(0.0, MIN_TICK_GAP_S - (time.monotonic() - started)))
+            trading_s = time.perf_counter() - ticked
+            faults = await admin.call("GET", "/faults") if config.faults else None
+            await admin.call("POST", "/faults", {"spec": ""})
+            await admin.call("POST", "/clock/advance", {"ms": step_ms})  # let partial fills complete
+            await service.reconcile(all_users=True)
+            await service.reconcile(all_users=True)  # a second pass must find nothing left to repair
+            result = await _audit_all(admin, service, keys)
+            stats = await admin.call("GET", "/stats")
+        finally:
+            await service.stop()
+    latencies = np.asarray(service.latencies_s) * 1000
+    orders = [o for r in service.reports for o in r.orders]
+    return {
+        "users": config.users, "symbols": config.symbols, "ticks": config.ticks,
+        "p50_ms": round(float(np.percentile(latencies, 50)), 2) if len(latencies) else None,
+        "p99_ms": round(float(np.percentile(latencies, 99)), 2) if len(latencies) else None,
+        "orders": len(orders),
+        "rate_limit_violations": int(stats["rate_limit_violations"]),
+        "duplicate_orders": result.duplicate_orders, "lost_fills": result.lost_fills,
+        "state_mismatches": result.state_mismatches,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "fills": int(stats["fills"]), "rejected": sum(o.status.value == "rejected" for o in orders),
+        "fault_429s": int(stats["responses_429"]["fault"]), "faults_fired": (faults or {}).get("fired"),
+        "limiter_waits": int(parts.limiter.waits), "setup_s": round(setup_s, 1),
+        "trading_s": round(trading_s, 1), "audit_details": result.details[:5],
+        "tick_decision_ms": [round(r.decision_s * 1000, 1) for r in service.reports],
+        "tick_orders": [len(r.orders) for r in service.reports],
+    }
+
+
+def run_loadtest(config: LoadTestConfig) -> dict[str, Any]:
+    with contextlib.ExitStack() as stack:
+        scratch = tempfile.TemporaryDirectory(prefix="xray-load-")
+        workdir = config.workdir or Path(stack.enter_context(scratch))
+        base_url = stack.enter_context(emulator_process(config.seed))
+        return asyncio.run(_run(config, base_url, workdir))
