@@ -200,8 +200,9 @@ async def _run(config: LoadTestConfig, base_url: str, workdir: Path) -> dict[str
             faults = await admin.call("GET", "/faults") if config.faults else None
             await admin.call("POST", "/faults", {"spec": ""})
             await admin.call("POST", "/clock/advance", {"ms": step_ms})  # let partial fills complete
-            await service.reconcile(all_users=True)
-            await service.reconcile(all_users=True)  # a second pass must find nothing left to repair
+            traded = sorted({o.user_id for r in service.reports for o in r.orders})
+            await service.reconcile(traded)
+            second = await service.reconcile(traded)  # a second pass must find nothing left to repair
             result = await _audit_all(admin, service, keys)
             stats = await admin.call("GET", "/stats")
         finally:
@@ -221,6 +222,7 @@ async def _run(config: LoadTestConfig, base_url: str, workdir: Path) -> dict[str
         "fault_429s": int(stats["responses_429"]["fault"]), "faults_fired": (faults or {}).get("fired"),
         "limiter_waits": int(parts.limiter.waits), "setup_s": round(setup_s, 1),
         "trading_s": round(trading_s, 1), "audit_details": result.details[:5],
+        "second_reconcile_diffs": {k: v for k, v in second.items() if v},
         "tick_decision_ms": [round(r.decision_s * 1000, 1) for r in service.reports],
         "tick_orders": [len(r.orders) for r in service.reports],
     }

@@ -64,7 +64,7 @@ class TradingService:
         await self.parts.start()
         self.reload_bundle()
         await self.refresh_users()
-        await self.reconcile(all_users=True)
+        await self.reconcile()
         await self.warm_up()
 
     async def warm_up(self) -> None:
@@ -132,7 +132,7 @@ class TradingService:
             report = await self.tick(now_ms)
             self.last_bar_ms = newest_bar
         if time.monotonic() - self.last_reconcile_wall >= self.parts.settings.reconcile_every_s:
-            await self.reconcile(all_users=True)
+            await self.reconcile()
         return report
 
     async def tick(self, now_ms: int) -> TickReport:
@@ -269,9 +269,11 @@ class TradingService:
         for i in np.flatnonzero(newly_killed):
             await self._disable(self.parts.book.user_ids[i], BLOCK_REASONS[Block.KILLED])
 
-    async def reconcile(self, all_users: bool = False) -> dict[str, int]:
-        """Exchange vs local for this process's users: orders, fills, balances (book from balances)."""
-        totals, refused = await self.parts.reconcile_users(list(self.parts.roster.accounts))
+    async def reconcile(self, user_ids: list[str] | None = None) -> dict[str, int]:
+        """Exchange vs local for this process's users (default: all of them): orders, fills, and
+        balances, which the book is then set from."""
+        wanted = list(self.parts.roster.accounts) if user_ids is None else user_ids
+        totals, refused = await self.parts.reconcile_users(wanted)
         # The book now holds the exchange's balances, which include every fill recorded so far.
         self.parts.journal.drain_new_fills()
         for user_id, reason in refused.items():

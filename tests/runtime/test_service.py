@@ -84,7 +84,7 @@ async def test_every_user_trades_the_promoted_bundle_and_the_exchange_agrees(run
     service = await _service(settings, emulator.base_url)
     try:
         reports = await _run_bars(service, admin, 12)
-        await service.reconcile(all_users=True)
+        await service.reconcile()
     finally:
         await service.stop()
     orders = [o for r in reports for o in r.orders]
