@@ -107,14 +107,23 @@ class Journal:
         RETURNING` reports exactly the rows this call inserted, even with concurrent writers."""
         if not fills:
             return 0
-        rows = [_fill_row(fill) for fill in {(f.user_id, f.trade_id): f for f in fills}.values()]
-        added = 0
+        unique = {(f.user_id, f.trade_id): f for f in fills}
+        rows = [_fill_row(fill) for fill in unique.values()]
+        added: set[tuple[str, str]] = set()
         with self.engine.begin() as conn:
             for chunk in _chunks(rows):
                 statement = (self._insert(fills_table).values(chunk).on_conflict_do_nothing()
-                             .returning(fills_table.c.trade_id))
-                added += len(conn.execute(statement).all())
-        return added
+                             .returning(fills_table.c.user_id, fills_table.c.trade_id))
+                added.update((row.user_id, row.trade_id) for row in conn.execute(statement))
+        self.new_fills.extend(fill for key, fill in unique.items() if key in added)  # for the book
+        return len(added)
+
+    def drain_new_fills(self) -> list[Fill]:
+        """The fills recorded for the first time since the last drain, in the order recorded."""
+        drained = []
+        while self.new_fills:
+            drained.append(self.new_fills.popleft())
+        return drained
 
     # ---- reads -------------------------------------------------------------------------------------
     def get(self, client_order_id: str) -> Order | None:
