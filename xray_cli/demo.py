@@ -4,7 +4,9 @@ Starts the MEXC emulator and a loopback news feed in this process, points the se
 materializes on the local Dagster instance (SQLite in DAGSTER_HOME): `markets`, every `candles` and
 `features` partition, `candle_quality`, the research job (backtests, filtered symbols, correlation,
 news sentiment, optimised parameters, risk profiles), then the training job (training data, the three
-models in MLflow, the promotion gate, the promoted bundle). Prints what each stage found."""
+models in MLflow, the promotion gate, the promoted bundle). Prints what each stage found. Then the
+trading runtime trades a few paper users on the promoted bundle against the same emulator for a few
+accelerated bars (`xray_cli.demo_trading`) and prints their orders, fills and PnL."""
 
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ from xray_cli.console import err
 from xray_core.errors import XrayError
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+DEFAULT_TRADE_BARS = 48  # bars of the bundle's timeframe the demo users trade
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the summaries say the rest
 
 
-def run_demo(*, max_symbols: int | None) -> None:
+def run_demo(*, max_symbols: int | None, trade_bars: int = DEFAULT_TRADE_BARS) -> None:
     from xray_core.analysis.news_feed import start_fake_feed
     from xray_core.emulator.config import EmulatorConfig
     from xray_core.emulator.server import start_emulator
@@ -40,10 +43,12 @@ def run_demo(*, max_symbols: int | None) -> None:
             f"Dagster instance in {dagster_home}"
         )
         _materialize_all()
+        _trade(emulator.base_url, trade_bars)
 
 
 def prepare_dagster_home() -> Path:
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".xray/dagster_home").resolve())))
+    xray_home = Path(os.environ.get("XRAY_HOME", ".xray"))
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str((xray_home / "dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists() and REPO_DAGSTER_YAML.exists():
         shutil.copy(REPO_DAGSTER_YAML, home / "dagster.yaml")
@@ -76,6 +81,17 @@ def _materialize_all() -> None:
     from xray_cli.models_cmd import print_comparison
 
     print_comparison()
+
+
+def _trade(emulator_url: str, bars: int) -> None:
+    """The runtime trades paper users on the bundle the pipeline just published (same emulator)."""
+    from xray_cli.demo_trading import run_demo_trading
+    from xray_core.settings import load_settings
+
+    store = load_settings().store
+    bundle_dir = store.lake_dir.parent / "bundles"  # where `promoted_bundle` publishes
+    err.print(f"trading: {bars} bars with the runtime's paper users on the promoted bundle ...")
+    run_demo_trading(emulator_url, bundle_dir, store.home, bars=bars)
 
 
 def _run_partitions(job: Any, instance: Any, keys: list[str], label: str) -> dict[str, str]:

@@ -105,3 +105,85 @@ def _short(params_json: str) -> str:
         ", ".join(f"{k}={round(v, 2) if isinstance(v, float) else v}" for k, v in values.items())
         or "defaults"
     )
+
+
+def print_trading(result: Any) -> None:
+    """The runtime's paper trading after the pipeline (`xray_cli.demo_trading.TradingResult`)."""
+    out.print(
+        f"trading runtime — bundle {result.bundle_version}, {len(result.users)} paper users, "
+        f"{result.bars} bars of {result.timeframe} on the emulator's clock"
+    )
+    for symbol, strategy in result.strategies.items():
+        out.print(f"  {symbol}: {strategy}")
+    table = Table(title="paper users — from the runtime's journal and book, valued at the last close")
+    columns = ("user", "profile", "start", "orders", "buys/sells", "fills", "fees", "final", "PnL", "PnL %")
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("user", "profile") else "right")
+    for user in result.users:
+        style = "green" if user.pnl > 0 else "red" if user.pnl < 0 else ""
+        table.add_row(
+            user.user_id, user.profile, f"{user.start_equity:,.2f}", str(user.orders),
+            f"{user.buys}/{user.sells}", str(user.fills), f"{user.fees_quote:,.4f}",
+            f"{user.final_equity:,.2f}", _styled(f"{user.pnl:+,.2f}", style),
+            _styled(f"{user.pnl_pct:+.3%}", style),
+        )
+    out.print(table)
+    if result.orders:
+        out.print(_orders_table(result.orders))
+    else:
+        out.print(f"[yellow]No orders:[/] {_why_no_orders(result)}")
+    for user_id, reason in result.problems.items():
+        out.print(f"[red]{user_id} did not trade:[/] {reason}")
+    if result.skipped:
+        skipped = ", ".join(f"{s} ({why})" for s, why in result.skipped.items())
+        out.print(f"not decided on the last bar: {skipped}")
+    steps = sorted(result.step_s)
+    median = steps[len(steps) // 2] if steps else 0.0
+    out.print(
+        f"{result.ticks} bars decided, {result.intents} order intents, {result.total_orders} orders, "
+        f"{result.total_fills} fills; start-up {result.setup_s:.1f} s, trading {result.trading_s:.1f} s "
+        f"({median * 1000:.0f} ms a bar, median)"
+    )
+    audit = result.audit
+    line = (
+        f"{audit.users} users, {audit.duplicate_orders} duplicates, {audit.lost_fills} lost fills, "
+        f"{audit.state_mismatches} mismatches"
+    )
+    if audit.clean:
+        out.print(f"[green]exchange and journal agree:[/] {line}")
+    else:
+        out.print(f"[red]exchange and journal DISAGREE:[/] {line}")
+        for detail in audit.details[:10]:
+            out.print(f"  {detail}")
+
+
+def _why_no_orders(result: Any) -> str:
+    if not result.signals:
+        return f"in {result.ticks} bars no promoted symbol could be decided, so nothing was traded."
+    return (
+        f"{result.signals} symbol-bars were decided in {result.ticks} bars and none was an entry (a "
+        "strategy enters on the bar its target turns on), so nothing was traded."
+    )
+
+
+def _orders_table(orders: list[Any]) -> Table:
+    from datetime import UTC, datetime
+
+    table = Table(title="orders — each with the lineage it was decided from")
+    for name in ("bar (UTC)", "user", "symbol", "side", "amount", "avg price", "status", "lineage"):
+        table.add_column(name, justify="right" if name in ("amount", "avg price") else "left")
+    for order in orders:
+        when = datetime.fromtimestamp(order.bar_ms / 1000, UTC).strftime("%m-%d %H:%M")
+        lineage = order.lineage
+        side = order.side.value
+        table.add_row(
+            when, order.user_id, order.symbol, _styled(side, "green" if side == "buy" else "red"),
+            f"{order.amount:.6g}", f"{order.average:.6g}" if order.average else "-",
+            order.status.value + (f" ({order.reason[:40]})" if order.reason else ""),
+            f"{lineage.strategy} {_short(lineage.params)} @ {lineage.bundle_version}",
+        )
+    return table
+
+
+def _styled(text: str, style: str) -> str:
+    return f"[{style}]{text}[/]" if style else text
