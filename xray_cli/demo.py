@@ -21,11 +21,11 @@ from xray_cli.console import err
 from xray_core.errors import XrayError
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
-DEFAULT_TRADE_BARS = 48  # bars of the bundle's timeframe the demo users trade
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the summaries say the rest
 
 
-def run_demo(*, max_symbols: int | None, trade_bars: int = DEFAULT_TRADE_BARS) -> None:
+def run_demo(*, max_symbols: int | None, trade_bars: int | None = None) -> None:
+    """`trade_bars`: bars of the bundle's timeframe the demo users trade (default: demo_trading's)."""
     from xray_core.analysis.news_feed import start_fake_feed
     from xray_core.emulator.config import EmulatorConfig
     from xray_core.emulator.server import start_emulator
@@ -83,12 +83,13 @@ def _materialize_all() -> None:
     print_comparison()
 
 
-def _trade(emulator_url: str, bars: int) -> None:
+def _trade(emulator_url: str, bars: int | None) -> None:
     """The runtime trades paper users on the bundle the pipeline just published (same emulator)."""
-    from xray_cli.demo_trading import run_demo_trading
+    from xray_cli.demo_trading import DEFAULT_BARS, run_demo_trading
     from xray_core.settings import load_settings
 
     store = load_settings().store
+    bars = DEFAULT_BARS if bars is None else bars
     bundle_dir = store.lake_dir.parent / "bundles"  # where `promoted_bundle` publishes
     err.print(f"trading: {bars} bars with the runtime's paper users on the promoted bundle ...")
     run_demo_trading(emulator_url, bundle_dir, store.home, bars=bars)

@@ -113,8 +113,12 @@ def print_trading(result: Any) -> None:
         f"trading runtime — bundle {result.bundle_version}, {len(result.users)} paper users, "
         f"{result.bars} bars of {result.timeframe} on the emulator's clock"
     )
+    groups: dict[str, list[str]] = {}
     for symbol, strategy in result.strategies.items():
-        out.print(f"  {symbol}: {strategy}")
+        groups.setdefault(strategy, []).append(symbol)
+    for strategy, symbols in groups.items():
+        name, _, params = strategy.partition(" ")
+        out.print(f"  {name} {_short(params or '{}')}: {', '.join(symbols)}")
     table = Table(title="paper users — from the runtime's journal and book, valued at the last close")
     columns = ("user", "profile", "start", "orders", "buys/sells", "fills", "fees", "final", "PnL", "PnL %")
     for name in columns:

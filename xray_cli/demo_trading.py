@@ -22,7 +22,7 @@ from typing import Any
 
 from xray_core.errors import XrayError
 
-DEFAULT_BARS = 48
+DEFAULT_BARS = 72  # three days of 1h bars: ~20-40 s against the in-process emulator
 
 
 @dataclass(frozen=True)
