@@ -7,7 +7,6 @@ import math
 
 import pytest
 
-from xray_cli.console import out
 from xray_cli.demo_trading import DemoUser, run_demo_trading, trade_demo_users
 from xray_core.bundle import Bundle, publish
 
@@ -52,7 +51,7 @@ async def test_demo_users_trade_and_the_exchange_agrees(tmp_path, emulator):
 
 
 def test_the_report_prints_users_orders_and_the_audit(tmp_path, emulator, capsys, monkeypatch):
-    monkeypatch.setattr(out, "width", 160)  # no wrapping inside the table's cells
+    monkeypatch.setenv("COLUMNS", "160")  # rich reads it on every print: no wrapping in the cells
     publish(fast_bundle(), tmp_path / "bundles")
     run_demo_trading(emulator.base_url, tmp_path / "bundles", tmp_path, bars=8, users=USERS[:2])
     text = capsys.readouterr().out
@@ -64,7 +63,7 @@ def test_the_report_prints_users_orders_and_the_audit(tmp_path, emulator, capsys
 
 def test_no_orders_is_said_plainly(tmp_path, emulator, capsys, monkeypatch):
     """The emulator's SRM/USDT is halted: it has no fresh bars, so nothing is decided and nothing traded."""
-    monkeypatch.setattr(out, "width", 160)
+    monkeypatch.setenv("COLUMNS", "160")
     halted = Bundle(
         exchange="mexc", timeframe="1m",
         symbols=[{"symbol": "SRM/USDT", "strategy": "sma_cross", "params": {"fast": 2, "slow": 3},
