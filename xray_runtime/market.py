@@ -21,6 +21,7 @@ from xray_core.candles.bars import Bars
 from xray_core.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)
+UNAVAILABLE = "candles unavailable"  # a symbol skipped for a failed fetch (not stale data)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class CandleWindows:
         except ccxt.BadSymbol:
             return SymbolBars(symbol, known, False, "the exchange no longer lists it (delisted?)")
         except ccxt.BaseError as exc:
-            return SymbolBars(symbol, known, False, f"candles unavailable: {type(exc).__name__}")
+            return SymbolBars(symbol, known, False, f"{UNAVAILABLE}: {type(exc).__name__}")
         merged = _merge(known, rows, now_ms, self.step)
         merged = merged.take(slice(max(0, len(merged) - self.window), None))
         self._bars[symbol] = merged

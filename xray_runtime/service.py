@@ -18,18 +18,24 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import ccxt
 import numpy as np
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from xray_core.errors import XrayError
-from xray_core.trading.orders import Fill, Order, OrderIntent
+from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
 from xray_core.trading.risk import BLOCK_REASONS, Block, RiskBook
 from xray_runtime.artefacts import Promoted
 from xray_runtime.components import Components
 from xray_runtime.decide import MarketRules, decide
 from xray_runtime.execution import AccountError
+from xray_runtime.market import UNAVAILABLE
 from xray_runtime.signals import Signal, compute_signals
 
 log = logging.getLogger(__name__)
+# What an outage looks like from here; anything else is a bug and is not swallowed.
+DEPENDENCY_ERRORS = (XrayError, OSError, RedisError, SQLAlchemyError, ccxt.BaseError)
 
 
 @dataclass
@@ -52,11 +58,13 @@ class TradingService:
         self.risk = RiskBook(np.zeros(0), np.zeros(0), parts.settings.global_max_daily_loss)
         self.rules: dict[str, MarketRules] = {}
         self.last_bar_ms: int | None = None
+        self.in_doubt: dict[str, Order] = {}  # orders of the bar being decided that no attempt settled
         self.last_tick_wall: float | None = None
         self.last_reconcile_wall = 0.0
         self.global_switch = False
         self.reports: list[TickReport] = []
         self.latencies_s: list[float] = []  # per user per tick, for the load test
+        self.last_error: str | None = None  # why the last step failed (None: it did not)
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -86,10 +94,7 @@ class TradingService:
         await self.start()
         try:
             while not stop.is_set():
-                try:
-                    await self.step()
-                except (XrayError, OSError, ConnectionError) as exc:  # a dependency is down: next step
-                    log.error("step failed", extra={"event": "step_failed", "reason": str(exc)})
+                await self.safe_step()
                 with _suppress_timeout():
                     await asyncio.wait_for(stop.wait(), self.parts.settings.poll_s)
         finally:
@@ -117,6 +122,19 @@ class TradingService:
         parts.metrics.users.labels(state="active").set(len(parts.roster.users))
         parts.metrics.users.labels(state="unloadable").set(len(parts.roster.problems))
 
+    async def safe_step(self) -> TickReport | None:
+        """`step`, but an outage of a dependency (exchange, Redis, database) is logged and kept for
+        /health, and the next step tries again: the bar that failed is decided again then, with the
+        same client order ids, so whatever did reach the exchange is found, not repeated."""
+        try:
+            report = await self.step()
+        except DEPENDENCY_ERRORS as exc:
+            self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            log.error("step failed", extra={"event": "step_failed", "reason": self.last_error})
+            return None
+        self.last_error = None
+        return report
+
     async def step(self) -> TickReport | None:
         """Reload what changed; trade the newest bar if it is new. Returns the tick's report."""
         self.reload_bundle()
@@ -130,10 +148,27 @@ class TradingService:
         report = None
         if self.last_bar_ms is None or newest_bar > self.last_bar_ms:
             report = await self.tick(now_ms)
-            self.last_bar_ms = newest_bar
+            if self._settled(newest_bar, report):
+                self.last_bar_ms = newest_bar
         if time.monotonic() - self.last_reconcile_wall >= self.parts.settings.reconcile_every_s:
             await self.reconcile()
         return report
+
+    def _settled(self, bar_ms: int, report: TickReport) -> bool:
+        """Whether the bar is done: every order decided on `bar_ms` so far is settled and no symbol's
+        candles were unavailable. Else the next step decides the bar again: a symbol missed for a
+        transient fetch error is decided then, and an order no attempt could settle (still PENDING or
+        SUBMITTED) is resolved by its client order id (found: adopted; missing: sent again), never
+        sent as a second order."""
+        if any(order.bar_ms != bar_ms for order in self.in_doubt.values()):
+            self.in_doubt.clear()  # a new bar: the old bar's orders are reconciliation's now
+        for order in report.orders:
+            if order.status in (OrderStatus.PENDING, OrderStatus.SUBMITTED):
+                self.in_doubt[order.client_order_id] = order
+            else:
+                self.in_doubt.pop(order.client_order_id, None)
+        unavailable = any(reason.startswith(UNAVAILABLE) for reason in report.skipped.values())
+        return not self.in_doubt and not unavailable
 
     async def tick(self, now_ms: int) -> TickReport:
         parts = self.parts
@@ -288,7 +323,8 @@ class TradingService:
         parts = self.parts
         promoted = parts.watcher.current
         return {
-            "status": "ok" if promoted is not None else "degraded",
+            "status": "ok" if promoted is not None and self.last_error is None else "degraded",
+            "last_error": self.last_error,
             "bundle": promoted.version if promoted else None,
             "bundle_refused": parts.watcher.refused,
             "users": len(parts.roster.users),
