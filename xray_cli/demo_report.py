@@ -6,9 +6,13 @@ import json
 from typing import Any
 
 import polars as pl
+from rich import box
 from rich.table import Table
 
 from xray_cli.console import out, verdict_style
+
+# The trading tables: no vertical rules, so they stay readable in an 80-column terminal or log.
+COMPACT: dict[str, Any] = {"box": box.SIMPLE_HEAD, "show_edge": False, "collapse_padding": True}
 
 
 def print_market_data(settings: Any, failures: dict[str, str]) -> None:
@@ -119,21 +123,23 @@ def print_trading(result: Any) -> None:
     for strategy, symbols in groups.items():
         name, _, params = strategy.partition(" ")
         out.print(f"  {name} {_short(params or '{}')}: {', '.join(symbols)}")
-    table = Table(title="paper users — from the runtime's journal and book, valued at the last close")
-    columns = ("user", "profile", "start", "orders", "buys/sells", "fills", "fees", "final", "PnL", "PnL %")
+    table = Table(title="paper users — the runtime's journal and book, valued at the last close", **COMPACT)
+    columns = ("user", "profile", "start", "buy/sell", "fills", "fees", "final", "PnL", "PnL %")
     for name in columns:
         table.add_column(name, justify="left" if name in ("user", "profile") else "right")
     for user in result.users:
         style = "green" if user.pnl > 0 else "red" if user.pnl < 0 else ""
         table.add_row(
-            user.user_id, user.profile, f"{user.start_equity:,.2f}", str(user.orders),
-            f"{user.buys}/{user.sells}", str(user.fills), f"{user.fees_quote:,.4f}",
-            f"{user.final_equity:,.2f}", _styled(f"{user.pnl:+,.2f}", style),
-            _styled(f"{user.pnl_pct:+.3%}", style),
+            user.user_id, user.profile, f"{user.start_equity:,.0f}", f"{user.buys}/{user.sells}",
+            str(user.fills), f"{user.fees_quote:,.2f}", f"{user.final_equity:,.2f}",
+            _styled(f"{user.pnl:+,.2f}", style), _styled(f"{user.pnl_pct:+.2%}", style),
         )
     out.print(table)
     if result.orders:
-        out.print(_orders_table(result.orders))
+        table, legend = _orders_table(result.orders)
+        out.print(table)
+        for line in legend:
+            out.print(f"  {line}")
     else:
         out.print(f"[yellow]No orders:[/] {_why_no_orders(result)}")
     for user_id, reason in result.problems.items():
@@ -170,23 +176,30 @@ def _why_no_orders(result: Any) -> str:
     )
 
 
-def _orders_table(orders: list[Any]) -> Table:
+def _orders_table(orders: list[Any]) -> tuple[Table, list[str]]:
+    """The orders, each naming its lineage (#n), and the lineages they were decided from."""
     from datetime import UTC, datetime
 
-    table = Table(title="orders — each with the lineage it was decided from")
+    table = Table(title="orders — from the runtime's journal", **COMPACT)
     for name in ("bar (UTC)", "user", "symbol", "side", "amount", "avg price", "status", "lineage"):
         table.add_column(name, justify="right" if name in ("amount", "avg price") else "left")
+    lineages: dict[tuple[str, ...], int] = {}
     for order in orders:
         when = datetime.fromtimestamp(order.bar_ms / 1000, UTC).strftime("%m-%d %H:%M")
         lineage = order.lineage
+        key = (lineage.strategy, lineage.params, lineage.bundle_version, lineage.model_version or "")
+        number = lineages.setdefault(key, len(lineages) + 1)
         side = order.side.value
         table.add_row(
             when, order.user_id, order.symbol, _styled(side, "green" if side == "buy" else "red"),
             f"{order.amount:.6g}", f"{order.average:.6g}" if order.average else "-",
-            order.status.value + (f" ({order.reason[:40]})" if order.reason else ""),
-            f"{lineage.strategy} {_short(lineage.params)} @ {lineage.bundle_version}",
+            order.status.value + (f" ({order.reason[:40]})" if order.reason else ""), f"#{number}",
         )
-    return table
+    legend = [
+        f"#{number} {strategy} {_short(params)}, bundle {bundle}" + (f", model {model}" if model else "")
+        for (strategy, params, bundle, model), number in lineages.items()
+    ]
+    return table, legend
 
 
 def _styled(text: str, style: str) -> str:

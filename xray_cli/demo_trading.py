@@ -38,10 +38,10 @@ class DemoUser:
 
 
 DEMO_USERS: tuple[DemoUser, ...] = (
-    DemoUser("demo-ada", "Ada (demo)", "conservative", 2_000.0, 0.05, 250.0),
-    DemoUser("demo-ben", "Ben (demo)", "balanced", 10_000.0, 0.10, 1_500.0),
-    DemoUser("demo-cyd", "Cyd (demo)", "balanced", 5_000.0, 0.15, 1_000.0),
-    DemoUser("demo-dee", "Dee (demo)", "aggressive", 25_000.0, 0.25, 6_000.0),
+    DemoUser("ada", "Ada (demo)", "conservative", 2_000.0, 0.05, 250.0),
+    DemoUser("ben", "Ben (demo)", "balanced", 10_000.0, 0.10, 1_500.0),
+    DemoUser("cyd", "Cyd (demo)", "balanced", 5_000.0, 0.15, 1_000.0),
+    DemoUser("dee", "Dee (demo)", "aggressive", 25_000.0, 0.25, 6_000.0),
 )
 
 
