@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from xray_core.errors import XrayError
 from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
-from xray_core.trading.risk import BLOCK_REASONS, Block, RiskBook
+from xray_core.trading.risk import BLOCK_REASONS, DAY_MS, Block, RiskBook
 from xray_runtime.artefacts import Promoted
 from xray_runtime.components import Components
 from xray_runtime.decide import MarketRules, decide
@@ -65,6 +65,7 @@ class TradingService:
         self.reports: list[TickReport] = []
         self.latencies_s: list[float] = []  # per user per tick, for the load test
         self.last_error: str | None = None  # why the last step failed (None: it did not)
+        self.orders_today: dict[str, int] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -181,7 +182,9 @@ class TradingService:
         await self._ensure_rules(promoted.exchange, list(signals))
         book = parts.book
         prices = np.array([_last_close(data, s) for s in book.symbols])
-        block, newly_killed, global_on = self.risk.update(book.equity(prices), now_ms)
+        equity = book.equity(prices)
+        self._daily_summaries(equity, now_ms)
+        block, newly_killed, global_on = self.risk.update(equity, now_ms)
         decisions = decide(book, signals, promoted, self.rules, block, newly_killed)
         decision_s = time.perf_counter() - started
         self._observe_latency(decision_s, len(book.user_ids))
@@ -260,6 +263,7 @@ class TradingService:
                 parts.notifier.error(parts.roster.users[user_id], str(exc))
                 return
         report.orders.extend(orders)
+        self.orders_today[user_id] = self.orders_today.get(user_id, 0) + len(orders)
         for order in orders:
             parts.metrics.orders.labels(status=order.status.value).inc()
             if order.status.value == "rejected":
@@ -286,6 +290,23 @@ class TradingService:
         index = parts.book.user_index.get(user_id)
         if index is not None:
             parts.book.active[index] = False
+
+    def _daily_summaries(self, equity: np.ndarray, now_ms: int) -> None:
+        """On the first bar of a UTC day, each user's summary of the day before."""
+        risk = self.risk
+        if risk.day is None or risk.day_open is None or now_ms // DAY_MS == risk.day:
+            return
+        users = self.parts.roster.users
+        for i, user_id in enumerate(self.parts.book.user_ids):
+            user = users.get(user_id)
+            if user is None or i >= len(risk.day_open):
+                continue
+            opened = float(risk.day_open[i])
+            self.parts.notifier.daily_summary(user, {
+                "orders": self.orders_today.get(user_id, 0), "pnl": round(float(equity[i]) - opened, 2),
+                "equity": round(float(equity[i]), 2),
+            })
+        self.orders_today.clear()
 
     def _announce_risk(self, block: np.ndarray, newly_killed: np.ndarray, global_on: bool) -> None:
         parts = self.parts

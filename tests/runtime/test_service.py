@@ -142,3 +142,33 @@ async def test_health_and_metrics_endpoints(runtime_env):
                  "xray_runtime_rate_limit_waits_total", "xray_runtime_reconciliation_diffs"):
         assert name in metrics
     assert "xray_runtime_ticks_total 2.0" in metrics
+
+
+async def test_fills_and_the_daily_summary_reach_each_users_telegram_chat(runtime_env):
+    from xray_runtime.notify.fake_bot import start_fake_bot
+
+    settings, emulator, admin = runtime_env
+    store, _ = _add_users(settings, admin, 2)
+    token = "123456:fake-token-for-tests"
+    with start_fake_bot(token) as bot:
+        from xray_runtime.users import users_table
+
+        with store.engine.begin() as con:  # user0 has a chat, user1 none
+            chat = users_table.update().where(users_table.c.user_id == "user0").values(telegram_chat_id=42)
+            con.execute(chat)
+        parts = Components.build(settings, TelegramSettings(bot_token=token, api_url=bot.api_url),
+                                 ExchangeSettings(url=emulator.base_url))
+        service = TradingService(parts)
+        await service.start()
+        try:
+            reports = await _run_bars(service, admin, 10)
+            now = admin.advance(0)
+            await asyncio.to_thread(admin.advance, 86_400_000 - now % 86_400_000 + MINUTE)  # past 00:00 UTC
+            await service.step()
+        finally:
+            await service.stop()  # drains the notification queue
+        texts = [m.plain for m in bot.messages(42)]
+    fills = [o for r in reports for o in r.orders if o.user_id == "user0" and o.filled > 0]
+    assert fills and any("BUY" in text or "fills" in text for text in texts)
+    assert any("Daily summary" in text and "Equity" in text for text in texts)
+    assert {m.chat_id for m in bot.messages()} == {42}  # user1 has no chat: nothing sent for them
