@@ -24,7 +24,7 @@ from xray_runtime.crypto import KeyVault
 from xray_runtime.exchange_pool import ExchangeAccount, ExchangePool
 from xray_runtime.execution import Executor
 from xray_runtime.journal import Journal, orders_table
-from xray_runtime.logs import REDACT, RedactSecrets
+from xray_runtime.logs import REDACT, RedactSecrets, guard_third_party
 from xray_runtime.market import CandleWindows
 from xray_runtime.metrics import Metrics, http_app, serve
 from xray_runtime.notify import Notifier
@@ -73,6 +73,7 @@ class Components:
     @classmethod
     def build(cls, settings: RuntimeSettings, telegram: TelegramSettings, exchange: ExchangeSettings,
               *, model_loader: Callable[[str], Any] | None = None, model_kind: str = "gbm") -> Components:
+        guard_third_party()
         engine = db.connect(settings.database_url)
         vault = KeyVault(settings.fernet_key) if settings.fernet_key is not None else None
         users = UserStore(engine, vault)

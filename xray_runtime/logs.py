@@ -56,6 +56,21 @@ class RedactSecrets(logging.Filter):
 
 REDACT = RedactSecrets()
 
+# Libraries that log requests: ccxt's DEBUG lines carry the API key header of every request. Their
+# loggers are held at INFO and pass through the redaction filter (a logger's filters are not
+# inherited by its children, so each one is named).
+THIRD_PARTY = ("ccxt", "ccxt.base.exchange", "ccxt.async_support.base.exchange", "aiohttp.client",
+               "aiohttp.access", "redis", "sqlalchemy.engine")
+
+
+def guard_third_party() -> None:
+    for name in THIRD_PARTY:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET or logger.level < logging.INFO:
+            logger.setLevel(logging.INFO)
+        if REDACT not in logger.filters:
+            logger.addFilter(REDACT)
+
 
 def configure(fmt: str = "json", level: int = logging.INFO, stream: TextIO = sys.stderr) -> None:
     handler = logging.StreamHandler(stream)

@@ -4,6 +4,7 @@ reason while the others keep trading; afterwards the exchange and the journal ag
 
 import asyncio
 import json
+import logging
 
 import aiohttp
 import pytest
@@ -106,8 +107,10 @@ async def test_every_user_trades_the_promoted_bundle_and_the_exchange_agrees(run
     assert all(len(lineages) == 1 for lineages in by_bar.values())
 
 
-async def test_a_user_with_wrong_keys_is_disabled_with_a_reason_and_the_others_keep_trading(runtime_env):
+async def test_a_user_with_wrong_keys_is_disabled_with_a_reason_and_the_others_keep_trading(
+        runtime_env, caplog):
     settings, emulator, admin = runtime_env
+    caplog.set_level(logging.DEBUG)
     store, _keys = _add_users(settings, admin, 2)
     store.add("mallory", "Wrong keys", "mx0notarealkey000000000", "not-the-secret-at-all-0000")
     service = await _service(settings, emulator.base_url)
@@ -115,6 +118,16 @@ async def test_a_user_with_wrong_keys_is_disabled_with_a_reason_and_the_others_k
         reports = await _run_bars(service, admin, 10)
     finally:
         await service.stop()
+    secrets = ["mx0notarealkey000000000", "not-the-secret-at-all-0000"]
+    secrets.append(settings.fernet_key.get_secret_value())
+    for user_id in ("user0", "user1"):
+        credentials = store.credentials(user_id)
+        secrets += [credentials.api_key.get_secret_value(), credentials.api_secret.get_secret_value()]
+    # Everything logged but the test's own admin calls (urllib3 logs their URLs, which name keys).
+    records = [r for r in caplog.records if not r.name.startswith("urllib3")]
+    leaks = [(r.name, r.getMessage()[:200]) for r in records for secret in secrets
+             if secret in r.getMessage() + str(vars(r))]
+    assert records and not leaks, leaks
     mallory = store.get("mallory")
     assert mallory.status == "disabled"
     assert "API key" in mallory.disabled_reason and "mx0notarealkey" not in mallory.disabled_reason
