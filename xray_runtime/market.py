@@ -73,7 +73,8 @@ class CandleWindows:
         merged = merged.take(slice(max(0, len(merged) - self.window), None))
         self._bars[symbol] = merged
         if not len(merged):
-            return SymbolBars(symbol, merged, False, "no closed bars")
+            return SymbolBars(symbol, merged, False,
+                              f"stale data: no bars in the last {self.window} (trading halted or delisted?)")
         age_bars = (now_ms - (int(merged.timestamp[-1]) + self.step)) / self.step
         if age_bars > self.stale_after_bars:
             reason = f"stale data: newest closed bar is {age_bars:.1f} bars old"

@@ -185,3 +185,20 @@ async def test_fills_and_the_daily_summary_reach_each_users_telegram_chat(runtim
     assert fills and any("BUY" in text or "fills" in text for text in texts)
     assert any("Daily summary" in text and "Equity" in text for text in texts)
     assert {m.chat_id for m in bot.messages()} == {42}  # user1 has no chat: nothing sent for them
+
+
+async def test_a_halted_listing_is_skipped_with_its_reason_while_the_others_trade(runtime_env):
+    settings, emulator, admin = runtime_env
+    publish(fast_bundle(["BTC/USDT", "SRM/USDT", "ETH/USDT"]), settings.bundle_dir)  # SRM's listing stopped
+    _add_users(settings, admin, 2)
+    service = await _service(settings, emulator.base_url)
+    try:
+        reports = await _run_bars(service, admin, 8)
+        health = service.health()
+    finally:
+        await service.stop()
+    assert all("SRM/USDT" in r.skipped for r in reports)
+    assert "stale data" in reports[-1].skipped["SRM/USDT"]
+    assert health["skipped_symbols"] == reports[-1].skipped
+    traded = {o.symbol for r in reports for o in r.orders}
+    assert traded and "SRM/USDT" not in traded
