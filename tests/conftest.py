@@ -76,6 +76,24 @@ def emulator() -> Iterator[RunningEmulator]:
         yield running
 
 
+# The synthetic market's path depends on where its clock starts: a fixed start makes every run of the
+# runtime's service tests see the same bars (the runtime runs on the exchange's clock, so a past date
+# is fine; wall-clock checks such as signatures are unaffected).
+MARKET_START_MS = 1_780_000_000_000  # 2026-05-28
+
+
+@pytest.fixture
+def fixed_emulator() -> Iterator[RunningEmulator]:
+    """An emulator like `emulator` whose market clock starts at MARKET_START_MS (deterministic bars)."""
+    with start_emulator(emulator_config(start_ms=MARKET_START_MS)) as running:
+        yield running
+
+
+@pytest.fixture
+def fixed_admin(fixed_emulator: RunningEmulator) -> Admin:
+    return Admin(fixed_emulator.base_url)
+
+
 @pytest.fixture
 def start_custom_emulator() -> Iterator[Callable[..., RunningEmulator]]:
     """Start emulators with other settings (e.g. a small weight limit); all stop after the test."""

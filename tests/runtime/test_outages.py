@@ -31,7 +31,8 @@ def database():
 
 @pytest.mark.parametrize("dependency", ["redis", "postgres"])
 async def test_a_dependency_outage_skips_bars_and_the_service_recovers_by_itself(
-        dependency, database, tmp_path, emulator, admin):
+        dependency, database, tmp_path, fixed_emulator, fixed_admin):
+    emulator, admin = fixed_emulator, fixed_admin
     proxy = OutageProxy(6379 if dependency == "redis" else 5432).start()
     redis_port = proxy.port if dependency == "redis" else 6379
     pg_port = proxy.port if dependency == "postgres" else 5432
