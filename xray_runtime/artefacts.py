@@ -65,6 +65,10 @@ class PyfuncPredictor:
         self.feature_names = feature_names
 
     def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
+        # MLflow's input schema takes naive datetimes; the model reads them as UTC.
+        if "timestamp" in frame.columns and getattr(frame.schema["timestamp"], "time_zone", None):
+            naive = pl.col("timestamp").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            frame = frame.with_columns(naive)
         return np.asarray(self.model.predict(frame.to_pandas()), dtype=np.float64)
 
 
