@@ -72,7 +72,7 @@ class TradingService:
     async def start(self) -> None:
         await self.parts.start()
         self.reload_bundle()
-        await self.refresh_users()
+        await self.refresh_users(reconcile_new=False)
         await self.reconcile()
         await self.warm_up()
 
@@ -112,9 +112,12 @@ class TradingService:
             self.parts.metrics.bundle.labels(version=promoted.version).set(1)
         return changed
 
-    async def refresh_users(self) -> None:
+    async def refresh_users(self, reconcile_new: bool = True) -> set[str]:
+        """Reload this process's users; returns those new to it (sign-ups, users handed over by a
+        process that left or died), reconciled first: their balances, positions and orders in doubt
+        come from the exchange before any decision for them."""
         parts = self.parts
-        await parts.roster.refresh()
+        added, _removed = await parts.roster.refresh()
         old_index = parts.book.user_index
         parts.book.set_users(parts.roster.sizing())
         old = np.array([old_index.get(u, -1) for u in parts.book.user_ids], dtype=np.int64)
@@ -122,6 +125,9 @@ class TradingService:
         parts.log_redactor.add(parts.roster.secrets)
         parts.metrics.users.labels(state="active").set(len(parts.roster.users))
         parts.metrics.users.labels(state="unloadable").set(len(parts.roster.problems))
+        if added and reconcile_new:
+            await self.reconcile(sorted(added))
+        return added
 
     async def safe_step(self) -> TickReport | None:
         """`step`, but an outage of a dependency (exchange, Redis, database) is logged and kept for
@@ -337,7 +343,8 @@ class TradingService:
         for kind, count in totals.items():
             if count:
                 self.parts.metrics.reconcile_diffs.labels(kind=kind).inc(count)
-        self.last_reconcile_wall = time.monotonic()
+        if user_ids is None:  # some users only: the periodic pass over everyone is still due
+            self.last_reconcile_wall = time.monotonic()
         return totals
 
     def health(self) -> dict[str, Any]:
