@@ -175,6 +175,15 @@ class ModelSettings(BaseSettings):
     decay_sharpe_drop: float = Field(1.0, gt=0, description="Retrain when paper Sharpe drops this far")
 
 
+def resolve_tracking_uri(models_tracking_uri: str | None, home: Path) -> str:
+    """The MLflow store in use: XRAY_MODELS_TRACKING_URI, else MLFLOW_TRACKING_URI, else the embedded
+    default (SQLite in $XRAY_HOME/mlflow). The pipelines write there and the runtime reads from it."""
+    import os
+
+    root = (home / "mlflow").resolve()
+    return models_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+
+
 class XraySettings(BaseModel):
     """All settings together; each group reads its own environment prefix."""
 

@@ -73,11 +73,22 @@ class PyfuncPredictor:
 
 
 def load_predictor(uri: str) -> PyfuncPredictor:
-    """`models:/NAME@champion` through MLflow (imported here: rule-only runtimes never load it)."""
+    """`models:/NAME@champion` from the registry the pipelines write to (XRAY_MODELS_TRACKING_URI, else
+    MLFLOW_TRACKING_URI, else SQLite under $XRAY_HOME). MLflow is imported only here: a runtime
+    trading rule strategies never loads it."""
+    import os
+
+    import mlflow
     import mlflow.pyfunc
 
     from xray_core.learning.dataset import FEATURES
+    from xray_core.settings import ModelSettings, load, resolve_tracking_uri
 
+    configured = load(ModelSettings).tracking_uri
+    if configured or not (os.environ.get("MLFLOW_TRACKING_URI") or mlflow.is_tracking_uri_set()):
+        tracking = resolve_tracking_uri(configured, Path(os.environ.get("XRAY_HOME", ".xray")))
+        mlflow.set_tracking_uri(tracking)
+        mlflow.set_registry_uri(tracking)
     return PyfuncPredictor(mlflow.pyfunc.load_model(uri), list(FEATURES))
 
 

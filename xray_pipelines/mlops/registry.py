@@ -26,6 +26,7 @@ from mlflow.models import infer_signature
 
 from xray_core.errors import ConfigError, XrayError
 from xray_core.learning.gate import GateConfig, GateDecision, decide
+from xray_core.settings import resolve_tracking_uri
 
 KINDS = ("gbm", "lstm", "rl")
 MODEL_NAMES = {kind: f"xray-{kind}" for kind in KINDS}
@@ -251,10 +252,8 @@ def _first_line(exc: Exception) -> str:
 def tracking_for(models_tracking_uri: str | None, experiment: str, home: Path) -> Tracking:
     """The store in use: XRAY_MODELS_TRACKING_URI, else MLFLOW_TRACKING_URI, else the embedded default
     (SQLite in $XRAY_HOME/mlflow, artefacts beside it)."""
-    import os
-
     root = (home / "mlflow").resolve()
-    uri = models_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    uri = resolve_tracking_uri(models_tracking_uri, home)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return Tracking(uri, f"file://{root / 'artifacts'}", experiment)
