@@ -146,7 +146,8 @@ def _kill_while_orders_in_flight(runtime: RuntimeProcess, emulator, admin, max_b
 
 
 def test_a_runtime_killed_mid_bar_restarts_and_loses_and_duplicates_nothing(
-        database_url, tmp_path, emulator, admin):
+        database_url, tmp_path, fixed_emulator, fixed_admin):
+    emulator, admin = fixed_emulator, fixed_admin
     fernet = Fernet.generate_key().decode()
     publish(fast_bundle(), tmp_path / "bundles")
     store = UserStore(db.connect(database_url), KeyVault(fernet))

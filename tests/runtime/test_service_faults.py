@@ -72,7 +72,10 @@ class RunningService:
         raise AssertionError(f"the service did not trade bar {_newest_closed_bar(self.emulator)} in time")
 
     async def next_bar(self, admin) -> int:
-        await asyncio.to_thread(admin.advance, MINUTE)
+        """Move the exchange's clock just past the next minute (one more bar closes, the next is almost
+        a minute of real time away) and wait until the service has traded it."""
+        now = self.emulator.clock.now_ms()
+        await asyncio.to_thread(admin.advance, MINUTE - now % MINUTE + 500)
         await self.traded()
         return self.service.last_bar_ms
 
@@ -84,7 +87,8 @@ class RunningService:
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 async def test_the_service_keeps_trading_through_each_fault_and_the_exchange_agrees(
-        tmp_path, emulator, admin, fault):
+        tmp_path, fixed_emulator, fixed_admin, fault):
+    emulator, admin = fixed_emulator, fixed_admin
     spec, kind, timeout_s = FAULTS[fault]
     settings = RuntimeSettings(
         database_url=f"sqlite:///{tmp_path / 'runtime.db'}", bundle_dir=tmp_path / "bundles",
@@ -95,6 +99,7 @@ async def test_the_service_keeps_trading_through_each_fault_and_the_exchange_agr
     _store, keys = _add_users(settings, admin, USERS)
     parts = Components.build(settings, TelegramSettings(), ExchangeSettings(url=emulator.base_url,
                                                                             timeout_s=timeout_s))
+    parts.executor.backoff_s, parts.executor.rate_limit_backoff_s = 0.05, 0.1  # seconds, not minutes
     service = TradingService(parts)
     running = RunningService(service, emulator)
     try:
