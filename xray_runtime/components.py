@@ -94,7 +94,8 @@ class Components:
         return cls(
             settings=settings, telegram=telegram, exchange=exchange, engine=engine, users=users,
             watcher=ArtefactWatcher(settings.bundle_dir, **watcher_args),
-            roster=Roster(users, sharding, settings, exchange.url), pool=pool, journal=journal, state=state,
+            roster=Roster(users, sharding, settings, exchange.url, refresh_s=settings.users_refresh_s),
+            pool=pool, journal=journal, state=state,
             executor=executor, notifier=Notifier(telegram), metrics=Metrics(), sharding=sharding,
             limiter=limiter, redis=redis,
         )

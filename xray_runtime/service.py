@@ -289,6 +289,7 @@ class TradingService:
         parts = self.parts
         user = parts.roster.users.get(user_id)
         await asyncio.to_thread(parts.users.disable, user_id, reason)
+        parts.roster.drop(user_id)
         log.warning("user disabled", extra={"event": "user_disabled", "user_id": user_id, "reason": reason})
         parts.metrics.users.labels(state="disabled_now").inc()
         if user is not None:

@@ -53,6 +53,7 @@ class RuntimeSettings(BaseSettings):
     stale_after_bars: float = Field(
         2.0, gt=0, description="No trading when the newest closed bar is older than this many bars"
     )
+    users_refresh_s: float = Field(30.0, gt=0, description="How often the user table is re-read")
     reconcile_every_s: float = Field(300.0, gt=0, description="Periodic reconciliation against the exchange")
     max_order_concurrency: int = Field(64, ge=1, description="Orders in flight at once per process")
     global_max_daily_loss: float = Field(

@@ -339,7 +339,7 @@ class UserStore:
             except (_RowError, DecryptionError) as exc:
                 problems.append(Problem(row.user_id, str(exc)))
                 log.warning("user %s not loaded: %s", row.user_id, exc)
-        log.info("loaded %d active user(s), %d problem(s)", len(loaded), len(problems))
+        log.debug("loaded %d active user(s), %d problem(s)", len(loaded), len(problems))
         return loaded, problems
 
     def _decrypt(self, row: Row[Any]) -> Credentials:
