@@ -46,6 +46,16 @@ class Metrics:
         self.kill_switch = Gauge("xray_runtime_global_kill_switch", "1 while the global kill switch is on",
                                  registry=r)
         self.bundle = Gauge("xray_runtime_bundle_info", "The promoted bundle in use", ["version"], registry=r)
+        self._followed: dict[str, int] = {}
+
+    def follow(self, *, waits: int, rate_limited: int) -> None:
+        """Move the counters kept by the limiter and the exchange pool up to their current totals."""
+        for counter, total, name in ((self.rate_limit_waits, waits, "waits"),
+                                     (self.rate_limited, rate_limited, "rate_limited")):
+            seen = self._followed.get(name, 0)
+            if total > seen:
+                counter.inc(total - seen)
+                self._followed[name] = total
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

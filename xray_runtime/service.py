@@ -207,6 +207,7 @@ class TradingService:
         await self._retire_killed(newly_killed)
         parts.metrics.ticks.inc()
         parts.metrics.skipped_symbols.set(len(skipped))
+        parts.metrics.follow(waits=parts.limiter.waits, rate_limited=parts.pool.stats.rate_limited)
         self.last_tick_wall = time.time()
         self.reports.append(report)
         log.info("tick", extra={"event": "tick", "bar_ms": report.bar_ms, "users": report.users,
