@@ -35,6 +35,7 @@ def exchange_sim(
     ] = None,
     history_days: Annotated[int, typer.Option(help="Days of history behind the clock")] = 120,
     extra_listings: Annotated[int, typer.Option(help="Long-tail USDT pairs beyond the default 25")] = 0,
+    start_ms: Annotated[int | None, typer.Option(help="Market clock start in ms (default: now)")] = None,
     funds: Annotated[list[str] | None, typer.Option(help="Starting balance per key, e.g. USDT=10000")] = None,
 ) -> None:
     """Run the loopback MEXC spot v3 emulator that stock ccxt trades against."""
@@ -51,6 +52,7 @@ def exchange_sim(
         faults=faults,
         history_days=history_days,
         extra_listings=extra_listings,
+        start_ms=start_ms,
         funds=funds or [],
     )
 

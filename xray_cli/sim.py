@@ -21,6 +21,7 @@ def run_sim(
     faults: str | None,
     history_days: int,
     extra_listings: int = 0,
+    start_ms: int | None = None,
     funds: list[str],
 ) -> None:
     from xray_core.emulator.config import ApiCredential, EmulatorConfig
@@ -41,6 +42,7 @@ def run_sim(
             faults=faults,
             history_days=history_days,
             extra_listings=extra_listings,
+            start_ms=start_ms,
             credentials=credentials,
             starting_funds=_parse_funds(funds) if funds else {"USDT": "10000"},
         )

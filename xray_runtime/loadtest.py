@@ -59,6 +59,8 @@ class LoadTestConfig:
     fast: int = 10
     slow: int = 30
     seed: int = 7
+    # A fixed market start: every run sees the same bars (and so the same orders); None: now.
+    market_start_ms: int | None = 1_780_000_000_000
     funds_usdt: str = "10000"
     workdir: Path | None = None
     database_url: str | None = None
@@ -70,13 +72,16 @@ class LoadTestConfig:
 
 
 @contextlib.contextmanager
-def emulator_process(seed: int, history_days: int = 3, extra: int = 40) -> Iterator[str]:
+def emulator_process(seed: int, history_days: int = 3, extra: int = 40,
+                     start_ms: int | None = None) -> Iterator[str]:
     """`xray exchange-sim` in a child process on a free port; yields its base URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "xray_cli.main", "exchange-sim", "--port", str(port),
                "--seed", str(seed), "--history-days", str(history_days), "--extra-listings", str(extra)]
+    if start_ms is not None:
+        command += ["--start-ms", str(start_ms)]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -232,5 +237,5 @@ def run_loadtest(config: LoadTestConfig) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         scratch = tempfile.TemporaryDirectory(prefix="xray-load-")
         workdir = config.workdir or Path(stack.enter_context(scratch))
-        base_url = stack.enter_context(emulator_process(config.seed))
+        base_url = stack.enter_context(emulator_process(config.seed, start_ms=config.market_start_ms))
         return asyncio.run(_run(config, base_url, workdir))
