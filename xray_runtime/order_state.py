@@ -162,9 +162,8 @@ async def rebuild_from(journal: Journal, state: OrderState, user_ids: Iterable[s
     else:
         orders = [o for user_id in wanted for o in await asyncio.to_thread(journal.open_orders, user_id)]
     open_ids = {order.client_order_id for order in orders}
-    for user_id in await state.users_with_open():
-        if wanted is not None and user_id not in wanted:
-            continue
+    # Only the users asked about: scanning every user per call would make reconciling N users O(N²).
+    for user_id in await state.users_with_open() if wanted is None else wanted:
         stale = [o.client_order_id for o in await state.open(user_id) if o.client_order_id not in open_ids]
         if stale:
             orders.extend((await asyncio.to_thread(journal.get_many, stale)).values())
