@@ -11,7 +11,7 @@ def run_loadtest_command(*, users: int, symbols: int, ticks: int, faults: str | 
 
     from xray_runtime.loadtest import LoadTestConfig, run_loadtest
 
-    logging.getLogger("xray_runtime").setLevel(logging.ERROR)  # stdout carries the result only
+    logging.getLogger("xray_runtime").setLevel(logging.CRITICAL)  # the output is the result only
     config = LoadTestConfig(users=users, symbols=symbols, ticks=ticks, faults=faults,
                             database_url=database_url, redis_url=redis_url)
     if not as_json:
