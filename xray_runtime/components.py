@@ -103,7 +103,7 @@ class Components:
     async def start(self) -> None:
         if isinstance(self.state, LocalOrderState):
             await rebuild_from(self.journal, self.state)  # the journal is the durable record
-        await _maybe_await(self.sharding.start())
+        self.sharding.start()  # heartbeats in a background task
         await self.notifier.start()
         if self.health is not None:
             app = http_app(self.metrics, self.health)
@@ -153,7 +153,8 @@ class Components:
                     client = await self.pool.client(account)
                     report = await reconcile(account, client, self.journal, self.state,
                                              sorted(traded.get(user_id, ())))
-                    balance = await client.fetch_balance()
+                    # The comparison of base currencies may have read the balance already.
+                    balance = report.balance or await client.fetch_balance()
                 except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
                     refused[user_id] = (f"the exchange refused the API key {account.fingerprint} "
                                         f"({type(exc).__name__}): enter a working key with spot trading")
@@ -180,6 +181,3 @@ class Components:
                 traded.setdefault(user_id, set()).add(symbol)
         return traded
 
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if asyncio.iscoroutine(value) else value

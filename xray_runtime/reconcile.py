@@ -51,6 +51,7 @@ class ReconcileReport:
     balance_diffs: int = 0  # currencies whose exchange total differs from the journal's position
     unresolved: int = 0  # non-terminal orders the exchange could not be asked about this time
     details: list[str] = field(default_factory=list)
+    balance: dict[str, Any] | None = None  # the exchange's balance as read for the comparison
 
     def counts(self) -> dict[str, int]:
         return {"orders_updated": self.orders_updated, "fills_added": self.fills_added,
@@ -162,7 +163,7 @@ async def _compare_balances(client: Any, journal: Journal, user_id: str, symbols
     if not symbols:
         return
     try:
-        balance = await client.fetch_balance()
+        balance = report.balance = await client.fetch_balance()
     except ccxt.BaseError as error:
         report.unresolved += 1
         report.details.append(f"balances not read ({describe(error)})")

@@ -45,15 +45,19 @@ class Roster:
             return self.settings.live_url
         return self.settings.paper_url or self.market_url
 
-    async def refresh(self, force: bool = False) -> tuple[set[str], set[str]]:
-        """Recompute this process's users; returns (users added, users removed). The user table is
-        re-read (and its keys decrypted) at most every `users_refresh_s`, or when `force`d; who owns
-        whom is asked of the shard ring every time, so a dead process's users move promptly."""
-        if force or self._loaded is None or time.monotonic() - self._loaded_at >= self.refresh_s:
+    async def refresh(self, force: bool = False) -> tuple[set[str], set[str]] | None:
+        """Recompute this process's users; returns (users added, users removed), or None when
+        nothing changed. The user table is re-read (and its keys decrypted) at most every
+        `users_refresh_s`, or when `force`d; who owns whom is asked of the shard ring every time, so
+        a dead process's users move promptly."""
+        reread = force or self._loaded is None or time.monotonic() - self._loaded_at >= self.refresh_s
+        if reread:
             self._loaded, self._loaded_problems = await asyncio.to_thread(self.store.load_active_credentials)
             self._loaded_at = time.monotonic()
-        loaded, problems = self._loaded, self._loaded_problems
+        loaded, problems = self._loaded or [], self._loaded_problems
         owned = set(await self.sharding.owned([user.user_id for user, _ in loaded]))
+        if not reread and owned == set(self.users):
+            return None  # the same users with the same settings: nothing to rebuild
         users: dict[str, User] = {}
         accounts: dict[str, ExchangeAccount] = {}
         for user, credentials in loaded:

@@ -13,6 +13,7 @@ recorded reason; an outage of Redis or the database skips a tick and the loop ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from xray_runtime.components import Components
 from xray_runtime.decide import MarketRules, decide
 from xray_runtime.execution import AccountError
 from xray_runtime.market import UNAVAILABLE
-from xray_runtime.signals import Signal, compute_signals
+from xray_runtime.signals import compute_signals
 
 log = logging.getLogger(__name__)
 # What an outage looks like from here; anything else is a bug and is not swallowed.
@@ -96,7 +97,7 @@ class TradingService:
         try:
             while not stop.is_set():
                 await self.safe_step()
-                with _suppress_timeout():
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.parts.settings.poll_s)
         finally:
             await self.stop()
@@ -117,7 +118,10 @@ class TradingService:
         process that left or died), reconciled first: their balances, positions and orders in doubt
         come from the exchange before any decision for them."""
         parts = self.parts
-        added, _removed = await parts.roster.refresh()
+        change = await parts.roster.refresh()
+        if change is None:
+            return set()
+        added, _removed = change
         old_index = parts.book.user_index
         parts.book.set_users(parts.roster.sizing())
         old = np.array([old_index.get(u, -1) for u in parts.book.user_ids], dtype=np.int64)
@@ -201,7 +205,7 @@ class TradingService:
         )
         self._announce_risk(block, newly_killed, global_on)
         begun = time.perf_counter()
-        await self._execute(decisions.intents, report, signals)
+        await self._execute(decisions.intents, report)
         self.apply_fills(parts.journal.drain_new_fills())
         report.execution_s = time.perf_counter() - begun
         await self._retire_killed(newly_killed)
@@ -244,8 +248,7 @@ class TradingService:
             min_cost = float((market.get("limits", {}).get("cost") or {}).get("min") or 0.0)
             self.rules[symbol] = MarketRules(step, min_cost)
 
-    async def _execute(self, intents: dict[int, list[OrderIntent]], report: TickReport,
-                       signals: dict[str, Signal]) -> None:
+    async def _execute(self, intents: dict[int, list[OrderIntent]], report: TickReport) -> None:
         book = self.parts.book
         jobs = [self._execute_user(book.user_ids[i], batch, report) for i, batch in intents.items()]
         await asyncio.gather(*jobs)
@@ -370,10 +373,3 @@ def _last_close(data: dict[str, Any], symbol: str) -> float:
     bars = data.get(symbol)
     return float(bars.bars.close[-1]) if bars is not None and len(bars.bars) else np.nan
 
-
-class _suppress_timeout:  # noqa: N801 - reads as a statement
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
-        return kind is TimeoutError
