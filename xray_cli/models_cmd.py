@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.table import Table
 
-from xray_cli.console import err, out
+from xray_cli.console import err, out, print_json
 from xray_core.settings import load_settings
 
 
@@ -25,7 +24,7 @@ def list_models(*, as_json: bool) -> None:
     registry, client = _registry()
     rows = registry.list_versions(client)
     if as_json:
-        print(json.dumps(rows, default=str))
+        print_json(rows)
         return
     table = Table(title="registered models")
     for name in ("name", "flavor", "version", "aliases", "oos_sharpe", "oos_return", "bh_sharpe", "gate"):

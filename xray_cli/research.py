@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -203,14 +202,6 @@ def iso(ms: int) -> str:
     """Milliseconds since the epoch as ISO-8601 UTC, e.g. 2024-01-01T00:00:00Z."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
 
-
-def print_json(value: Any) -> None:
-    """`value` as one line of JSON on stdout (NaN and ±inf as null: see the module docstring)."""
-    import orjson
-
-    sys.stdout.flush()
-    sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
-    sys.stdout.buffer.flush()
 
 
 def fmt(value: float | int | None, kind: str = "num") -> str:

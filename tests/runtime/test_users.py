@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -324,14 +323,11 @@ def test_load_active_credentials_pairs_each_user_with_its_keys(store):
     ]
 
 
-def test_add_many_stores_ten_thousand_users_in_seconds(store):
+def test_add_many_stores_ten_thousand_users_in_one_call(store):
+    """All 10,000 in one transaction (its speed: benchmarks/bench_bulk.py)."""
     users = [NewUser(f"user{i:05d}", f"User {i}", f"key-{i}", f"secret-{i}") for i in range(10_000)]
-
-    started = time.perf_counter()
     assert store.add_many(users) == 10_000
-    elapsed = time.perf_counter() - started
 
     loaded, problems = store.load_active()
     assert len(loaded) == 10_000 and problems == []
     assert store.credentials("user09999").api_secret.get_secret_value() == "secret-9999"
-    assert elapsed < 10, f"add_many of 10,000 users took {elapsed:.1f}s"

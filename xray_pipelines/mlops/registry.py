@@ -85,7 +85,9 @@ def log_model_version(
         mlflow.start_run(run_name=f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}") as run,
     ):
         mlflow.log_params({k: _loggable(v) for k, v in params.items()})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+        # NaN is logged (MLflow keeps it): "never traded, Sharpe undefined" is a result the gate reads;
+        # ±inf is not, since MLflow would store it as ±1.8e308, a number that means nothing.
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and not np.isinf(v)})
         mlflow.set_tags(tags | {"xray.kind": kind, "xray.flavor": FLAVORS[kind]})
         model.save(Path(tmp) / "model")
         # MLflow schemas take naive datetimes: send UTC without the zone (the wrapper restores it).

@@ -329,13 +329,12 @@ def test_best_choice_rule() -> None:
     assert pareto_mask(worse).tolist() == [True] * 5 + [False]
 
 
-def test_speed_and_the_chosen_parameters(cluster: dict[str, Bars], tmp_path: Path) -> None:
-    """40 trials, 2 symbols x 3,000 bars, persisted in SQLite: seconds."""
+def test_the_chosen_parameters_are_a_pareto_trial(cluster: dict[str, Bars], tmp_path: Path) -> None:
+    """40 trials, 2 symbols x 3,000 bars, persisted in SQLite (its speed: benchmarks/bench_bulk.py)."""
     config = OptimizeConfig(n_trials=40, seed=7, population_size=10, folds=FOLDS, min_trades=5)
     result = optimize("sma_cross", cluster, config, BacktestConfig(fee=0.0), sqlite_url(tmp_path / "s.db"),
                       "speed")
-    print(f"40-trial study: {result.elapsed_s:.2f}s")
-    assert result.elapsed_s < 30  # ~2 s on an idle 2-core machine
+    assert result.elapsed_s > 0
     assert len(result.trials) == 40
     assert result.best_trial is not None, result.best_reason
     row = result.pareto.row(by_predicate=pl.col("trial") == result.best_trial, named=True)

@@ -1,6 +1,7 @@
 """Strategies: one interface, lookahead-free, typed parameters with clear errors."""
 
 import numpy as np
+import polars as pl
 import pytest
 
 from xray_core.candles.bars import Bars
@@ -10,12 +11,19 @@ from xray_core.learning.dataset import build_training_frame
 from xray_core.learning.models.registry import build_model
 from xray_core.strategies import RULE_STRATEGIES, STRATEGIES, MarketContext, Mode, ModelStrategy, get_strategy
 
+PLANTED = "rsi"  # RSI / 100: crosses its midpoint (0.5) often on real bars
+
 
 def _fitted_model(candles_dir):
-    """A real gradient-boosting model trained on the first half of BTC/USDT's bars."""
+    """A real gradient-boosting model trained on the real features of the first half of BTC/USDT's
+    bars, with a planted label (up when RSI > 50). A model of the market's own labels is weak, and its
+    P(up) falls on either side of a fixed threshold depending on the CPU's floating point; a planted
+    rule is learned to near-certainty everywhere, so the strategy's thresholds are crossed on any
+    machine while the features (and so any lookahead in them) stay the real ones."""
     frame = read_parquet(candles_dir / "BTC_USDT-5m.parquet")
     training = build_training_frame({"BTC/USDT": frame.head(frame.height // 2)})
-    return build_model("gbm").fit(training)
+    planted = (training[PLANTED] > 0.5).cast(pl.Int64).alias("label")
+    return build_model("gbm").fit(training.with_columns(planted))
 
 
 @pytest.fixture(scope="module")
