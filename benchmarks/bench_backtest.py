@@ -63,7 +63,7 @@ import vectorbt as vbt  # noqa: E402
 
 from xray_core.backtest import BacktestConfig, Prices, run_many, sma_cross_grid  # noqa: E402
 from xray_core.backtest.grid import sma_cross_positions  # noqa: E402
-from xray_core.emulator.market import DAY_MS, SyntheticMarket  # noqa: E402
+from xray_sim.exchange.market import DAY_MS, SyntheticMarket  # noqa: E402
 
 
 def synthetic_prices() -> dict[str, Prices]:

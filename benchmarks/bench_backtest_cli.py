@@ -88,7 +88,7 @@ print(json.dumps(rows))
 def write_candles(folder: Path) -> list[str]:
     """One year of hourly candles for the first 20 healthy symbols, as BASE_USDT-1h.parquet files."""
     from xray_core.candles.schema import CANDLE_SCHEMA
-    from xray_core.emulator.market import DAY_MS, SyntheticMarket
+    from xray_sim.exchange.market import DAY_MS, SyntheticMarket
 
     market = SyntheticMarket(seed=7, history_days=DAYS)
     specs = [spec for spec in market.specs if spec.base not in SKIP][:SYMBOLS]

@@ -21,9 +21,9 @@ import time
 
 import ccxt.async_support as ccxt_async
 
-from xray_core.emulator.config import EmulatorConfig
-from xray_core.emulator.server import start_emulator
 from xray_runtime.exchange_pool import ExchangeAccount, ExchangePool
+from xray_sim.exchange.config import EmulatorConfig
+from xray_sim.exchange.server import start_emulator
 
 
 async def measure(base_url: str, clients: int) -> dict[str, float]:

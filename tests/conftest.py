@@ -9,9 +9,9 @@ import ccxt
 import pytest
 import requests
 
-from xray_core.emulator.config import ApiCredential, EmulatorConfig
-from xray_core.emulator.server import RunningEmulator, start_emulator
 from xray_core.exchange.urls import rebase_api_urls
+from xray_sim.exchange.config import ApiCredential, EmulatorConfig
+from xray_sim.exchange.server import RunningEmulator, start_emulator
 
 API_KEY = "mx0vtestkey0000000001"
 API_SECRET = "0123456789abcdef0123456789abcdef"

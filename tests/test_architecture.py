@@ -1,25 +1,67 @@
-"""The package boundaries of DEVELOPERS.md, enforced: import-linter contracts and a fast CLI."""
+"""The package boundaries of the README's Layout section, enforced: import-linter contracts and a fast CLI."""
 
+import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+PRODUCT = ("xray_core", "xray_pipelines", "xray_runtime")
+SIM_CONTRACT = "the product never imports the simulated world"
+
+
+def lint_imports(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    lint = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run([str(lint), "--config", str(cwd / "pyproject.toml")], cwd=cwd,
+                          env={**os.environ, **env}, capture_output=True, text=True, check=False)
 
 
 def test_import_contracts_hold():
     """xray_core imports neither pipelines, runtime, CLI, Dagster, MLflow nor Redis; pipelines and
-    runtime never import each other; only the CLI reaches into all packages (pyproject.toml)."""
-    lint_imports = Path(sys.executable).with_name("lint-imports")
-    result = subprocess.run(
-        [str(lint_imports), "--config", str(ROOT / "pyproject.toml")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    runtime never import each other; only the CLI reaches into all packages; the product never
+    imports the simulated world (pyproject.toml)."""
+    result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+    assert f"{SIM_CONTRACT} KEPT" in result.stdout
+
+
+def test_the_simulated_world_is_a_checked_package_the_product_may_not_import():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    assert "xray_sim" in config["root_packages"]  # unlisted, lint-imports would not look inside it
+    [contract] = [c for c in config["contracts"] if c["name"] == SIM_CONTRACT]
+    assert contract["type"] == "forbidden"
+    assert set(contract["source_modules"]) == set(PRODUCT)
+    assert contract["forbidden_modules"] == ["xray_sim"]
+
+
+def miniature(tmp_path: Path) -> Path:
+    """Every package, empty, under the repository's real contracts; the simulated world imports the
+    product, which is allowed."""
+    for package in (*PRODUCT, "xray_cli", "xray_sim"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "xray_sim" / "equipment.py").write_text("import xray_core\nimport xray_runtime\n")
+    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    return tmp_path
+
+
+def test_the_contracts_accept_equipment_that_imports_the_product(tmp_path):
+    result = lint_imports(miniature(tmp_path), PYTHONPATH=str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{SIM_CONTRACT} KEPT" in result.stdout
+
+
+@pytest.mark.parametrize("product", PRODUCT)
+def test_the_contracts_refuse_a_product_module_that_imports_the_simulated_world(tmp_path, product):
+    (miniature(tmp_path) / product / "leak.py").write_text("from xray_sim import equipment\n")
+    result = lint_imports(tmp_path, PYTHONPATH=str(tmp_path))
+    assert result.returncode != 0, result.stdout
+    assert f"{SIM_CONTRACT} BROKEN" in result.stdout
+    assert f"{product}.leak -> xray_sim.equipment" in result.stdout
 
 
 def test_cli_help_imports_no_heavy_library():

@@ -26,9 +26,9 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the su
 
 def run_demo(*, max_symbols: int | None, trade_bars: int | None = None) -> None:
     """`trade_bars`: bars of the bundle's timeframe the demo users trade (default: demo_trading's)."""
-    from xray_core.analysis.news_feed import start_fake_feed
-    from xray_core.emulator.config import EmulatorConfig
-    from xray_core.emulator.server import start_emulator
+    from xray_sim.exchange.config import EmulatorConfig
+    from xray_sim.exchange.server import start_emulator
+    from xray_sim.news.feed import start_fake_feed
 
     dagster_home = prepare_dagster_home()
     if max_symbols is not None:

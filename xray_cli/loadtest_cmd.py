@@ -9,7 +9,7 @@ def run_loadtest_command(*, users: int, symbols: int, ticks: int, faults: str | 
                          database_url: str | None, redis_url: str | None, as_json: bool) -> None:
     import logging
 
-    from xray_runtime.loadtest import LoadTestConfig, run_loadtest
+    from xray_sim.loadtest import LoadTestConfig, run_loadtest
 
     logging.getLogger("xray_runtime").setLevel(logging.CRITICAL)  # the output is the result only
     config = LoadTestConfig(users=users, symbols=symbols, ticks=ticks, faults=faults,

@@ -24,8 +24,8 @@ def run_sim(
     start_ms: int | None = None,
     funds: list[str],
 ) -> None:
-    from xray_core.emulator.config import ApiCredential, EmulatorConfig
-    from xray_core.emulator.server import run_forever
+    from xray_sim.exchange.config import ApiCredential, EmulatorConfig
+    from xray_sim.exchange.server import run_forever
 
     if (api_key is None) != (api_secret is None):
         raise ConfigError("--api-key and --api-secret go together", "pass both or neither")

@@ -12,7 +12,7 @@ bucket holding `burst` weight that drains at 1 / interval weight per second.
 
 Why the burst is half a window and not all of it: a leaky bucket with burst B and rate r lets
 B + r * W through in any span of W seconds. The exchange (and our emulator, see
-xray_core/emulator/ratelimit.py) counts a sliding window: at most `limit` in ANY W seconds. A burst
+xray_sim/exchange/ratelimit.py) counts a sliding window: at most `limit` in ANY W seconds. A burst
 of the full window followed by pacing at limit / W would pass twice the limit in the first window and
 earn 429s. So B + r * (W + jitter) = limit: by default half the window's weight at once, the other
 half paced over the window, with `jitter_s` (5 % of the window) absorbing how unevenly requests

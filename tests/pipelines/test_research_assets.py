@@ -6,10 +6,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from xray_core.analysis.news_feed import start_fake_feed
 from xray_pipelines.definitions import defs
 from xray_pipelines.partitions import SYMBOLS
 from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ResearchResource
+from xray_sim.news.feed import start_fake_feed
 
 CHOSEN = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT", "DOGE/USDT", "TGT/USDT", "SRM/USDT"]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -8,11 +8,11 @@ import pytest
 
 from xray_core.candles.quality import FeedAnomalies
 from xray_core.candles.store import SeriesKey, UpsertResult
-from xray_core.emulator.market import DAY_MS, SyntheticMarket
 from xray_core.learning.dataset import build_training_frame
 from xray_pipelines.assets.training import TRAINING
 from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ModelsResource
 from xray_pipelines.retraining import retrain_on_drift, retrain_on_new_data
+from xray_sim.exchange.market import DAY_MS, SyntheticMarket
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT"]
 NEW_BARS = 120

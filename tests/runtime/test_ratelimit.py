@@ -13,7 +13,6 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
-from xray_core.emulator.ratelimit import RateLimiter, Scope
 from xray_core.errors import ConfigError
 from xray_core.exchange.urls import rebase_api_urls
 from xray_runtime.ratelimit import (
@@ -28,6 +27,7 @@ from xray_runtime.ratelimit import (
 )
 from xray_runtime.redis_conn import AnyRedis, connect
 from xray_runtime.settings import RuntimeSettings
+from xray_sim.exchange.ratelimit import RateLimiter, Scope
 
 REDIS_URL = os.environ.get("XRAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 API_KEY = "mx0vtestkey0000000001"  # the key tests/conftest.py's emulators know

@@ -159,7 +159,7 @@ async def test_health_and_metrics_endpoints(runtime_env):
 
 
 async def test_fills_and_the_daily_summary_reach_each_users_telegram_chat(runtime_env):
-    from xray_runtime.notify.fake_bot import start_fake_bot
+    from xray_sim.telegram.fake_bot import start_fake_bot
 
     settings, emulator, admin = runtime_env
     store, _ = _add_users(settings, admin, 2)

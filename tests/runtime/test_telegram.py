@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 
 from xray_runtime.notify import Notifier, Pacer, TelegramClient, TelegramError
-from xray_runtime.notify.fake_bot import FakeBot, start_fake_bot
 from xray_runtime.settings import TelegramSettings
+from xray_sim.telegram.fake_bot import FakeBot, start_fake_bot
 
 TOKEN = "7012345678:AAHfake-Secret_tokenValue0123456789"
 WRONG_TOKEN = "7012345678:AAHsome-Other_tokenValue9876543210"
@@ -130,16 +130,6 @@ async def test_an_unknown_chat_and_a_wrong_token_are_not_retried() -> None:
         assert fake.requests("sendMessage") == 1  # the wrong token never reached the method
     assert raised.value.error_code == 401
     assert_no_token(str(raised.value))
-
-
-async def test_the_fake_refuses_html_that_telegram_cannot_parse(bot: FakeBot) -> None:
-    async with client_for(bot) as client:
-        with pytest.raises(TelegramError, match="can't parse entities"):
-            await client.send_message(42, "1 < 2")
-        with pytest.raises(TelegramError, match="can't parse entities"):
-            await client.send_message(42, "<b>unclosed")
-        await client.send_message(42, "1 < 2", parse_mode=None)
-    assert [m.plain for m in bot.messages(42)] == ["1 < 2"]
 
 
 async def test_the_token_never_appears_in_logs_errors_or_reprs(

@@ -1,7 +1,8 @@
 """News sentiment, specified: sources → headlines → symbols → tone → (symbol, hour) rows.
 
-Feeds are read over real HTTP from the loopback fake feed (`xray_core.analysis.news_feed`), whose
-items are the ground truth; everything else is pure functions on small hand-written inputs."""
+Feeds are read over real HTTP from the loopback fake feed (`xray_sim.news.feed`, itself tested in
+tests/sim/news), whose items are the ground truth; everything else is pure functions on small
+hand-written inputs."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ from xray_core.analysis.news import (
     score_headlines,
     source_from_spec,
 )
-from xray_core.analysis.news_feed import ATOM_OUTLET, RSS_OUTLET, FeedConfig, RunningFeed, start_fake_feed
 from xray_core.errors import ConfigError
+from xray_sim.news.feed import ATOM_OUTLET, RSS_OUTLET, RunningFeed, start_fake_feed
 
 END_MS = 1_767_225_600_000  # 2026-01-01T00:00Z: feeds end here so every run serves the same news
 T0 = 1_767_052_800_000  # 2025-12-30T00:00Z, for hand-built headlines
@@ -94,32 +95,6 @@ def test_syndicated_stories_count_once_across_feeds(feed):
     assert report.n_duplicates == len(in_both)
 
 
-def test_the_fake_feed_is_deterministic_for_a_seed_and_end_time(feed):
-    with start_fake_feed(seed=11, symbols=UNIVERSE, days=3, per_day=30, end_ms=END_MS, malformed=2) as twin:
-        for path in ("/rss.xml", "/atom.xml", "/news.json"):
-            ours = urllib.request.urlopen(feed.base_url + path, timeout=5).read().decode()
-            theirs = urllib.request.urlopen(twin.base_url + path, timeout=5).read().decode()
-            assert ours.replace(feed.base_url, "") == theirs.replace(twin.base_url, "")
-    other_seed = FeedConfig(seed=12, symbols=UNIVERSE, days=3, per_day=30, end_ms=END_MS)
-    assert RunningFeed(other_seed).items != feed.items
-    stamps = [i.published_ms for i in feed.items if i.published_ms is not None]
-    assert min(stamps) >= END_MS - 3 * 24 * HOUR_MS
-    assert max(stamps) <= END_MS
-    assert {i.tone for i in feed.items} == {"bullish", "bearish", "neutral"}
-    assert any(MARKET in i.assets for i in feed.items)
-
-
-def test_the_fake_feed_starts_with_defaults_and_reports_a_busy_port(feed):
-    with start_fake_feed() as default:
-        headlines, report = fetch_news([RssSource(default.rss_url)])
-        assert report.ok and len(headlines) == len(dated(default, "rss")) > 0
-        assert {a for i in default.items for a in i.assets} <= {"BTC", "ETH", "SOL", MARKET}
-    with pytest.raises(RuntimeError, match="failed to start"):
-        start_fake_feed(port=int(feed.base_url.rsplit(":", 1)[1]))
-    with pytest.raises(ConfigError):
-        FeedConfig(days=0)
-
-
 def test_a_json_drop_file_or_directory_becomes_headlines(tmp_path):
     drop = tmp_path / "drop"
     drop.mkdir()
@@ -146,14 +121,6 @@ def test_a_json_drop_file_or_directory_becomes_headlines(tmp_path):
     assert (source.status, source.n_entries, source.n_headlines, source.n_skipped) == ("partial", 6, 3, 4)
     assert any("b.json: malformed JSON" in e for e in source.errors)
     assert any("not ISO-8601" in e for e in source.errors)
-
-
-def test_the_fake_feeds_json_drop_matches_its_rss(feed, tmp_path):
-    path = tmp_path / "news.json"
-    path.write_bytes(urllib.request.urlopen(feed.json_url, timeout=5).read())
-    from_json, _ = fetch_news([JsonDropSource(path)])
-    from_rss, _ = fetch_news([RssSource(feed.rss_url)])
-    assert {(h.published_ms, h.title) for h in from_rss} <= {(h.published_ms, h.title) for h in from_json}
 
 
 def test_broken_sources_are_reported_with_a_reason_while_the_others_succeed(feed, tmp_path):

@@ -9,7 +9,6 @@ import polars as pl
 import pytest
 
 from xray_core.backtest import BacktestConfig, run_backtest
-from xray_core.emulator.market import DAY_MS, GENESIS_MS, SyntheticMarket
 from xray_core.errors import ConfigError, DataError
 from xray_core.indicators import atr as atr_indicator
 from xray_core.learning import (
@@ -25,6 +24,7 @@ from xray_core.learning import (
     walk_forward_evaluate,
 )
 from xray_core.learning.evaluate import curve_metrics
+from xray_sim.exchange.market import DAY_MS, GENESIS_MS, SyntheticMarket
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 HORIZON = 6

@@ -24,7 +24,6 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from xray_core.backtest import BacktestConfig, run_backtest
-from xray_core.emulator.market import SyntheticMarket
 from xray_core.errors import ConfigError, DataError
 from xray_core.learning.dataset import FEATURES, FeatureConfig, build_training_frame
 from xray_core.learning.models.base import torch_threads
@@ -32,6 +31,7 @@ from xray_core.learning.models.env import Segment, TradingEnv
 from xray_core.learning.models.lstm import build_windows
 from xray_core.learning.models.registry import DEMO_PARAMS, MODEL_KINDS, build_model, load_model
 from xray_core.learning.models.rl import with_prices
+from xray_sim.exchange.market import SyntheticMarket
 
 HOUR_MS = 3_600_000
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT")

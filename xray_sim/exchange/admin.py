@@ -1,0 +1,162 @@
+"""The emulator's own API under /_emulator/ (not MEXC's): for tests, load tests and reconciliation.
+
+    POST /_emulator/accounts          create API keys with funds:
+                                      {"key": k, "secret": s, "funds": {"USDT": "1000"}}
+                                      or {"accounts": [{...}, ...]} (keys/secrets generated when left out)
+                                      or {"count": 10000, "funds": {...}} (all generated)
+                                      -> {"accounts": [{"key": ..., "secret": ...}, ...]}
+    GET  /_emulator/accounts/{key}    the exchange's truth for one key: balances, orders, trades
+    GET  /_emulator/faults            the fault spec in force, its rules and how often each kind fired
+    POST /_emulator/faults            {"spec": "..."} replaces the spec; "" clears every fault
+    GET  /_emulator/stats             requests, 429s answered per scope, orders, fills, faults fired
+    GET  /_emulator/clock             market time
+    POST /_emulator/clock/advance     {"ms": 60000} moves the market clock forward
+
+Errors are `{"error": "..."}` with status 400 (bad input), 404 (unknown key) or 409 (key taken).
+There is no authentication: the emulator is meant to listen on loopback only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from aiohttp import web
+
+from xray_core.errors import ConfigError
+from xray_sim.exchange import shapes
+from xray_sim.exchange.accounts import NewAccount, new_credentials, parse_funds
+from xray_sim.exchange.decimals import fmt_decimal
+from xray_sim.exchange.dispatch import STATE, json_response
+from xray_sim.exchange.faults import parse_fault_spec
+
+PREFIX = "/_emulator"
+MAX_ACCOUNTS_PER_REQUEST = 100_000
+
+
+class _BadRequestError(Exception):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def add_admin_routes(app: web.Application) -> None:
+    app.router.add_post(f"{PREFIX}/accounts", create_accounts)
+    app.router.add_get(f"{PREFIX}/accounts/{{key}}", get_account)
+    app.router.add_get(f"{PREFIX}/faults", get_faults)
+    app.router.add_post(f"{PREFIX}/faults", set_faults)
+    app.router.add_get(f"{PREFIX}/stats", get_stats)
+    app.router.add_get(f"{PREFIX}/clock", get_clock)
+    app.router.add_post(f"{PREFIX}/clock/advance", advance_clock)
+
+
+@web.middleware
+async def admin_errors(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except _BadRequestError as error:
+        return json_response({"error": str(error)}, status=error.status)
+
+
+async def _json_body(request: web.Request) -> dict[str, object]:
+    try:
+        body = await request.json() if request.body_exists else {}
+    except ValueError:
+        raise _BadRequestError("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise _BadRequestError("the body must be a JSON object")
+    return body
+
+
+def _funds(value: object) -> dict[str, Decimal] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise _BadRequestError("funds must be an object like {\"USDT\": \"1000\"}")
+    try:
+        return parse_funds(value)
+    except ValueError as error:
+        raise _BadRequestError(str(error)) from None
+
+
+def _new_accounts(body: Mapping[str, object]) -> list[NewAccount]:
+    """The accounts a POST /accounts body asks for (see the module docstring for its three forms)."""
+    default_funds = _funds(body.get("funds"))
+    if "count" in body:
+        count = body["count"]
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_ACCOUNTS_PER_REQUEST:
+            raise _BadRequestError(f"count must be an integer in 1..{MAX_ACCOUNTS_PER_REQUEST}")
+        return [(*new_credentials(), default_funds) for _ in range(count)]
+    entries = body.get("accounts", [body])
+    if not isinstance(entries, list) or len(entries) > MAX_ACCOUNTS_PER_REQUEST:
+        raise _BadRequestError(f"accounts must be a list of at most {MAX_ACCOUNTS_PER_REQUEST} objects")
+    accounts: list[NewAccount] = []
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            raise _BadRequestError("each account must be an object")
+        key, secret = new_credentials()
+        key, secret = str(entry.get("key") or key), str(entry.get("secret") or secret)
+        funds = _funds(entry.get("funds"))
+        accounts.append((key, secret, funds if funds is not None else default_funds))
+    return accounts
+
+
+async def create_accounts(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    accounts = _new_accounts(await _json_body(request))
+    try:
+        created = state.accounts.register_many(accounts)
+    except ValueError as error:
+        raise _BadRequestError(str(error), status=409) from None
+    return json_response({"accounts": [{"key": a.key, "secret": a.secret} for a in created]})
+
+
+async def get_account(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    key = request.match_info["key"]
+    account = state.accounts.get(key)
+    if account is None:
+        raise _BadRequestError(f"no account with key {key!r}", status=404)
+    state.engine.evaluate(state.now_ms(), key=key)  # the truth as of now, resting orders matched
+    return json_response({
+        "key": key,
+        "balances": {asset: {"free": fmt_decimal(held.free), "locked": fmt_decimal(held.locked)}
+                     for asset, held in sorted(account.balances.items())},
+        "orders": [shapes.order(order) for order in state.engine.orders(key)],
+        "trades": [shapes.my_trade(fill) for fill in state.engine.fills(key)],
+    })
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    return json_response(request.app[STATE].faults.describe())
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    spec = (await _json_body(request)).get("spec") or ""
+    if not isinstance(spec, str):
+        raise _BadRequestError("spec must be a string")
+    try:
+        state.faults.replace(parse_fault_spec(spec))
+    except ConfigError as error:
+        raise _BadRequestError(str(error)) from None
+    return json_response(state.faults.describe())
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    return json_response(request.app[STATE].snapshot())
+
+
+async def get_clock(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    clock = state.clock
+    return json_response({"now_ms": clock.now_ms(), "wall_ms": clock.wall_ms(), "speed": clock.speed})
+
+
+async def advance_clock(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    ms = (await _json_body(request)).get("ms")
+    if not isinstance(ms, int) or ms < 0:
+        raise _BadRequestError("ms must be a non-negative integer")
+    state.clock.advance(ms)
+    return json_response({"now_ms": state.now_ms()})
