@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import optuna
 import requests
 import sqlalchemy as sa
 
@@ -94,6 +95,7 @@ def bench_optimiser(repeat: int) -> tuple[float, float]:
     folds = FoldConfig(n_folds=3, min_train_bars=1000, embargo_bars=12)
     config = OptimizeConfig(n_trials=40, seed=7, population_size=10, folds=folds, min_trades=5)
     backtest = BacktestConfig(fee=0.0)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     optimize("sma_cross", cluster, config, backtest, None, "warm-up")  # numba compilation, not measured
     params: list[dict[str, int]] = []
 
