@@ -38,6 +38,7 @@ class RiskBook:
     rules: tuple[Rule, ...] = field(default_factory=_registered)
     initial_state: InitVar[RiskState | None] = None  # None: nothing measured yet
     state: RiskState = field(init=False)
+    _latch_code: int = field(init=False, repr=False)  # the block code a user killed before carries
 
     def __post_init__(self, initial_state: RiskState | None) -> None:
         names = [rule.name for rule in self.rules]
