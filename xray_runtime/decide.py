@@ -2,7 +2,7 @@
 
 Per symbol: users holding it exit when its target is 0 (or when their kill switch fired); users not
 holding it enter on the bar its target turns 1, unless a risk block stops new entries. Entry size:
-`xray_core.trading.risk.entry_notional` with the user's profile sizing for the symbol from the bundle
+`xray_core.risk.sizing.entry_notional` with the user's profile sizing for the symbol from the bundle
 (else the user's own), capped by the user's max position and free cash, rounded down to the market's
 amount step; an order under the market's minimum cost is not sent. Cash is committed symbol by symbol
 so simultaneous entries never spend the same money twice.
@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from xray_core.risk.limits.book import NOT_BLOCKED
+from xray_core.risk.sizing import entry_notional
 from xray_core.trading.orders import OrderIntent, Side
-from xray_core.trading.risk import Block, entry_notional
 from xray_runtime.artefacts import Promoted
 from xray_runtime.book import Book
 from xray_runtime.signals import Signal
@@ -62,7 +63,7 @@ def decide(book: Book, signals: dict[str, Signal], promoted: Promoted, rules: di
                 decisions.add(i, _intent(book, i, signal, Side.SELL, amount, intent))
         if not signal.entry:
             continue
-        enters = users & ~holding & (block == Block.NONE) & ~killed
+        enters = users & ~holding & (block == NOT_BLOCKED) & ~killed
         if not enters.any():
             continue
         notional = entry_notional(equity, free, *_sizing(book, promoted, symbol), spot=True)

@@ -25,8 +25,10 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from xray_core.errors import XrayError
+from xray_core.risk.limits.book import RiskBook, RiskCheck
+from xray_core.risk.limits.rule import RiskLimits
+from xray_core.risk.limits.state import DAY_MS
 from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
-from xray_core.trading.risk import BLOCK_REASONS, DAY_MS, Block, RiskBook
 from xray_runtime.artefacts import Promoted
 from xray_runtime.components import Components
 from xray_runtime.decide import MarketRules, decide
@@ -56,7 +58,7 @@ class TradingService:
     def __init__(self, parts: Components, model_kind: str = "gbm") -> None:
         self.parts = parts
         self.model_kind = model_kind
-        self.risk = RiskBook(np.zeros(0), np.zeros(0), parts.settings.global_max_daily_loss)
+        self.risk = RiskBook(RiskLimits(np.zeros(0), np.zeros(0), parts.settings.global_max_daily_loss))
         self.rules: dict[str, MarketRules] = {}
         self.last_bar_ms: int | None = None
         self.in_doubt: dict[str, Order] = {}  # orders of the bar being decided that no attempt settled
@@ -125,7 +127,9 @@ class TradingService:
         old_index = parts.book.user_index
         parts.book.set_users(parts.roster.sizing())
         old = np.array([old_index.get(u, -1) for u in parts.book.user_ids], dtype=np.int64)
-        self.risk.reindex(old, parts.book.column("max_daily_loss"), parts.book.column("max_drawdown"))
+        limits = RiskLimits(parts.book.column("max_daily_loss"), parts.book.column("max_drawdown"),
+                            parts.settings.global_max_daily_loss)
+        self.risk.reindex(old, limits)
         parts.log_redactor.add(parts.roster.secrets)
         parts.metrics.users.labels(state="active").set(len(parts.roster.users))
         parts.metrics.users.labels(state="unloadable").set(len(parts.roster.problems))
@@ -194,8 +198,8 @@ class TradingService:
         prices = np.array([_last_close(data, s) for s in book.symbols])
         equity = book.equity(prices)
         self._daily_summaries(equity, now_ms)
-        block, newly_killed, global_on = self.risk.update(equity, now_ms)
-        decisions = decide(book, signals, promoted, self.rules, block, newly_killed)
+        risk = self.risk.update(equity, now_ms)
+        decisions = decide(book, signals, promoted, self.rules, risk.block, risk.newly_killed)
         decision_s = time.perf_counter() - started
         self._observe_latency(decision_s, len(book.user_ids))
         report = TickReport(
@@ -203,12 +207,12 @@ class TradingService:
             signals=len(signals), skipped={s.symbol: s.reason for s in skipped}, intents=decisions.count,
             decision_s=decision_s,
         )
-        self._announce_risk(block, newly_killed, global_on)
+        self._announce_risk(risk)
         begun = time.perf_counter()
         await self._execute(decisions.intents, report)
         self.apply_fills(parts.journal.drain_new_fills())
         report.execution_s = time.perf_counter() - begun
-        await self._retire_killed(newly_killed)
+        await self._retire_killed(risk)
         parts.metrics.ticks.inc()
         parts.metrics.skipped_symbols.set(len(skipped))
         parts.metrics.follow(waits=parts.limiter.waits, rate_limited=parts.pool.stats.rate_limited)
@@ -304,8 +308,8 @@ class TradingService:
 
     def _daily_summaries(self, equity: np.ndarray, now_ms: int) -> None:
         """On the first bar of a UTC day, each user's summary of the day before."""
-        risk = self.risk
-        if risk.day is None or risk.day_open is None or now_ms // DAY_MS == risk.day:
+        risk = self.risk.state
+        if risk.day is None or now_ms // DAY_MS == risk.day:
             return
         users = self.parts.roster.users
         for i, user_id in enumerate(self.parts.book.user_ids):
@@ -319,22 +323,23 @@ class TradingService:
             })
         self.orders_today.clear()
 
-    def _announce_risk(self, block: np.ndarray, newly_killed: np.ndarray, global_on: bool) -> None:
+    def _announce_risk(self, risk: RiskCheck) -> None:
         parts = self.parts
-        if global_on != self.global_switch:
-            self.global_switch = global_on
-            parts.metrics.kill_switch.set(int(global_on))
-            if global_on:
-                parts.notifier.kill_switch(None, BLOCK_REASONS[Block.GLOBAL])
-                log.error("global kill switch", extra={"event": "global_kill_switch"})
-        for i in np.flatnonzero(newly_killed):
+        if risk.global_on != self.global_switch:
+            self.global_switch = risk.global_on
+            parts.metrics.kill_switch.set(int(risk.global_on))
+            if risk.global_on:
+                parts.notifier.kill_switch(None, "; ".join(rule.reason for rule in risk.switches))
+                log.error("global kill switch", extra={"event": "global_kill_switch",
+                                                       "rules": [rule.name for rule in risk.switches]})
+        for i in np.flatnonzero(risk.newly_killed):
             user = parts.roster.users.get(parts.book.user_ids[i])
             if user is not None:
-                parts.notifier.kill_switch(user, BLOCK_REASONS[Block.KILLED])
+                parts.notifier.kill_switch(user, self.risk.reason(risk.block[i]))
 
-    async def _retire_killed(self, newly_killed: np.ndarray) -> None:
-        for i in np.flatnonzero(newly_killed):
-            await self._disable(self.parts.book.user_ids[i], BLOCK_REASONS[Block.KILLED])
+    async def _retire_killed(self, risk: RiskCheck) -> None:
+        for i in np.flatnonzero(risk.newly_killed):
+            await self._disable(self.parts.book.user_ids[i], self.risk.reason(risk.block[i]))
 
     async def reconcile(self, user_ids: list[str] | None = None) -> dict[str, int]:
         """Exchange vs local for this process's users (default: all of them): orders, fills, and

@@ -8,8 +8,10 @@ import pytest
 
 from xray_core.bundle import Bundle, publish
 from xray_core.candles.bars import Bars
+from xray_core.risk.limits.book import NOT_BLOCKED
+from xray_core.risk.limits.daily_loss import DAILY_LOSS
+from xray_core.risk.limits.registry import code_of
 from xray_core.trading.orders import Side
-from xray_core.trading.risk import Block
 from xray_runtime.artefacts import ArtefactWatcher
 from xray_runtime.book import Book, Sizing
 from xray_runtime.decide import MarketRules, decide
@@ -147,7 +149,7 @@ def test_profile_sizing_from_the_bundle_never_exceeds_the_users_own(tmp_path):
 def test_blocked_users_do_not_enter_but_holders_exit_and_killed_users_flatten(watcher):
     book = _book(3)
     book.position[:, book.symbol_index["ETH/USDT"]] = [2.0, 2.0, 0.0]
-    block = np.array([Block.DAILY_LOSS, Block.NONE, Block.NONE], dtype=np.int8)
+    block = np.array([code_of(DAILY_LOSS), NOT_BLOCKED, NOT_BLOCKED], dtype=np.int8)
     killed = np.array([False, True, False])
     decisions = decide(book, _signals(watcher, RISING_AFTER_FALL), watcher.current, RULES, block, killed)
     got = {

@@ -203,3 +203,26 @@ async def test_a_halted_listing_is_skipped_with_its_reason_while_the_others_trad
     assert health["skipped_symbols"] == reports[-1].skipped
     traded = {o.symbol for r in reports for o in r.orders}
     assert traded and "SRM/USDT" not in traded, [(r.signals, r.intents, r.failures) for r in reports]
+
+
+async def test_a_user_past_their_drawdown_is_flattened_and_disabled_with_the_kill_switchs_reason(runtime_env):
+    from xray_core.risk.limits.drawdown import DRAWDOWN_KILL
+
+    settings, emulator, admin = runtime_env
+    store, _keys = _add_users(settings, admin, 2)
+    # user0's limit is any dip under its peak: the first fee or adverse move after an entry kills it.
+    store.update_risk("user0", RiskSettings(trade_percentage=0.2, max_drawdown=1e-6))
+    service = await _service(settings, emulator.base_url)
+    try:
+        reports = await _run_bars(service, admin, 16)
+    finally:
+        await service.stop()
+    user0 = store.get("user0")
+    assert user0.status == "disabled" and user0.disabled_reason == DRAWDOWN_KILL.reason
+    orders = [o for r in reports for o in r.orders]
+    kills = [o for o in orders if o.intent == "kill"]
+    assert kills and {o.user_id for o in kills} == {"user0"} and {o.side.value for o in kills} == {"sell"}
+    last_kill = max(o.bar_ms for o in kills)
+    assert not [o for o in orders if o.user_id == "user0" and o.bar_ms > last_kill]  # stopped trading
+    assert {o.user_id for o in orders if o.bar_ms > last_kill} == {"user1"}  # the other carries on
+    assert all(o.filled == o.amount for o in kills)  # the positions were closed

@@ -1,0 +1,127 @@
+"""The risk book: every user's risk state rolled each tick and the registered rules evaluated over all
+users at once — who may enter, who was just killed, which global switch is on."""
+
+import numpy as np
+import pytest
+
+from xray_core.errors import ConfigError
+from xray_core.risk.limits import registry
+from xray_core.risk.limits.book import NOT_BLOCKED, RiskBook
+from xray_core.risk.limits.daily_loss import DAILY_LOSS
+from xray_core.risk.limits.drawdown import DRAWDOWN_KILL
+from xray_core.risk.limits.global_daily_loss import GLOBAL_DAILY_LOSS
+from xray_core.risk.limits.registry import RULES, code_of
+from xray_core.risk.limits.rule import Effect, RiskLimits, Rule
+from xray_core.risk.limits.state import DAY_MS, RiskState
+
+FREE = NOT_BLOCKED
+DAILY, GLOBAL, KILLED = code_of(DAILY_LOSS), code_of(GLOBAL_DAILY_LOSS), code_of(DRAWDOWN_KILL)
+POOR = Rule("poor", "equity under 50: no new entries", check=lambda inputs: inputs.equity < 50)
+
+
+def _limits(daily, drawdown, global_max=0.2):
+    return RiskLimits(np.asarray(daily, dtype=float), np.asarray(drawdown, dtype=float), global_max)
+
+
+def _risk_book():
+    return RiskBook(_limits([0.05, 0.05, 0.5], [0.2, 0.1, 0.9]))
+
+
+def test_daily_loss_blocks_entries_until_the_next_day_and_drawdown_kills():
+    book = _risk_book()
+    day = DAY_MS
+    check = book.update(np.array([100.0, 100.0, 100.0]), now_ms=day)
+    assert list(check.block) == [FREE] * 3 and not check.newly_killed.any() and not check.global_on
+    check = book.update(np.array([94.0, 89.0, 100.0]), now_ms=day + 1)
+    assert list(check.block) == [DAILY, KILLED, FREE]
+    assert list(check.newly_killed) == [False, True, False]
+    check = book.update(np.array([94.0, 95.0, 100.0]), now_ms=2 * day)  # a new day
+    assert list(check.block) == [FREE, KILLED, FREE] and not check.newly_killed.any()  # killed stays killed
+    book.revive(1, 95.0)
+    check = book.update(np.array([94.0, 95.0, 100.0]), now_ms=2 * day + 1)
+    assert check.block[1] == FREE
+
+
+def test_the_global_kill_switch_blocks_everyone():
+    book = RiskBook(_limits(np.full(2, 0.9), np.full(2, 0.95)))
+    book.update(np.array([100.0, 100.0]), now_ms=0)
+    check = book.update(np.array([100.0, 50.0]), now_ms=1)  # 25% combined loss
+    assert check.global_on and list(check.block) == [GLOBAL, GLOBAL]
+    assert check.switches == (GLOBAL_DAILY_LOSS,)
+
+
+def test_users_joining_and_leaving_keep_their_own_risk_history():
+    book = _risk_book()
+    book.update(np.array([100.0, 100.0, 100.0]), now_ms=0)
+    book.update(np.array([100.0, 85.0, 100.0]), now_ms=1)  # the second user is killed
+    # The first user leaves, a new one arrives last: rows are now (old 1, old 2, new).
+    book.reindex(np.array([1, 2, -1]), _limits(np.full(3, 0.05), np.full(3, 0.2)))
+    check = book.update(np.array([85.0, 100.0, 50.0]), now_ms=2)
+    assert list(check.block) == [KILLED, FREE, FREE]  # the newcomer starts from its equity
+    assert not check.newly_killed.any()
+
+
+def test_the_most_severe_rule_names_the_block_and_kills_outrank_everything():
+    book = RiskBook(_limits([0.05, 0.05, 0.05], [0.6, 0.1, 0.6]))
+    book.update(np.array([100.0, 100.0, 100.0]), now_ms=0)
+    check = book.update(np.array([50.0, 80.0, 100.0]), now_ms=1)  # 23% combined loss: global on
+    # Daily loss and global: global (registered later); daily loss, global and drawdown: the kill.
+    assert list(check.block) == [GLOBAL, KILLED, GLOBAL]
+    assert book.reason(check.block[1]) == DRAWDOWN_KILL.reason
+    assert book.reason(check.block[0]) == GLOBAL_DAILY_LOSS.reason and book.reason(FREE) == ""
+
+
+def test_the_book_evaluates_exactly_the_registry(monkeypatch):
+    equity = np.array([100.0, 40.0, 60.0])
+    assert RiskBook(_limits(np.full(3, 0.05), np.full(3, 0.2))).rules is RULES
+    plain = RiskBook(_limits(np.full(3, 0.05), np.full(3, 0.2)))
+    assert list(plain.update(equity, now_ms=0).block) == [FREE] * 3
+    monkeypatch.setattr(registry, "RULES", (*RULES, POOR))  # one registration line
+    book = RiskBook(_limits(np.full(3, 0.05), np.full(3, 0.2)))
+    check = book.update(equity, now_ms=0)
+    assert list(check.block) == [FREE, code_of(POOR), FREE] and code_of(POOR) == len(RULES) + 1
+    assert book.reason(check.block[1]) == POOR.reason
+    assert not check.newly_killed.any() and not check.global_on  # it only stops entries
+
+
+def test_a_registered_kill_rule_kills_once_and_the_kill_holds_until_revived(monkeypatch):
+    broke = Rule("broke", "equity under 10: positions closed", check=lambda inputs: inputs.equity < 10,
+                 effect=Effect.KILL)
+    monkeypatch.setattr(registry, "RULES", (*RULES, broke))
+    book = RiskBook(_limits(np.full(2, 0.9), np.full(2, 0.99), global_max=1.0))
+    book.update(np.array([100.0, 100.0]), now_ms=0)
+    check = book.update(np.array([5.0, 100.0]), now_ms=1)
+    assert list(check.newly_killed) == [True, False] and list(check.block) == [code_of(broke), FREE]
+    check = book.update(np.array([50.0, 100.0]), now_ms=DAY_MS)  # back above 10, a new day
+    assert not check.newly_killed.any() and check.block[0] == code_of(broke)  # the kill holds
+    book.revive(0, 50.0)
+    assert book.update(np.array([50.0, 100.0]), now_ms=DAY_MS + 1).block[0] == FREE
+
+
+def test_rules_read_the_state_passed_in_and_the_book_never_changes_it_in_place():
+    # As if loaded after a restart: user 0 was killed, user 1 opened the day at 100.
+    loaded = RiskState(day=3, day_open=np.array([100.0, 100.0]), peak=np.array([120.0, 100.0]),
+                       killed=np.array([True, False]))
+    book = RiskBook(_limits([0.05, 0.05], [0.2, 0.2]), initial_state=loaded)
+    check = book.update(np.array([100.0, 94.0]), now_ms=3 * DAY_MS + 5)
+    assert list(check.block) == [KILLED, DAILY] and not check.newly_killed.any()
+    check = book.update(np.array([100.0, 79.0]), now_ms=3 * DAY_MS + 6)  # user 1: 21% under its peak
+    assert list(check.newly_killed) == [False, True]
+    assert list(loaded.killed) == [True, False] and list(loaded.day_open) == [100.0, 100.0]
+    assert list(book.state.killed) == [True, True] and book.state.day == 3
+    book.update(np.array([100.0, 79.0]), now_ms=4 * DAY_MS)
+    assert list(book.state.day_open) == [100.0, 79.0] and book.state.day == 4  # the new day opens here
+
+
+def test_a_bad_registry_or_a_bad_rule_is_refused():
+    limits = _limits([0.05], [0.2])
+    with pytest.raises(ConfigError, match="registered twice"):
+        RiskBook(limits, rules=(*RULES, Rule(DAILY_LOSS.name, "again", DAILY_LOSS.check)))
+    with pytest.raises(ConfigError, match="no kill rule"):
+        RiskBook(limits, rules=(DAILY_LOSS, GLOBAL_DAILY_LOSS))
+    floats = Rule("floats", "not a mask", check=lambda inputs: inputs.equity * 0.5)
+    book = RiskBook(limits, rules=(*RULES, floats))
+    with pytest.raises(TypeError, match="risk rule floats returned float64"):
+        book.update(np.array([100.0]), now_ms=0)
+    with pytest.raises(ValueError, match="reindex"):
+        RiskBook(limits).update(np.array([100.0, 100.0]), now_ms=0)
