@@ -50,28 +50,32 @@ REJECTIONS: tuple[type[Exception], ...] = (ccxt.InsufficientFunds, ccxt.InvalidO
 
 def describe(error: BaseException) -> str:
     """One line naming the error, without request URLs (which carry signatures) or secrets."""
+    return f"{type(error).__name__}: {_message(error)}".rstrip(": ")
+
+
+def _message(error: BaseException) -> str:
     text = str(error).splitlines()[0] if str(error) else ""
     for marker in ("http://", "https://"):  # ccxt prefixes messages with 'mexc GET https://...'
         if marker in text:
             text = text.split(marker)[0].strip()
-    return f"{type(error).__name__}: {text[:200]}".rstrip(": ")
+    return text[:200]
 
 
 def classify(error: ccxt.BaseError, traits: VenueTraits, *, order_query: bool = False) -> VenueError:
     """The VenueError for a ccxt error (see the module docstring). `order_query`: the request asked
     about or cancelled one order, so the venue's no-such-order codes mean exactly that."""
-    reason, source = describe(error), type(error).__name__
+    problem, source = _message(error), type(error).__name__
     if isinstance(error, RATE_LIMITED):
-        return VenueRateLimitedError(reason, source)
+        return VenueRateLimitedError(problem, source)
     if isinstance(error, ccxt.AuthenticationError):
-        return VenueAuthError(reason, source)
+        return VenueAuthError(problem, source)
     if isinstance(error, ccxt.OrderNotFound) or (
             order_query and isinstance(error, ccxt.ExchangeError)
             and any(code in str(error) for code in traits.no_such_order_codes)):
-        return VenueOrderNotFoundError(reason, source)
+        return VenueOrderNotFoundError(problem, source)
     if isinstance(error, REJECTIONS):
-        return VenueRejectedError(reason, source)
-    return VenueUnavailableError(reason, source)
+        return VenueRejectedError(problem, source)
+    return VenueUnavailableError(problem, source)
 
 
 class CcxtVenueClient:
@@ -105,7 +109,7 @@ class CcxtVenueClient:
                            limit_price: float | None = None) -> OrderReport:
         limit = self.traits.max_client_order_id_length
         if len(client_order_id) > limit:  # the venue would refuse or truncate it: never sent
-            raise VenueRejectedError(f"ClientOrderIdTooLong: {client_order_id!r} is longer than "
+            raise VenueRejectedError(f"{client_order_id!r} is longer than "
                                 f"{self.traits.exchange_id}'s {limit} characters", "ClientOrderIdTooLong")
         kind = "market" if limit_price is None else "limit"
         what = f"create_order {symbol}"

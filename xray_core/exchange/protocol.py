@@ -27,15 +27,16 @@ from xray_core.trading.orders import Side
 
 
 class VenueError(XrayError):
-    """A venue refused or failed a request. `reason` ("AuthenticationError: mexc {...}") is what
-    orders and reports record; `source` names the class that raised it at the adapter."""
+    """A venue refused or failed a request. `source` names what raised it at the adapter (ccxt's
+    exception class, or this class); `reason`, "{source}: {problem}" on one line (e.g.
+    "AuthenticationError: mexc {...}"), is what orders and reports record."""
 
     default_hint: ClassVar[str | None] = None
 
-    def __init__(self, reason: str, source: str | None = None, hint: str | None = None) -> None:
-        super().__init__(reason, hint or self.default_hint)
-        self.reason = reason
+    def __init__(self, problem: str, source: str | None = None, hint: str | None = None) -> None:
         self.source = source or type(self).__name__
+        self.reason = f"{self.source}: {problem}".rstrip(": ")
+        super().__init__(self.reason, hint or self.default_hint)
 
 
 class VenueRateLimitedError(VenueError):
