@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import ccxt
 import sqlalchemy as sa
 
+from xray_core.exchange.protocol import VenueAuthError
+from xray_core.exchange.venues import traits_for
 from xray_core.settings import ExchangeSettings
 from xray_runtime import db, redis_conn
 from xray_runtime.artefacts import ArtefactWatcher
@@ -82,9 +83,11 @@ class Components:
         sharding = build_membership(settings, redis)
 
         def throttle(account: ExchangeAccount) -> Any:
-            # A user's client only calls private endpoints (markets come from the pool's template),
-            # which MEXC charges to the API key.
-            return ccxt_throttle(limiter, (key_scope(account.api_key.get_secret_value()),))
+            # A user's client only calls private endpoints (markets come from the pool's template):
+            # charged to the scopes the venue counts them in (MEXC: the API key alone).
+            limits = traits_for(account.exchange_id).rate_limits
+            scopes = {"key": key_scope(account.api_key.get_secret_value()), "ip": ip_scope(EGRESS)}
+            return ccxt_throttle(limiter, tuple(scopes[kind] for kind in limits.private_scopes), limits)
 
         pool = ExchangePool(timeout_ms=int(exchange.timeout_s * 1000), throttle_factory=throttle)
         journal = Journal(engine)
@@ -150,14 +153,14 @@ class Components:
                 return
             async with gate:
                 try:
-                    client = await self.pool.client(account)
-                    report = await reconcile(account, client, self.journal, self.state,
+                    venue = await self.pool.venue(account)
+                    report = await reconcile(account, venue, self.journal, self.state,
                                              sorted(traded.get(user_id, ())))
                     # The comparison of base currencies may have read the balance already.
-                    balance = report.balance or await client.fetch_balance()
-                except (ccxt.AuthenticationError, ccxt.PermissionDenied) as exc:
+                    balance = report.balance or await venue.fetch_balance()
+                except VenueAuthError as exc:
                     refused[user_id] = (f"the exchange refused the API key {account.fingerprint} "
-                                        f"({type(exc).__name__}): enter a working key with spot trading")
+                                        f"({exc.source}): enter a working key with spot trading")
                     return
                 except Exception as exc:  # one user's failure is that user's alone
                     totals["failed"] = totals.get("failed", 0) + 1
@@ -167,8 +170,7 @@ class Components:
             for kind, count in report.counts().items():
                 totals[kind] = totals.get(kind, 0) + count
             if user_id in self.book.user_index:
-                totals_held = balance.get("total") or {}
-                self.book.set_balances(user_id, {a: float(v or 0) for a, v in totals_held.items()})
+                self.book.set_balances(user_id, dict(balance.total))
 
         await asyncio.gather(*(one(u) for u in user_ids))
         return totals, refused

@@ -1,13 +1,17 @@
 """Async ccxt clients for thousands of API keys: cheap to create, few sockets, one markets table.
 
+* `venue(account)` is the account's `VenueClient` (a `CcxtVenueClient` over its ccxt client, with
+  the venue's traits): what the executor and reconciliation use. `client(account)` is the bare
+  ccxt client under it.
 * One client per (exchange, base URL, API key + secret), created on first use and kept in an LRU of
   at most `max_clients`. A client owns no socket, so evicting one just drops it.
 * Every client shares ONE aiohttp session (so one connection pool to the exchange): ccxt uses an
   external `session` when its config names one and then never closes it (`own_session` is False).
-* Markets are loaded once per (exchange, base URL) into a template client. A per-key client is a
-  shallow copy of the template with the per-key fields replaced, which shares the (read-only) markets
-  tables instead of rebuilding them: constructing ccxt.mexc and setting its markets costs about
-  2 ms (the full MEXC listing makes `set_markets` far dearer), the copy about 0.05 ms.
+* Markets are loaded once per (exchange, base URL) into a template client, and parsed once into
+  `MarketReport`s. A per-key client is a shallow copy of the template with the per-key fields
+  replaced, which shares the (read-only) markets tables instead of rebuilding them: constructing
+  ccxt.mexc and setting its markets costs about 2 ms (the full MEXC listing makes `set_markets` far
+  dearer), the copy about 0.05 ms.
 * `throttle_factory`, when given, replaces each client's `throttle` (ccxt awaits `throttle(cost)`
   before every request while `enableRateLimit` is on): the shared Redis limiter plugs in there.
   Without it each client keeps ccxt's own per-instance throttle.
@@ -21,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
+import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +38,17 @@ from ccxt.async_support.base.throttler import Throttler
 from pydantic import SecretStr
 
 from xray_core.errors import ConfigError
+from xray_core.exchange.ccxt_venue import CcxtVenueClient
+from xray_core.exchange.reports import MarketReport
 from xray_core.exchange.urls import rebase_api_urls
+from xray_core.exchange.venues import VenueTraits, is_known, traits_for
 
 Throttle = Callable[[float], Awaitable[None]]
 ThrottleFactory = Callable[["ExchangeAccount"], Throttle]
 ClientKey = tuple[str, str | None, str]
+Where = tuple[str, str | None]  # (exchange id, base URL)
+
+log = logging.getLogger(__name__)
 
 # Per-instance caches ccxt fills while it works; a copy must not share them with the template.
 _CACHE_DICTS = ("balance", "orderbooks", "tickers", "bidsasks", "trades", "transactions", "ohlcvs",
@@ -114,11 +125,13 @@ def _pooled_class(exchange_id: str) -> type:
 
 
 class ExchangePool:
-    """Lazily created, LRU-capped async ccxt clients sharing one HTTP session and markets tables."""
+    """Lazily created, LRU-capped async ccxt clients sharing one HTTP session and markets tables.
+    `traits` looks up each exchange's `VenueTraits` (tests substitute other venues' behaviour)."""
 
     def __init__(self, *, max_clients: int = 2000, timeout_ms: int = 10_000,
                  throttle_factory: ThrottleFactory | None = None, connection_limit: int = 256,
-                 options: dict[str, Any] | None = None) -> None:
+                 options: dict[str, Any] | None = None,
+                 traits: Callable[[str], VenueTraits] = traits_for) -> None:
         if max_clients < 1:
             raise ValueError("max_clients must be at least 1")
         self.max_clients = max_clients
@@ -126,33 +139,40 @@ class ExchangePool:
         self.throttle_factory = throttle_factory
         self.connection_limit = connection_limit
         self.options = dict(options or {})
+        self.traits = traits
         self.stats = PoolStats()
         self._session: aiohttp.ClientSession | None = None
-        self._clients: OrderedDict[ClientKey, Any] = OrderedDict()
-        self._templates: dict[tuple[str, str | None], Any] = {}
-        self._template_locks: dict[tuple[str, str | None], asyncio.Lock] = {}
+        self._clients: OrderedDict[ClientKey, CcxtVenueClient] = OrderedDict()
+        self._templates: dict[Where, CcxtVenueClient] = {}
+        self._template_locks: dict[Where, asyncio.Lock] = {}
 
     def __len__(self) -> int:
         return len(self._clients)
 
-    async def client(self, account: ExchangeAccount) -> Any:
-        """The account's client, created on first use."""
+    async def venue(self, account: ExchangeAccount) -> CcxtVenueClient:
+        """The account's venue client, created on first use."""
         key = account.client_key
-        client = self._clients.get(key)
-        if client is not None:
+        venue = self._clients.get(key)
+        if venue is not None:
             self._clients.move_to_end(key)
-            return client
+            return venue
         template = await self._template(account.exchange_id, account.base_url)
-        client = self._clients.get(key)  # another task may have made it while we awaited
-        if client is None:
-            client = self._clients[key] = self._clone(template, account)
+        markets = await template.markets()  # parsed once per template, shared by its clones
+        venue = self._clients.get(key)  # another task may have made it while we awaited
+        if venue is None:
+            clone = self._clone(template.exchange, account)
+            venue = self._clients[key] = CcxtVenueClient(clone, template.traits, markets)
             self.stats.created += 1
             self._evict_over_cap()
-        return client
+        return venue
 
-    async def markets(self, exchange_id: str, base_url: str | None) -> dict[str, Any]:
-        """The markets table every client of (exchange, base URL) shares."""
-        return (await self._template(exchange_id, base_url)).markets
+    async def client(self, account: ExchangeAccount) -> ccxt_async.Exchange:
+        """The account's bare ccxt client (the one under `venue(account)`)."""
+        return (await self.venue(account)).exchange
+
+    async def markets(self, exchange_id: str, base_url: str | None) -> Mapping[str, MarketReport]:
+        """The listings every client of (exchange, base URL) shares."""
+        return await (await self._template(exchange_id, base_url)).markets()
 
     def evict(self, account: ExchangeAccount) -> None:
         """Forget the account's client, e.g. after its key was rejected or rotated."""
@@ -161,7 +181,7 @@ class ExchangePool:
 
     async def close(self) -> None:
         """Close every client, then the shared session."""
-        clients = [*self._clients.values(), *self._templates.values()]
+        clients = [venue.exchange for venue in (*self._clients.values(), *self._templates.values())]
         self._clients.clear()
         self._templates.clear()
         for client in clients:
@@ -177,7 +197,7 @@ class ExchangePool:
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
-    async def _template(self, exchange_id: str, base_url: str | None) -> Any:
+    async def _template(self, exchange_id: str, base_url: str | None) -> CcxtVenueClient:
         where = (exchange_id, base_url)
         template = self._templates.get(where)
         if template is not None:
@@ -190,7 +210,7 @@ class ExchangePool:
                 self._templates[where] = template
         return template
 
-    async def _new_template(self, exchange_id: str, base_url: str | None) -> Any:
+    async def _new_template(self, exchange_id: str, base_url: str | None) -> CcxtVenueClient:
         config = {"enableRateLimit": True, "timeout": self.timeout_ms, "session": self._shared_session(),
                   **self.options}
         template = _pooled_class(exchange_id)(config)
@@ -208,9 +228,11 @@ class ExchangePool:
             raise
         template.enableRateLimit = True
         self.stats.markets_loaded += 1
-        return template
+        if not is_known(exchange_id):
+            log.warning("no venue traits for %s: trading it with the cautious generic ones", exchange_id)
+        return CcxtVenueClient(template, self.traits(exchange_id))
 
-    def _clone(self, template: Any, account: ExchangeAccount) -> Any:
+    def _clone(self, template: ccxt_async.Exchange, account: ExchangeAccount) -> ccxt_async.Exchange:
         """A client for `account`: the template with its own key, options, caches and throttle."""
         client = copy.copy(template)
         client.apiKey = account.api_key.get_secret_value()

@@ -8,14 +8,16 @@
 2. Write-ahead: the new orders are recorded PENDING (journal, then state), then SUBMITTED, before
    anything is sent. A crash at any later point leaves a record that resolution and reconciliation
    find.
-3. Each order is sent as a market order with its client order id (ccxt maps `clientOrderId` to
-   MEXC's `newClientOrderId`). After an ambiguous failure (timeout, dropped connection, 5xx) the
-   exchange is asked by client order id: an order it has is adopted; one it does not have is sent
-   again with the same id (the exchange returns, never duplicates, an order it already has). A 429
-   is a refusal before processing: back off and send again. Attempts are bounded; an order still
+3. Each order is sent as a market order with its client order id, through the account's
+   `VenueClient`. After an ambiguous failure (`VenueUnavailableError`: timeout, dropped connection, 5xx)
+   the venue is asked by client order id: an order it has is adopted; one it does not have is sent
+   again with the same id, but only to a venue that deduplicates client order ids (its traits: it
+   returns, never duplicates, an order it already has); elsewhere it is left to reconciliation. A
+   429 is a refusal before processing: back off and send again. Attempts are bounded; an order still
    unknown stays SUBMITTED with the reason, for reconciliation — never guessed.
-4. Refusals: insufficient funds, invalid order, bad symbol -> REJECTED with the exchange's reason. A
-   refused API key -> REJECTED and, after the whole batch is recorded, `AccountError` for the user.
+4. Refusals (`VenueRejectedError`: insufficient funds, invalid order, bad symbol) -> REJECTED with the
+   venue's reason. A refused API key -> REJECTED and, after the whole batch is recorded,
+   `AccountError` for the user.
 5. Orders that filled get their trades recorded as fills, in the same final write as their states.
 
 Concurrency: all intents of a batch run at once, bounded by one semaphore per executor (orders in
@@ -31,26 +33,25 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import ccxt
 
 from xray_core.errors import XrayError
-from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
-from xray_runtime.exchange_orders import (
-    ACCOUNT_REFUSALS,
-    RATE_LIMITED,
-    REJECTIONS,
-    adopt,
-    describe,
-    lookup,
-    rejected,
+from xray_core.exchange.protocol import (
+    VenueAuthError,
+    VenueClient,
+    VenueError,
+    VenueRateLimitedError,
+    VenueRejectedError,
 )
+from xray_core.exchange.reports import OrderReport
+from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
+from xray_runtime.exchange_orders import adopt, lookup, rejected
 from xray_runtime.exchange_pool import ExchangeAccount, ExchangePool
 from xray_runtime.journal import Journal
 from xray_runtime.order_state import OrderState, OrderStateUnavailableError
 
 log = logging.getLogger(__name__)
+_NOT_RESENT = ("not on the exchange; not sent again, as the venue does not deduplicate client order ids: "
+               "reconciliation asks the exchange")
 
 
 def wall_ms() -> int:
@@ -121,11 +122,11 @@ class Executor:
             raise ValueError(f"intents of other users in a batch for user {account.user_id}")
         if not unique:
             return []
-        client = await self.pool.client(account)
+        venue = await self.pool.venue(account)
         known = await self._known(account.user_id, list(unique))
         fresh = await self._write_ahead([intent for cid, intent in unique.items() if cid not in known])
         self.stats.resolved += len(known)
-        outcomes = await self._run(client, fresh, list(known.values()))
+        outcomes = await self._run(venue, fresh, list(known.values()))
         finished = list(outcomes.values())
         await self._record([o.order for o in finished], [fill for o in finished for fill in o.fills])
         orders = [outcomes[intent.client_order_id].order for intent in intents]
@@ -143,9 +144,9 @@ class Executor:
         await self._record(submitted)
         return submitted
 
-    async def _run(self, client: Any, fresh: list[Order], known: list[Order]) -> dict[str, _Outcome]:
+    async def _run(self, venue: VenueClient, fresh: list[Order], known: list[Order]) -> dict[str, _Outcome]:
         """Send the fresh orders and resolve the known ones, all at once within the semaphore."""
-        steps = [*(self._send(client, order) for order in fresh), *(self._resolve(client, o) for o in known)]
+        steps = [*(self._send(venue, order) for order in fresh), *(self._resolve(venue, o) for o in known)]
         results = await asyncio.gather(*(self._bounded(step) for step in steps), return_exceptions=True)
         outcomes: dict[str, _Outcome] = {}
         for order, result in zip([*fresh, *known], results, strict=True):
@@ -158,23 +159,27 @@ class Executor:
         return outcomes
 
     # ---- one order ---------------------------------------------------------------------------------
-    async def _resolve(self, client: Any, order: Order) -> _Outcome:
-        """A known intent: the exchange's view of it, or (if it never got there) a send."""
+    async def _resolve(self, venue: VenueClient, order: Order) -> _Outcome:
+        """A known intent: the venue's view of it, or (if it never got there) a send. A SUBMITTED
+        order may have been sent before a crash, so only a venue that deduplicates client order
+        ids gets it again; a PENDING one never left."""
         if order.terminal:
             return _Outcome(order)
-        found = await lookup(client, order)
+        found = await lookup(venue, order)
         if found.order is not None:
-            return await self._adopted(client, order, found.order)
-        if found.missing and order.status in (OrderStatus.PENDING, OrderStatus.SUBMITTED):
-            if order.status is OrderStatus.PENDING:
-                order = order.advance(OrderStatus.SUBMITTED, self.now_ms())
-            return await self._send(client, order)
+            return await self._adopted(venue, order, found.order)
+        if found.missing and order.status is OrderStatus.PENDING:
+            return await self._send(venue, order.advance(OrderStatus.SUBMITTED, self.now_ms()))
+        if found.missing and order.status is OrderStatus.SUBMITTED:
+            if venue.traits.deduplicates_client_order_ids:
+                return await self._send(venue, order)
+            return _Outcome(order.advance(order.status, self.now_ms(), reason=_NOT_RESENT))
         if found.account:
             return _Outcome(order, account_error=found.error)
         reason = "not on the exchange" if found.missing else f"exchange not asked: {found.error}"
         return _Outcome(order.advance(order.status, self.now_ms(), reason=reason))
 
-    async def _send(self, client: Any, order: Order) -> _Outcome:
+    async def _send(self, venue: VenueClient, order: Order) -> _Outcome:
         maybe_placed = False  # an earlier attempt may have been processed
         rate_limited = False
         last = ""
@@ -182,63 +187,70 @@ class Executor:
             if attempt:
                 await self._sleep(self._pause(attempt, rate_limited))
             rate_limited = False
-            if maybe_placed:  # ask before sending again: adopt what the exchange already has
-                found = await lookup(client, order)
+            if maybe_placed:  # ask before sending again: adopt what the venue already has
+                found = await lookup(venue, order)
                 if found.order is not None:
                     self.stats.adopted += 1
-                    return await self._adopted(client, order, found.order)
+                    return await self._adopted(venue, order, found.order)
                 if found.account:
                     return self._refused(order, found.error, maybe_placed)
                 if not found.missing:
                     last, rate_limited = found.error, found.rate_limited
                     continue
+                if not venue.traits.deduplicates_client_order_ids:  # "missing" may be a lagging read
+                    self.stats.unresolved += 1
+                    reason = f"{_NOT_RESENT} ({last})"
+                    return _Outcome(order.advance(order.status, self.now_ms(), reason=reason))
             if attempt == self.max_attempts:
                 break  # the last round only asks
             if attempt:
                 self.stats.retried += 1
             try:
                 self.stats.sent += 1
-                ack = await client.create_order(order.symbol, "market", str(order.side), order.amount, None,
-                                                {"clientOrderId": order.client_order_id})
-            except RATE_LIMITED as error:  # refused before processing: nothing placed
+                ack = await venue.create_order(order.symbol, order.side, order.amount, order.client_order_id)
+            except VenueRateLimitedError as error:  # refused before processing: nothing placed
                 self.stats.rate_limited += 1
-                rate_limited, last = True, describe(error)
-            except ACCOUNT_REFUSALS as error:
-                return self._refused(order, describe(error), maybe_placed)
-            except REJECTIONS as error:
-                return await self._rejected(client, order, describe(error), maybe_placed)
-            except ccxt.BaseError as error:  # timeout, dropped connection, 5xx: it may exist now
-                maybe_placed, last = True, describe(error)
+                rate_limited, last = True, error.reason
+            except VenueAuthError as error:
+                return self._refused(order, error.reason, maybe_placed)
+            except VenueRejectedError as error:
+                return await self._rejected(venue, order, error.reason, maybe_placed)
+            except VenueError as error:  # timeout, dropped connection, 5xx, garbled answer: it may exist
+                maybe_placed, last = True, error.reason
             else:
-                return await self._confirmed(client, order, ack)
+                return await self._confirmed(venue, order, ack)
         self.stats.unresolved += 1
         reason = f"unresolved after {self.max_attempts} attempts ({last}); reconciliation asks the exchange"
         log.warning("order %s unresolved: %s", order.client_order_id, last)
         return _Outcome(order.advance(order.status, self.now_ms(), reason=reason))
 
-    async def _confirmed(self, client: Any, order: Order, ack: dict[str, Any]) -> _Outcome:
-        """Accepted: read its state (MEXC's answer to a new order has no status or fills)."""
-        exchange_id = str(ack.get("id") or "") or None
+    async def _confirmed(self, venue: VenueClient, order: Order, ack: OrderReport) -> _Outcome:
+        """Accepted: read its state (an acknowledgement may carry no status or fills; MEXC's does
+        not). Without an exchange id in the answer, the order is read by its client id."""
+        exchange_id = ack.exchange_order_id
         try:
-            found = await client.fetch_order(exchange_id, order.symbol)
-        except ccxt.BaseError as error:
-            reason = f"accepted; state not read yet ({describe(error)})"
+            if exchange_id is None:
+                found = await venue.fetch_order_by_client_id(order.client_order_id, order.symbol)
+            else:
+                found = await venue.fetch_order(exchange_id, order.symbol)
+        except VenueError as error:
+            reason = f"accepted; state not read yet ({error.reason})"
             return _Outcome(order.advance(order.status, self.now_ms(), exchange_order_id=exchange_id,
                                           reason=reason))
-        return await self._adopted(client, order, found)
+        return await self._adopted(venue, order, found)
 
-    async def _adopted(self, client: Any, order: Order, exchange_order: dict[str, Any]) -> _Outcome:
-        adoption = await adopt(client, order, exchange_order, self.now_ms())
+    async def _adopted(self, venue: VenueClient, order: Order, report: OrderReport) -> _Outcome:
+        adoption = await adopt(venue, order, report, self.now_ms())
         if adoption.note:
             log.warning("order %s: %s", order.client_order_id, adoption.note)
         return _Outcome(adoption.order, adoption.fills)
 
-    async def _rejected(self, client: Any, order: Order, reason: str, maybe_placed: bool) -> _Outcome:
+    async def _rejected(self, venue: VenueClient, order: Order, reason: str, maybe_placed: bool) -> _Outcome:
         if maybe_placed:  # e.g. funds now short because an earlier attempt did buy: adopt that one
-            found = await lookup(client, order)
+            found = await lookup(venue, order)
             if found.order is not None:
                 self.stats.adopted += 1
-                return await self._adopted(client, order, found.order)
+                return await self._adopted(venue, order, found.order)
             if not found.missing:
                 return _Outcome(order.advance(order.status, self.now_ms(), reason=f"{reason}; {found.error}"))
         self.stats.rejected += 1

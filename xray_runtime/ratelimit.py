@@ -1,10 +1,11 @@
 """Request-weight limits shared by every runtime process: GCRA over several scopes at once.
 
-MEXC counts request weight per IP (public endpoints) and per API key (private ones), each allowing
-`limit` weight per `window_s` (500 per 10 s). A request names the scopes it is charged to, e.g.
-`("ip:203.0.113.5", key_scope(api_key))`, and is admitted only when every scope admits it; otherwise
-nothing is consumed and the caller learns how long to wait. Scopes of kind "ip" use
-`weight_limit_ip`, kind "key" `weight_limit_key`.
+Venues count request weight per IP and per API key, each allowing `limit` weight per `window_s`;
+which requests go to which scope, and the limits, are the venue's `RateLimits` traits (MEXC: public
+endpoints per IP, private ones per key, 500 per 10 s each). A request names the scopes it is
+charged to, e.g. `("ip:203.0.113.5", key_scope(api_key))`, and is admitted only when every scope
+admits it; otherwise nothing is consumed and the caller learns how long to wait. Scopes of kind "ip"
+use `weight_limit_ip`, kind "key" `weight_limit_key` (settings; unset: the venue's).
 
 Each scope is one GCRA cell: its theoretical arrival time (TAT). A request of weight w moves the TAT
 to max(TAT, now) + w * interval and passes while the TAT stays within `tolerance` of now: a leaky
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xray_core.errors import ConfigError
+from xray_core.exchange.venues import GENERIC, RateLimits, traits_for
 from xray_runtime.redis_conn import AnyRedis, connect
 from xray_runtime.settings import RuntimeSettings
 
@@ -64,10 +66,13 @@ class Quota:
 
 
 def quotas_from_settings(settings: RuntimeSettings, burst_share: float = 0.5) -> dict[str, Quota]:
-    """Quotas per scope kind: "ip" and "key" (MEXC's two pools)."""
+    """Quotas per scope kind, "ip" and "key": the settings' limits, else those of the venue
+    `settings.exchange_id` names."""
+    venue = traits_for(settings.exchange_id).rate_limits
+    window = settings.weight_window_s or venue.window_s
     return {
-        "ip": Quota.of(settings.weight_limit_ip, settings.weight_window_s, burst_share),
-        "key": Quota.of(settings.weight_limit_key, settings.weight_window_s, burst_share),
+        "ip": Quota.of(settings.weight_limit_ip or venue.ip_weight, window, burst_share),
+        "key": Quota.of(settings.weight_limit_key or venue.key_weight, window, burst_share),
     }
 
 
@@ -252,17 +257,14 @@ def build_limiter(settings: RuntimeSettings, redis: AnyRedis | None = None) -> L
 # ---- ccxt ----------------------------------------------------------------------------------------
 # ccxt's async fetch2() does `if self.enableRateLimit: await self.throttle(cost)` once per request
 # (not again for its own retries), where cost = calculate_rate_limiter_cost(api, method, path, params,
-# config) = the endpoint's {'cost': n} from ccxt's `api` table in mexc.py. One cost unit is charged as
-# one unit of MEXC weight. ccxt's MEXC costs equal MEXC's documented weights or exceed them
-# (exchangeInfo 25 vs 10, depth 3 vs 1, one-symbol ticker/24hr 25 vs 1, ticker/price 10 vs 1-2,
-# contract/detail 100 vs 1), so charging them is safe, if conservative. The one endpoint ccxt
-# under-charges, the whole-market ticker/24hr (25 vs 40), is charged MEXC's 40 by install_ccxt_throttle.
-_UNDERCOSTED_WHOLE_MARKET = {"ticker/24hr": 40.0}
+# config) = the endpoint's {'cost': n} from ccxt's `api` table of the exchange. One cost unit is
+# charged as one unit of the venue's weight; where ccxt's cost for a whole-market call is below the
+# venue's weight, the venue's traits say so (`RateLimits.whole_market_weights`) and that is charged.
 
 
 class ScopedCost(float):
-    """A ccxt cost that also says whether its endpoint is private: MEXC charges private endpoints to
-    the API key and public ones to the IP, and ccxt passes throttle() nothing but the cost."""
+    """A ccxt cost that also says whether its endpoint is private: venues may charge private
+    endpoints to other scopes than public ones, and ccxt passes throttle() nothing but the cost."""
 
     private: bool
 
@@ -272,13 +274,15 @@ class ScopedCost(float):
         return cost
 
 
-def ccxt_throttle(limiter: BaseLimiter, scopes: Sequence[str]) -> Callable[[float], Awaitable[None]]:
+def ccxt_throttle(limiter: BaseLimiter, scopes: Sequence[str],
+                  limits: RateLimits = GENERIC.rate_limits) -> Callable[[float], Awaitable[None]]:
     """A replacement for a ccxt async exchange's `throttle(cost)`: waits on `limiter` for `cost`
     weight. A plain cost is charged to every scope; a ScopedCost (see install_ccxt_throttle) only to
-    the "key:" scopes when private, the "ip:" scopes when public (to all, if none of that kind)."""
+    the scopes of the kinds `limits` charges private (or public) requests to (to all, if none of
+    those kinds is among `scopes`)."""
     scopes = tuple(scopes)
-    private_scopes = tuple(s for s in scopes if s.startswith("key:")) or scopes
-    public_scopes = tuple(s for s in scopes if s.startswith("ip:")) or scopes
+    private_scopes = _of_kinds(scopes, limits.private_scopes)
+    public_scopes = _of_kinds(scopes, limits.public_scopes)
 
     async def throttle(cost: float | None = None) -> None:
         charged = scopes
@@ -290,19 +294,26 @@ def ccxt_throttle(limiter: BaseLimiter, scopes: Sequence[str]) -> Callable[[floa
 
 
 def install_ccxt_throttle(exchange: Any, limiter: BaseLimiter, scopes: Sequence[str]) -> None:
-    """Make every request of a ccxt async `exchange` wait on `limiter`: its private requests charged
-    to the key scopes, public ones to the IP scopes, at ccxt's cost (MEXC's weight where ccxt's is
-    lower). Replaces ccxt's own per-instance throttle, which paces one instance only."""
+    """Make every request of a ccxt async `exchange` wait on `limiter`, each charged to the scopes
+    its venue counts it in (MEXC: private requests to the key, public ones to the IP), at ccxt's
+    cost or the venue's weight where ccxt's is lower. Replaces ccxt's own per-instance throttle,
+    which paces one instance only."""
+    limits = traits_for(exchange.id).rate_limits
     ccxt_cost = exchange.calculate_rate_limiter_cost
 
     def cost(api: Any, method: str, path: str, params: dict[str, Any], config: dict[str, Any] | None = None,
              ) -> ScopedCost:
         value = float(ccxt_cost(api, method, path, params, config or {}))
-        if path in _UNDERCOSTED_WHOLE_MARKET and not params.get("symbol"):
-            value = max(value, _UNDERCOSTED_WHOLE_MARKET[path])
+        whole_market = limits.whole_market_weight(path)
+        if whole_market is not None and not params.get("symbol"):
+            value = max(value, whole_market)
         sections = api if isinstance(api, list | tuple) else [api]
         return ScopedCost(value, private="private" in sections)
 
     exchange.calculate_rate_limiter_cost = cost
-    exchange.throttle = ccxt_throttle(limiter, scopes)
+    exchange.throttle = ccxt_throttle(limiter, scopes, limits)
     exchange.enableRateLimit = True
+
+
+def _of_kinds(scopes: tuple[str, ...], kinds: Sequence[str]) -> tuple[str, ...]:
+    return tuple(s for s in scopes if s.partition(":")[0] in kinds) or scopes

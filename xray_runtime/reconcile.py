@@ -1,13 +1,15 @@
 """Reconciliation: make the journal agree with the exchange, and say how far apart they were.
 
-`reconcile` runs for a user at start and periodically. It never sends an order; it asks:
+`reconcile` runs for a user at start and periodically, reading the venue's typed reports through
+its `VenueClient`. It never sends an order; it asks:
 
 1. every non-terminal local order, by client order id: adopt its status, filled and average, and
    record its trades (an order that filled on a later bar, or whose answer was lost, is settled
    here). An order the exchange still does not have long after it was handed over
-   (`never_placed_after_ms`) never reached it: REJECTED with that reason. Why the wait is safe: a
-   signed request is refused once its recvWindow has passed (ccxt sends 5 s; MEXC allows at most
-   60 s), so a request held somewhere cannot create the order after that.
+   (`never_placed_after_ms`, by default twice the venue's longest recvWindow) never reached it:
+   REJECTED with that reason. Why the wait is safe: a signed request is refused once its recvWindow
+   has passed (the venue's traits say how long that can be), so a request held somewhere cannot
+   create the order after that.
 2. the account's trades on each symbol since the newest recorded fill: every trade missing locally
    is recorded (a lost fill found and repaired).
 3. the account's orders on each symbol: one whose client order id the journal does not know is
@@ -27,10 +29,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import ccxt
-
+from xray_core.exchange.protocol import VenueClient, VenueError
+from xray_core.exchange.reports import BalanceReport
+from xray_core.exchange.venues.mexc import NATIVE_ORDER_STATUS
 from xray_core.trading.orders import Fill, Order, OrderStatus
-from xray_runtime.exchange_orders import adopt, describe, lookup, rejected, trade_to_fill
+from xray_runtime.exchange_orders import adopt, lookup, rejected
 from xray_runtime.exchange_pool import ExchangeAccount
 from xray_runtime.execution import wall_ms
 from xray_runtime.journal import Journal
@@ -38,7 +41,6 @@ from xray_runtime.order_state import OrderState, OrderStateUnavailableError, reb
 
 log = logging.getLogger(__name__)
 
-TRADES_PAGE = 100  # MEXC's most trades per myTrades request
 _CONCURRENCY = 8  # order lookups in flight per reconciled user
 
 
@@ -51,7 +53,7 @@ class ReconcileReport:
     balance_diffs: int = 0  # currencies whose exchange total differs from the journal's position
     unresolved: int = 0  # non-terminal orders the exchange could not be asked about this time
     details: list[str] = field(default_factory=list)
-    balance: dict[str, Any] | None = None  # the exchange's balance as read for the comparison
+    balance: BalanceReport | None = None  # the exchange's balance as read for the comparison
 
     def counts(self) -> dict[str, int]:
         return {"orders_updated": self.orders_updated, "fills_added": self.fills_added,
@@ -59,28 +61,30 @@ class ReconcileReport:
                 "unresolved": self.unresolved}
 
 
-async def reconcile(account: ExchangeAccount, client: Any, journal: Journal, state: OrderState,
+async def reconcile(account: ExchangeAccount, venue: VenueClient, journal: Journal, state: OrderState,
                     symbols: Iterable[str], *, now_ms: Callable[[], int] = wall_ms,
-                    since_ms: int | None = None, never_placed_after_ms: int = 120_000) -> ReconcileReport:
+                    since_ms: int | None = None, never_placed_after_ms: int | None = None) -> ReconcileReport:
     """Reconcile `account`'s orders, fills and balances on `symbols` (plus the symbols of its open
-    orders) against the exchange through `client`, and write the repairs to journal and state."""
+    orders) against the exchange through `venue`, and write the repairs to journal and state."""
     user_id = account.user_id
     report = ReconcileReport(user_id)
+    if never_placed_after_ms is None:
+        never_placed_after_ms = 2 * venue.traits.max_recv_window_ms
     open_orders = await asyncio.to_thread(journal.open_orders, user_id)
     wanted = sorted(set(symbols) | {order.symbol for order in open_orders})
-    updated, fills = await _resolve_open(client, open_orders, report, now_ms, never_placed_after_ms)
+    updated, fills = await _resolve_open(venue, open_orders, report, now_ms, never_placed_after_ms)
     await asyncio.to_thread(journal.add_fills, fills)  # fills first: no order claims a fill not kept
     await asyncio.to_thread(journal.upsert_orders, updated)
     report.orders_updated = len(updated)
     for symbol in wanted:
         since = since_ms if since_ms is not None else await _since(journal, user_id, symbol, open_orders)
         try:
-            report.fills_added += await _sweep_trades(client, journal, user_id, symbol, since)
-            await _find_unknown_orders(client, journal, user_id, symbol, since, report)
-        except ccxt.BaseError as error:
+            report.fills_added += await _sweep_trades(venue, journal, user_id, symbol, since)
+            await _find_unknown_orders(venue, journal, user_id, symbol, since, report)
+        except VenueError as error:
             report.unresolved += 1
-            report.details.append(f"{symbol}: exchange not asked ({describe(error)})")
-    await _compare_balances(client, journal, user_id, wanted, report)
+            report.details.append(f"{symbol}: exchange not asked ({error.reason})")
+    await _compare_balances(venue, journal, user_id, wanted, report)
     await _refresh_state(journal, state, user_id, updated, report)
     if any(report.counts().values()):
         log.info("reconciled user %s", user_id, extra={"user_id": user_id, **report.counts()})
@@ -88,16 +92,16 @@ async def reconcile(account: ExchangeAccount, client: Any, journal: Journal, sta
 
 
 async def _resolve_open(
-    client: Any, orders: Sequence[Order], report: ReconcileReport, now_ms: Callable[[], int],
+    venue: VenueClient, orders: Sequence[Order], report: ReconcileReport, now_ms: Callable[[], int],
     never_placed_after_ms: int,
 ) -> tuple[list[Order], list[Fill]]:
     slots = asyncio.Semaphore(_CONCURRENCY)
 
     async def one(order: Order) -> tuple[Order, list[Fill]]:
         async with slots:
-            found = await lookup(client, order)
+            found = await lookup(venue, order)
         if found.order is not None:
-            adoption = await adopt(client, order, found.order, now_ms())
+            adoption = await adopt(venue, order, found.order, now_ms())
             if adoption.note:
                 report.details.append(f"{order.client_order_id}: {adoption.note}")
             return adoption.order, adoption.fills
@@ -124,55 +128,45 @@ async def _since(journal: Journal, user_id: str, symbol: str, open_orders: Seque
     return min(candidates) if candidates else None
 
 
-async def _sweep_trades(client: Any, journal: Journal, user_id: str, symbol: str, since: int | None) -> int:
+async def _sweep_trades(venue: VenueClient, journal: Journal, user_id: str, symbol: str,
+                        since: int | None) -> int:
     """Record every trade on `symbol` from `since` that the journal lacks; returns how many."""
     recorded = await asyncio.to_thread(journal.orders, user_id, symbol)
     by_exchange_id = {o.exchange_order_id: o.client_order_id for o in recorded if o.exchange_order_id}
-    seen: set[str] = set()
-    fills: list[Fill] = []
-    while True:
-        page = await client.fetch_my_trades(symbol, since, TRADES_PAGE)
-        new = [trade for trade in page if str(trade["id"]) not in seen]
-        for trade in new:
-            seen.add(str(trade["id"]))
-            fills.append(trade_to_fill(trade, user_id, by_exchange_id.get(str(trade.get("order")))))
-        # A full page may have more behind it; the next page starts at its last trade's time
-        # (inclusive, so trades sharing that millisecond are not skipped: repeats are dropped above).
-        if since is None or len(page) < TRADES_PAGE or not new:
-            break
-        since = max(int(trade["timestamp"]) for trade in page)
+    trades = await venue.fetch_my_trades(symbol, since)  # paged by the venue client
+    fills = [trade.to_fill(user_id, by_exchange_id.get(trade.exchange_order_id or "")) for trade in trades]
     return await asyncio.to_thread(journal.add_fills, fills)
 
 
-async def _find_unknown_orders(client: Any, journal: Journal, user_id: str, symbol: str, since: int | None,
-                               report: ReconcileReport) -> None:
-    exchange_orders = await client.fetch_orders(symbol, since)
-    ids = [str(o.get("clientOrderId") or "") for o in exchange_orders]
+async def _find_unknown_orders(venue: VenueClient, journal: Journal, user_id: str, symbol: str,
+                               since: int | None, report: ReconcileReport) -> None:
+    exchange_orders = await venue.fetch_orders(symbol, since)
+    ids = [o.client_order_id or "" for o in exchange_orders]
     known = await asyncio.to_thread(journal.get_many, [cid for cid in ids if cid])
     for order, cid in zip(exchange_orders, ids, strict=True):
         if cid not in known:
             report.unknown_orders += 1
-            report.details.append(f"{symbol}: exchange order {order.get('id')} (client id {cid or 'none'}) "
-                                  "is not in the journal")
+            report.details.append(f"{symbol}: exchange order {order.exchange_order_id} "
+                                  f"(client id {cid or 'none'}) is not in the journal")
 
 
-async def _compare_balances(client: Any, journal: Journal, user_id: str, symbols: Sequence[str],
+async def _compare_balances(venue: VenueClient, journal: Journal, user_id: str, symbols: Sequence[str],
                             report: ReconcileReport) -> None:
     """Each base currency's exchange total against the journal's position (the quote currency is
     not compared: its starting balance is not the journal's to know)."""
     if not symbols:
         return
     try:
-        balance = report.balance = await client.fetch_balance()
-    except ccxt.BaseError as error:
+        balance = report.balance = await venue.fetch_balance()
+    except VenueError as error:
         report.unresolved += 1
-        report.details.append(f"balances not read ({describe(error)})")
+        report.details.append(f"balances not read ({error.reason})")
         return
     held: dict[str, float] = defaultdict(float)
     for symbol in symbols:
         held[symbol.split("/")[0]] += await asyncio.to_thread(journal.position, user_id, symbol)
     for asset, expected in sorted(held.items()):
-        actual = float((balance.get(asset) or {}).get("total") or 0.0)
+        actual = balance.total_of(asset)
         if abs(actual - expected) > max(1e-9, 1e-6 * max(abs(actual), abs(expected))):
             report.balance_diffs += 1
             report.details.append(f"{asset}: exchange holds {actual}, the journal's fills say {expected}")
@@ -188,9 +182,6 @@ async def _refresh_state(journal: Journal, state: OrderState, user_id: str, upda
 
 
 # ---- audit ---------------------------------------------------------------------------------------
-_MEXC_STATUS = {"NEW": OrderStatus.OPEN, "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
-                "FILLED": OrderStatus.FILLED, "CANCELED": OrderStatus.CANCELED,
-                "PARTIALLY_CANCELED": OrderStatus.CANCELED}
 
 
 @dataclass
@@ -231,7 +222,7 @@ def _audit_order(order: Order, group: list[dict[str, Any]] | None, result: Audit
             result.details.append(f"{order.client_order_id}: {order.status} locally, not on the exchange")
         return
     truth = group[0]
-    status, filled = _MEXC_STATUS.get(truth["status"]), float(truth["executedQty"])
+    status, filled = NATIVE_ORDER_STATUS.get(truth["status"]), float(truth["executedQty"])
     if status != order.status or abs(filled - order.filled) > 1e-9:
         result.state_mismatches += 1
         result.details.append(f"{order.client_order_id}: local {order.status}/{order.filled}, "

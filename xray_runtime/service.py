@@ -248,9 +248,7 @@ class TradingService:
             market = markets.get(symbol)
             if market is None:
                 continue
-            step = float(market["precision"]["amount"] or 1e-8)
-            min_cost = float((market.get("limits", {}).get("cost") or {}).get("min") or 0.0)
-            self.rules[symbol] = MarketRules(step, min_cost)
+            self.rules[symbol] = MarketRules(market.amount_step or 1e-8, market.min_cost or 0.0)
 
     async def _execute(self, intents: dict[int, list[OrderIntent]], report: TickReport) -> None:
         book = self.parts.book

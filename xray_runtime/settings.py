@@ -59,9 +59,13 @@ class RuntimeSettings(BaseSettings):
     global_max_daily_loss: float = Field(
         0.2, gt=0, le=1, description="Kill switch: all users' combined loss today, share of start equity"
     )
-    weight_limit_ip: int = Field(500, ge=1, description="Request weight per IP per window (MEXC: 500/10s)")
-    weight_limit_key: int = Field(500, ge=1, description="Request weight per API key per window")
-    weight_window_s: float = Field(10.0, gt=0, description="Rate-limit window")
+    weight_limit_ip: int | None = Field(
+        None, ge=1, description="Request weight per IP per window; unset: the venue's (MEXC: 500 per 10 s)"
+    )
+    weight_limit_key: int | None = Field(
+        None, ge=1, description="Request weight per API key per window; unset: the venue's (MEXC: 500)"
+    )
+    weight_window_s: float | None = Field(None, gt=0, description="Rate-limit window; unset: the venue's")
     process_id: str | None = Field(None, description="Name in the shard ring (default: host:pid)")
     lease_s: float = Field(10.0, gt=0, description="Missing heartbeats this long, a process loses its users")
     http_host: str = Field("127.0.0.1", description="/health and /metrics host")

@@ -140,8 +140,8 @@ class OrderPath:
 
     async def reconcile(self, user_id: str, symbols: Sequence[str] = ("BTC/USDT", "ETH/USDT"),
                         **options: Any) -> ReconcileReport:
-        client = await self.pool.client(self.accounts[user_id])
-        return await reconcile(self.accounts[user_id], client, self.journal, self.state, symbols, **options)
+        venue = await self.pool.venue(self.accounts[user_id])
+        return await reconcile(self.accounts[user_id], venue, self.journal, self.state, symbols, **options)
 
     def audit(self, user_id: str) -> AuditResult:
         return audit(self.truth(user_id), self.journal, user_id)

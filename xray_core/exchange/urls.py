@@ -5,21 +5,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-# Hosts whose scheme+host part is replaced; every other part of each URL is kept as ccxt has it.
-REBASED_HOSTS = {
-    "mexc": ("https://api.mexc.com", "https://www.mexc.com", "https://contract.mexc.com"),
-}
+from xray_core.exchange.venues import traits_for
 
 
 def rebase_api_urls(urls: Any, base_url: str, exchange_id: str) -> Any:
     """Return a copy of ccxt's `urls['api']` tree with the exchange's API hosts replaced by `base_url`.
 
-    For MEXC this turns `https://api.mexc.com/api/v1/contract` into `{base_url}/api/v1/contract` and
-    `https://www.mexc.com/open/api/v2` into `{base_url}/open/api/v2`. For other exchanges every
+    Where the venue's traits list its API hosts (`api_hosts`), only URLs on those hosts are rebased:
+    for MEXC `https://api.mexc.com/api/v1/contract` becomes `{base_url}/api/v1/contract` and
+    `https://www.mexc.com/open/api/v2` becomes `{base_url}/open/api/v2`. For other exchanges every
     absolute URL's scheme and host are replaced, keeping the path.
     """
     base_url = base_url.rstrip("/")
-    hosts = REBASED_HOSTS.get(exchange_id)
+    hosts = traits_for(exchange_id).api_hosts or None
 
     def rewrite(value: Any) -> Any:
         if isinstance(value, dict):

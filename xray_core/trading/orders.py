@@ -2,8 +2,8 @@
 
 An order starts as an *intent* the runtime decided on a closed bar. Its client order id is derived
 from (user, symbol, bar, intent), so deciding again after a crash or a timeout yields the same id and
-the exchange (MEXC dedups `newClientOrderId`) returns the order it already has instead of making a
-second one. States:
+a venue that deduplicates client order ids (MEXC does; see `xray_core.exchange.venues`) returns the
+order it already has instead of making a second one. States:
 
     PENDING ──► SUBMITTED ──► OPEN ──► PARTIALLY_FILLED ──► FILLED
        │            │           │              │
@@ -57,7 +57,8 @@ class IllegalTransitionError(XrayError):
 
 def client_order_id(user_id: str, symbol: str, bar_ms: int, intent: str) -> str:
     """The deterministic client order id of `intent` for `user_id` on `symbol`'s bar `bar_ms`:
-    "x" + 31 hex digits (32 characters, MEXC's limit), the same every time it is derived."""
+    "x" + 31 hex digits (32 characters: within every registered venue's
+    `max_client_order_id_length`), the same every time it is derived."""
     digest = hashlib.sha256(f"{user_id}|{symbol}|{bar_ms}|{intent}".encode()).hexdigest()
     return "x" + digest[:31]
 
