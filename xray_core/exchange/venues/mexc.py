@@ -1,7 +1,7 @@
 """MEXC spot (API v3): every way it differs from a generic ccxt venue, in one place.
 
 Sources: MEXC's spot v3 API documentation (limits, error codes, order parameters) and ccxt's
-`mexc` class (its costs, its exception map). The emulator (`xray_core/emulator`) imitates the same
+`mexc` class (its costs, its exception map). The emulator (`xray_sim/exchange`) imitates the same
 behaviour, so the values here are what the tests exercise.
 """
 
