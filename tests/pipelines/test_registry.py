@@ -2,7 +2,10 @@
 
 import subprocess
 import sys
+from importlib.metadata import version
+from pathlib import Path
 
+import mlflow
 import numpy as np
 import polars as pl
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from xray_core.errors import XrayError
 from xray_core.learning.dataset import FEATURES
 from xray_core.learning.gate import GateConfig
-from xray_core.learning.models.registry import build_model
+from xray_core.learning.models.registry import MODEL_KINDS, build_model
 from xray_pipelines.mlops.registry import (
     CHALLENGER,
     CHAMPION,
@@ -18,6 +21,7 @@ from xray_pipelines.mlops.registry import (
     gate_challenger,
     list_versions,
     log_model_version,
+    pip_requirements,
     rollback,
 )
 
@@ -141,3 +145,43 @@ def test_the_champion_loads_by_alias_in_a_fresh_process_and_predicts(tracking, f
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+# the libraries only one kind needs; the pyfunc wrapper itself needs numpy, pandas, polars, pyarrow
+OWN_LIBRARIES = {
+    "gbm": {"scikit-learn", "skops", "threadpoolctl"},
+    "lstm": {"torch", "pytorch-lightning"},
+    "rl": {"torch", "stable-baselines3", "gymnasium"},
+}
+WRAPPER = {"numpy", "pandas", "polars", "pyarrow"}
+
+
+def _requirement_names(lines: list[str]) -> set[str]:
+    return {line.split("==")[0].strip().lower().replace("_", "-") for line in lines if line.strip()}
+
+
+def test_a_logged_model_requires_only_its_own_libraries(tracking, frame):
+    """The scikit-learn model's environment (requirements.txt, conda.yaml) names neither torch,
+    Lightning nor stable-baselines3, and pins what it does name to the versions it was trained with."""
+    number = _register(tracking, frame, sharpe=1.0)
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/xray-gbm/{number}"))
+    lines = (local / "requirements.txt").read_text().splitlines()
+    assert _requirement_names(lines) == WRAPPER | OWN_LIBRARIES["gbm"] | {"mlflow"}
+    for line in filter(None, map(str.strip, lines)):
+        name, _, pinned = line.partition("==")
+        assert pinned == version(name), line
+    conda = (local / "conda.yaml").read_text()
+    assert "skops==" in conda and not any(heavy in conda for heavy in ("torch", "lightning", "stable"))
+    # Served from code, its files read by the model class: MLflow deserializes nothing (no pickled
+    # python_model, no sklearn flavour whose skops trust list would come from the artefact itself).
+    flavors = mlflow.models.Model.load(str(local)).flavors
+    assert set(flavors) == {"python_function"}
+    assert flavors["python_function"]["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert "python_model" not in flavors["python_function"]
+
+
+@pytest.mark.parametrize("kind", sorted(OWN_LIBRARIES))
+def test_each_kind_requires_its_own_libraries_and_no_other_kinds(kind):
+    names = _requirement_names(pip_requirements(MODEL_KINDS[kind]))
+    others = set().union(*(libs for k, libs in OWN_LIBRARIES.items() if k != kind)) - OWN_LIBRARIES[kind]
+    assert names == WRAPPER | OWN_LIBRARIES[kind] and not names & others

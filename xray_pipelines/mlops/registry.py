@@ -13,6 +13,7 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from mlflow.models import infer_signature
 
 from xray_core.errors import ConfigError, XrayError
 from xray_core.learning.gate import GateConfig, GateDecision, decide
+from xray_core.learning.models.base import BASE_LIBRARY, SignalModel
 from xray_core.settings import resolve_tracking_uri
 
 KINDS = ("gbm", "lstm", "rl")
@@ -34,6 +36,8 @@ FLAVORS = {"gbm": "sklearn", "lstm": "lightning", "rl": "sb3"}
 CHAMPION, CHALLENGER = "champion", "challenger"
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 LINEAGE_KEYS = ("xray.data_version", "xray.code_version", "xray.dagster_run_id")
+# What pyfunc_model.py imports to serve any kind (pyarrow: polars converts MLflow's pandas input with it).
+WRAPPER_REQUIREMENTS = ("numpy", "pandas", "polars", "pyarrow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +103,7 @@ def log_model_version(
             signature=infer_signature(example_pd, model.predict_proba(example)),
             input_example=example_pd.head(5),
             registered_model_name=name,
-            pip_requirements=_requirements(),
+            pip_requirements=pip_requirements(type(model)),
             tags={"xray.kind": kind},
         )
     client = MlflowClient()
@@ -224,19 +228,12 @@ def _name(kind: str) -> str:
     return MODEL_NAMES[kind]
 
 
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    packages = (
-        "numpy",
-        "pandas",
-        "polars",
-        "scikit-learn",
-        "torch",
-        "pytorch-lightning",
-        "stable-baselines3",
-    )
-    return [f"{p}=={version(p)}" for p in packages]
+def pip_requirements(model_class: type[SignalModel]) -> list[str]:
+    """The pinned pip requirements logged with a model of `model_class`: what the pyfunc wrapper
+    imports plus the model's own library (its class's `library`), nothing of the other kinds, so
+    serving the scikit-learn model never installs torch. MLflow adds its own pin."""
+    names = dict.fromkeys((*WRAPPER_REQUIREMENTS, *BASE_LIBRARY, *model_class.library))
+    return [f"{name}=={metadata.version(name)}" for name in names]
 
 
 def _loggable(value: Any) -> Any:

@@ -40,6 +40,7 @@ from xray_core.errors import ConfigError, DataError
 from xray_core.learning.dataset import FEATURES
 
 Flavor = Literal["sklearn", "lightning", "sb3"]
+BASE_LIBRARY = ("numpy", "polars")  # the distributions this module (so every kind) imports
 MODEL_FILE = "model.json"
 FORMAT_VERSION = 1
 C = TypeVar("C")
@@ -288,7 +289,9 @@ class SignalModel(ABC):
     kind: ClassVar[str]
     flavor: ClassVar[Flavor]
     Config: ClassVar[type]
-    library: ClassVar[tuple[str, ...]] = ()  # distributions whose versions go into model.json
+    # The distributions the kind's module imports beyond BASE_LIBRARY: their versions go into
+    # model.json, and they are the logged MLflow model's own requirements (no other kind's).
+    library: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, features: Sequence[str] | None = None, **params: Any) -> None:
         self.config = make_config(self.Config, self.kind, params)

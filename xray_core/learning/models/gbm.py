@@ -16,17 +16,25 @@ Saved with skops rather than joblib: joblib is pickle, and unpickling a file fro
 run arbitrary code. skops stores the estimator as data and loads only the types it is told to trust;
 the one type a fitted `HistGradientBoostingClassifier` needs beyond skops's defaults is listed in
 `TRUSTED_TYPES`, and a file needing any other is refused.
+
+Importing skops.io must not import torch: skops builds its default trust list by walking every
+scikit-learn package, and one of them is scikit-learn's array-API shim for torch, which imports torch
+whenever it is installed (seconds and hundreds of MB for a model that never touches it). That one shim
+is hidden while skops.io loads (`_without_torch_shim`); it holds no estimator, so the trust list is
+the same, and the shim is importable again afterwards.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import polars as pl
-import skops.io as sio
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
@@ -42,6 +50,27 @@ from xray_core.learning.models.base import (
     labels_and_weights,
     time_split,
 )
+
+TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
+
+
+@contextmanager
+def _without_torch_shim() -> Iterator[None]:
+    """Make scikit-learn's torch array-API shim unimportable for the duration (a None entry in
+    sys.modules fails the import, which scikit-learn's package walk skips), unless it is already
+    loaded; afterwards it imports normally again."""
+    hide = TORCH_SHIM not in sys.modules
+    if hide:
+        sys.modules[TORCH_SHIM] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if hide and sys.modules.get(TORCH_SHIM, ...) is None:
+            del sys.modules[TORCH_SHIM]
+
+
+with _without_torch_shim():
+    import skops.io as sio
 
 WEIGHTS_FILE = "gbm.skops"
 TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
@@ -97,7 +126,7 @@ class GbmModel(SignalModel):
     kind: ClassVar[str] = "gbm"
     flavor = "sklearn"
     Config = GbmConfig
-    library = ("scikit-learn", "skops")
+    library = ("scikit-learn", "skops", "threadpoolctl")
     config: GbmConfig
 
     def __init__(self, features: list[str] | None = None, **params: Any) -> None:
