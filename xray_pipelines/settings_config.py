@@ -40,7 +40,9 @@ class SettingsResource(dg.ConfigurableResource):
             prefix = str(type(group).model_config.get("env_prefix", ""))
             for name, field in type(group).model_fields.items():
                 value = getattr(group, name)
-                if _is_secret(field):  # resolved at run time, never shown in the UI or run config
+                if _is_secret(field):
+                    # Resolved at run time, never shown in the UI or run config. Dagster reads EnvVars
+                    # from the process environment only, so a secret must be set there to be wired.
                     variable = f"{prefix}{name}".upper()
                     value = dg.EnvVar(variable) if os.environ.get(variable) else None
                 values[cls.config_names.get(name, name)] = _config_value(value)
