@@ -39,12 +39,12 @@ def print_market_data(settings: Any, failures: dict[str, str]) -> None:
 
 
 def print_research(settings: Any) -> None:
-    from xray_core.research.store import ResearchStore
+    from xray_core.research.store import LakeTable, ResearchStore
 
     store = ResearchStore(settings.store.duckdb_file, settings.store.lake_dir)
     scope = {"exchange": settings.exchange.id, "timeframe": settings.ingest.timeframe}
-    filtered = store.read("filtered_symbols", scope)
-    params = store.read("symbol_params", scope)
+    filtered = store.read(LakeTable.FILTERED_SYMBOLS, scope)
+    params = store.read(LakeTable.SYMBOL_PARAMS, scope)
     optimised = {r["symbol"]: f"{r['strategy']} {_short(r['params'])}" for r in params.iter_rows(named=True)}
     kept = filtered.filter(pl.col("kept"))
     research = settings.research
@@ -81,7 +81,9 @@ def print_research(settings: Any) -> None:
 
 
 def _print_groups(store: Any, scope: dict[str, str]) -> None:
-    groups = store.read("strategy_params", scope)
+    from xray_core.research.store import LakeTable
+
+    groups = store.read(LakeTable.STRATEGY_PARAMS, scope)
     if not groups.height:
         return
     table = Table(title="optimised per cluster (NSGA-II, walk-forward, out-of-sample)")

@@ -1,3 +1,4 @@
-"""X-Ray's Dagster code location: assets, checks, resources, schedules and sensors by domain.
+"""X-Ray's Dagster code location: assets, checks, jobs, schedules and sensors by domain under `defs/`.
 
-`definitions.py` composes them; nothing here is imported by the trading runtime (or vice versa)."""
+`definitions.py` discovers them and adds the resources; nothing here is imported by the trading
+runtime (or vice versa)."""

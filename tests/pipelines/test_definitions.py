@@ -9,9 +9,8 @@ from pathlib import Path
 import dagster as dg
 
 from xray_pipelines.definitions import defs
+from xray_pipelines.defs.market_data.automation import hourly_candles, new_symbols
 from xray_pipelines.partitions import SYMBOLS
-from xray_pipelines.schedules import hourly_candles
-from xray_pipelines.sensors import new_symbols
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULED = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
@@ -85,8 +84,8 @@ def test_hourly_schedule_skips_without_partitions(instance):
 
 
 def test_new_symbols_sensor_backfills_only_symbols_without_candles(instance, resources):
-    from xray_pipelines.assets.candles import candles
-    from xray_pipelines.assets.markets import markets
+    from xray_pipelines.defs.market_data.candles import candles
+    from xray_pipelines.defs.market_data.markets import markets
 
     assert dg.materialize([markets], instance=instance, resources=resources).success
     assert dg.materialize([candles], instance=instance, resources=resources, partition_key="BTC/USDT").success

@@ -12,6 +12,7 @@ from xray_pipelines.resources import (
     ExchangeResource,
     LakeResource,
     MarketDataResource,
+    MarketScope,
     ModelsResource,
     ResearchResource,
 )
@@ -24,9 +25,11 @@ ASSETS = list(defs.assets)
 @pytest.fixture
 def learning_resources(emulator, tmp_path):
     return {
-        "exchange": ExchangeResource(exchange_id="mexc", url=emulator.base_url),
-        "lake": LakeResource(duckdb_path=str(tmp_path / "xray.duckdb"), lake_dir=str(tmp_path / "lake")),
-        "market_data": MarketDataResource(timeframe="1h", history_days=40, symbols=CHOSEN),
+        "market": MarketScope(
+            exchange=ExchangeResource(exchange_id="mexc", url=emulator.base_url),
+            lake=LakeResource(duckdb_path=str(tmp_path / "xray.duckdb"), lake_dir=str(tmp_path / "lake")),
+            market_data=MarketDataResource(timeframe="1h", history_days=40, symbols=CHOSEN),
+        ),
         "research": ResearchResource(),
         "models": ModelsResource(
             tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
@@ -60,7 +63,7 @@ def test_three_models_train_register_and_meet_the_gate(instance, learning_resour
     _materialize(instance, learning_resources, "candle_quality")
 
     data = _materialize(instance, learning_resources, "training_data")
-    frame = learning_resources["lake"].research().read_series("training", "mexc", "1h", "all")
+    frame = learning_resources["market"].lake.research().read_series("training", "mexc", "1h", "all")
     assert frame.columns == ["timestamp", "symbol", *FEATURES, *LABEL_COLUMNS, "weight"]
     assert set(frame["symbol"]) == set(CHOSEN)
     assert (frame["weight"] == 1.0).all()  # no user has traded: training does not need it

@@ -3,9 +3,9 @@
 import dagster as dg
 import polars as pl
 
-from xray_pipelines.assets.candles import candles
-from xray_pipelines.assets.markets import markets
-from xray_pipelines.assets.quality import candle_quality
+from xray_pipelines.defs.market_data.candles import candles
+from xray_pipelines.defs.market_data.markets import markets
+from xray_pipelines.defs.market_data.quality import candle_quality
 from xray_pipelines.partitions import SYMBOLS
 
 CHOSEN = ["BTC/USDT", "ETH/USDT", "TGT/USDT", "SRM/USDT"]
@@ -17,7 +17,7 @@ def _checks_by_name(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 
 def test_pipeline_flags_broken_symbols_and_keeps_the_others(instance, resources):
     assert dg.materialize([markets], instance=instance, resources=resources).success
-    store = resources["lake"].candles()
+    store = resources["market"].lake.candles()
     universe = store.markets("mexc").filter(pl.col("symbol").is_in(CHOSEN))
     srm = universe.filter(pl.col("symbol") == "SRM/USDT").row(0, named=True)
     assert (

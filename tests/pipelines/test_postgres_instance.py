@@ -9,8 +9,8 @@ import dagster as dg
 import psycopg
 import pytest
 
-from xray_pipelines.assets.quality import candle_quality
-from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource
+from xray_pipelines.defs.market_data.quality import candle_quality
+from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, MarketScope
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("XRAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -42,9 +42,11 @@ def test_an_asset_materializes_on_postgres(postgres_dagster_home, tmp_path):
             [candle_quality],
             instance=instance,
             resources={
-                "exchange": ExchangeResource(),
-                "market_data": MarketDataResource(),
-                "lake": LakeResource(duckdb_path=str(tmp_path / "x.duckdb")),
+                "market": MarketScope(
+                    exchange=ExchangeResource(),
+                    market_data=MarketDataResource(),
+                    lake=LakeResource(duckdb_path=str(tmp_path / "x.duckdb")),
+                )
             },
         )
         assert result.success

@@ -8,7 +8,13 @@ import pytest
 
 from xray_pipelines.definitions import defs
 from xray_pipelines.partitions import SYMBOLS
-from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ResearchResource
+from xray_pipelines.resources import (
+    ExchangeResource,
+    LakeResource,
+    MarketDataResource,
+    MarketScope,
+    ResearchResource,
+)
 from xray_sim.news.feed import start_fake_feed
 
 CHOSEN = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT", "DOGE/USDT", "TGT/USDT", "SRM/USDT"]
@@ -28,9 +34,11 @@ def feed():
 @pytest.fixture
 def research_resources(emulator, feed, tmp_path):
     return {
-        "exchange": ExchangeResource(exchange_id="mexc", url=emulator.base_url),
-        "lake": LakeResource(duckdb_path=str(tmp_path / "xray.duckdb"), lake_dir=str(tmp_path / "lake")),
-        "market_data": MarketDataResource(timeframe="1h", history_days=40, symbols=CHOSEN),
+        "market": MarketScope(
+            exchange=ExchangeResource(exchange_id="mexc", url=emulator.base_url),
+            lake=LakeResource(duckdb_path=str(tmp_path / "xray.duckdb"), lake_dir=str(tmp_path / "lake")),
+            market_data=MarketDataResource(timeframe="1h", history_days=40, symbols=CHOSEN),
+        ),
         "research": ResearchResource(
             optimize_trials=20,
             optimize_folds=2,
@@ -72,7 +80,7 @@ def test_research_pipeline_end_to_end(instance, research_resources):
     features = {s: _materialize(instance, research_resources, "features", partition_key=s) for s in symbols}
     assert _metadata(features["TGT/USDT"], "features")["skipped"].value is True
     assert _metadata(features["BTC/USDT"], "features")["dagster/row_count"].value == 40 * 24
-    lake = research_resources["lake"].research()
+    lake = research_resources["market"].lake.research()
     btc = lake.read_series("features", "mexc", "1h", "BTC/USDT")
     assert {"rsi_14", "macd", "bb_upper", "atr_14"} <= set(btc.columns)
     assert lake.read_series("features", "mexc", "1h", "TGT/USDT") is None

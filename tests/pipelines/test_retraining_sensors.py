@@ -9,9 +9,14 @@ import pytest
 from xray_core.candles.quality import FeedAnomalies
 from xray_core.candles.store import SeriesKey, UpsertResult
 from xray_core.learning.dataset import build_training_frame
-from xray_pipelines.assets.training import TRAINING
-from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ModelsResource
-from xray_pipelines.retraining import retrain_on_drift, retrain_on_new_data
+from xray_pipelines.defs.learning.retraining import retrain_on_drift, retrain_on_new_data
+from xray_pipelines.resources import (
+    ExchangeResource,
+    LakeResource,
+    MarketDataResource,
+    MarketScope,
+    ModelsResource,
+)
 from xray_sim.exchange.market import DAY_MS, SyntheticMarket
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT"]
@@ -59,11 +64,13 @@ def _resources(tmp_path, candles: dict[str, pl.DataFrame]) -> dict[str, object]:
     store.save_quality("mexc", "1h", verdicts, 0)
     # The training data was built before the last NEW_BARS bars arrived.
     training = build_training_frame({s: c.head(c.height - NEW_BARS) for s, c in candles.items()})
-    lake.research().write_series(TRAINING, "mexc", "1h", "all", training)
+    lake.research().write_series("training", "mexc", "1h", "all", training)
     return {
-        "exchange": ExchangeResource(exchange_id="mexc"),
-        "lake": lake,
-        "market_data": MarketDataResource(timeframe="1h", history_days=60),
+        "market": MarketScope(
+            exchange=ExchangeResource(exchange_id="mexc"),
+            lake=lake,
+            market_data=MarketDataResource(timeframe="1h", history_days=60),
+        ),
         "models": ModelsResource(
             tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
             artifact_root=f"file://{tmp_path / 'artifacts'}",
@@ -87,7 +94,7 @@ def _evaluate(sensor, instance, resources):
 
 
 def _log_ingest(resources, bars_per_symbol: int) -> None:
-    store = resources["lake"].candles()
+    store = resources["market"].lake.candles()
     import time
 
     for symbol in SYMBOLS:

@@ -7,11 +7,51 @@ timeframe) in one transaction; readers never see half a result.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import polars as pl
 
 from xray_core.duck import DuckFile, query
+
+
+class LakeTable(StrEnum):
+    """Every table of derived data in the DuckDB file, by its stored name: the one place that names them.
+
+    A table is scoped by exchange and timeframe unless `scope_keys` says otherwise (news is about a
+    symbol, whatever the bar length)."""
+
+    BACKTESTS = "backtest_results"
+    FILTERED_SYMBOLS = "filtered_symbols"
+    CORRELATION_SUMMARY = "correlation_summary"
+    CORRELATION_PAIRS = "correlation_correlation"
+    CORRELATION_CLUSTERS = "correlation_clusters"
+    CORRELATION_BETAS = "correlation_betas"
+    CORRELATION_LEAD_LAG = "correlation_lead_lag"
+    CORRELATION_EXCLUDED = "correlation_excluded"
+    CORRELATION_SKIPPED = "correlation_skipped"
+    NEWS_SENTIMENT = "news_sentiment"
+    STRATEGY_PARAMS = "strategy_params"
+    SYMBOL_PARAMS = "symbol_params"
+    RISK_PROFILES = "risk_profiles"
+    USER_FILLS = "user_fills"  # written by the trading runtime; absent until users trade
+
+    @property
+    def scope_keys(self) -> tuple[str, ...]:
+        return ("exchange",) if self is LakeTable.NEWS_SENTIMENT else ("exchange", "timeframe")
+
+    @classmethod
+    def correlation(cls, part: str) -> LakeTable:
+        """The table of one part of a correlation report (`CorrelationReport.to_tables`); a part
+        without a table here fails loudly rather than being stored under an unlisted name."""
+        return cls(f"correlation_{part}")
+
+
+class LakeSeries(StrEnum):
+    """Every kind of per-series Parquet file in the lake directory (`ResearchStore.series_path`)."""
+
+    FEATURES = "features"  # per symbol
+    TRAINING = "training"  # one file, "all" symbols
 
 
 class ResearchStore(DuckFile):

@@ -10,15 +10,14 @@ import dagster as dg
 import polars as pl
 
 from xray_core.learning.gate import GateConfig
-from xray_pipelines.assets.models import model_gbm, model_lstm, model_rl
+from xray_pipelines.defs.learning.models import model_gbm, model_lstm, model_rl
+from xray_pipelines.groups import Group
 from xray_pipelines.metadata import markdown
 from xray_pipelines.mlops.registry import CHALLENGER, CHAMPION, KINDS, MODEL_NAMES, by_alias, gate_challenger
 from xray_pipelines.resources import ModelsResource
 
-PROMOTION_TABLE = "model_promotions"
 
-
-@dg.asset(group_name="learning", kinds={"mlflow"}, deps=[model_gbm, model_lstm, model_rl])
+@dg.asset(group_name=Group.LEARNING, kinds={"mlflow"}, deps=[model_gbm, model_lstm, model_rl])
 def model_promotion(context: dg.AssetExecutionContext, models: ModelsResource) -> dg.MaterializeResult:
     """Promote each challenger that beats buy-and-hold and the champion out of sample by
     XRAY_MODELS_PROMOTION_MARGIN (oos_sharpe); otherwise keep the champion, with the reason."""

@@ -9,39 +9,35 @@ from xray_core.analysis.news import NewsConfig
 from xray_core.analysis.news import news_sentiment as score_news
 from xray_core.analysis.news_sources import source_from_spec
 from xray_core.research.inputs import DAY_MS
-from xray_pipelines.assets.markets import markets
+from xray_core.research.store import LakeTable
+from xray_pipelines.defs.market_data.markets import markets
+from xray_pipelines.groups import Group
 from xray_pipelines.metadata import markdown
-from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ResearchResource
-
-NEWS_TABLE = "news_sentiment"
+from xray_pipelines.resources import MarketScope, ResearchResource
 
 
 @dg.asset(
-    group_name="research",
+    group_name=Group.RESEARCH,
     automation_condition=dg.AutomationCondition.on_cron("10 * * * *"),
     kinds={"vader", "duckdb"},
     deps=[markets],
 )
 def news_sentiment(
-    context: dg.AssetExecutionContext,
-    exchange: ExchangeResource,
-    lake: LakeResource,
-    market_data: MarketDataResource,
-    research: ResearchResource,
+    context: dg.AssetExecutionContext, market: MarketScope, research: ResearchResource
 ) -> dg.MaterializeResult:
     """Headlines from the configured RSS/Atom feeds and JSON drops (XRAY_RESEARCH_NEWS_SOURCES), mapped
     to the universe's symbols (and "*" for market-wide news), scored with VADER plus a crypto lexicon,
     and aggregated per symbol and hour, with a decayed sentiment that uses only earlier news. A broken
     source is reported and skipped; no sources at all gives an empty table, not a failure."""
     settings = research.settings()
-    universe = lake.candles().markets(exchange.exchange_id)
+    universe = market.lake.candles().markets(market.exchange_id)
     symbols = universe.filter(pl.col("kept"))["symbol"].to_list() if universe.height else []
     now_ms = int(time.time() * 1000)
-    start_ms = now_ms - market_data.history_days * DAY_MS
+    start_ms = now_ms - market.history_days * DAY_MS
     sources = [source_from_spec(spec) for spec in settings.news_sources]
     config = NewsConfig(half_life_hours=settings.news_half_life_hours)
     frame, report = score_news(sources, symbols, config=config, start_ms=start_ms, end_ms=now_ms)
-    lake.research().write(NEWS_TABLE, frame, {"exchange": exchange.exchange_id})
+    market.write(LakeTable.NEWS_SENTIMENT, frame)
     for source in report.failed:
         context.log.warning(source.line())
     with_news = frame.filter(pl.col("n_headlines") > 0)

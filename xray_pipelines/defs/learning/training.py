@@ -7,15 +7,14 @@ import dagster as dg
 import polars as pl
 
 from xray_core.learning.dataset import FEATURES, LabelConfig, build_training_frame, check_trainable
-from xray_core.research.inputs import good_series
+from xray_core.research.store import LakeSeries, LakeTable
 from xray_core.research.versions import code_version
-from xray_pipelines.assets.news import NEWS_TABLE, news_sentiment
-from xray_pipelines.assets.quality import candle_quality
+from xray_pipelines.defs.market_data.quality import candle_quality
+from xray_pipelines.defs.research.news import news_sentiment
+from xray_pipelines.groups import Group
 from xray_pipelines.metadata import markdown
-from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ModelsResource
+from xray_pipelines.resources import MarketScope, ModelsResource
 
-TRAINING = "training"
-FILLS_TABLE = "user_fills"  # written by the trading runtime; absent until users trade
 LEARNING_CODE = ("xray_core.learning", "xray_core.indicators")
 
 
@@ -25,27 +24,21 @@ def label_config(models: ModelsResource) -> LabelConfig:
 
 
 @dg.asset(
-    group_name="learning",
+    group_name=Group.LEARNING,
     kinds={"polars", "parquet"},
     deps=[candle_quality, news_sentiment],
     code_version=code_version(*LEARNING_CODE),
 )
 def training_data(
-    context: dg.AssetExecutionContext,
-    exchange: ExchangeResource,
-    lake: LakeResource,
-    market_data: MarketDataResource,
-    models: ModelsResource,
+    context: dg.AssetExecutionContext, market: MarketScope, models: ModelsResource
 ) -> dg.MaterializeResult:
     """One row per (symbol, bar) of every good symbol: scale-free indicator features, cross-asset
     features against BTC/USDT and news sentiment, all computed from data up to the bar's close, and
     the label the market gave afterwards (forward return over XRAY_MODELS_HORIZON_BARS). Training never
     waits for users to trade: their fills, once the runtime records them, only add sample weight."""
-    exchange_id, timeframe = exchange.exchange_id, market_data.timeframe
-    series = good_series(lake.candles(), exchange_id, timeframe, market_data.history_days)
-    research = lake.research()
-    sentiment = research.read(NEWS_TABLE, {"exchange": exchange_id})
-    fills = research.read(FILLS_TABLE, {"exchange": exchange_id, "timeframe": timeframe})
+    series = market.good_series()
+    sentiment = market.read(LakeTable.NEWS_SENTIMENT)
+    fills = market.read(LakeTable.USER_FILLS)
     labels = label_config(models)
     frame = build_training_frame(
         {s.symbol: s.candles for s in series},
@@ -54,7 +47,7 @@ def training_data(
         labels=labels,
     )
     check_trainable(frame)
-    path = research.write_series(TRAINING, exchange_id, timeframe, "all", frame)
+    path = market.write_series(LakeSeries.TRAINING, frame)
     version = _data_version([(s.symbol, s.data_version) for s in series], sentiment, fills, labels)
     balance = frame.group_by("symbol").agg(pl.len().alias("rows"), pl.col("label").mean().alias("up_share"))
     context.log.info(f"{frame.height} rows over {len(series)} symbols, data version {version}")

@@ -16,19 +16,14 @@ from xray_core.learning.dataset import FEATURES
 from xray_core.learning.evaluate import EvalConfig, walk_forward_evaluate
 from xray_core.learning.models.registry import DEMO_PARAMS, build_model
 from xray_core.learning.splits import purged_walk_forward
-from xray_core.research.inputs import good_series
+from xray_core.research.store import LakeSeries
 from xray_core.research.versions import code_version
-from xray_pipelines.assets.backtests import backtest_config
-from xray_pipelines.assets.training import LEARNING_CODE, TRAINING, training_data
+from xray_pipelines.defs.learning.training import LEARNING_CODE, training_data
+from xray_pipelines.defs.research.backtests import backtest_config
+from xray_pipelines.groups import Group
 from xray_pipelines.metadata import markdown
 from xray_pipelines.mlops.registry import FLAVORS, MODEL_NAMES, log_model_version
-from xray_pipelines.resources import (
-    ExchangeResource,
-    LakeResource,
-    MarketDataResource,
-    ModelsResource,
-    ResearchResource,
-)
+from xray_pipelines.resources import MarketScope, ModelsResource, ResearchResource
 
 KIND_LIBRARIES = {
     "gbm": {"scikitlearn", "mlflow"},
@@ -45,7 +40,7 @@ def model_params(kind: str, size: str) -> dict[str, Any]:
 def build_model_asset(kind: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"model_{kind}",
-        group_name="learning",
+        group_name=Group.LEARNING,
         kinds=KIND_LIBRARIES[kind],
         deps=[training_data],
         code_version=code_version(*LEARNING_CODE),
@@ -55,21 +50,15 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
     )
     def _model(
         context: dg.AssetExecutionContext,
-        exchange: ExchangeResource,
-        lake: LakeResource,
-        market_data: MarketDataResource,
+        market: MarketScope,
         models: ModelsResource,
         research: ResearchResource,
     ) -> dg.MaterializeResult:
         settings = models.settings()
-        exchange_id, timeframe = exchange.exchange_id, market_data.timeframe
-        frame = lake.research().read_series(TRAINING, exchange_id, timeframe, "all")
+        frame = market.read_series(LakeSeries.TRAINING)
         if frame is None:
             raise dg.Failure("no training data: materialize `training_data` first")
-        candles = {
-            s.symbol: s.candles
-            for s in good_series(lake.candles(), exchange_id, timeframe, market_data.history_days)
-        }
+        candles = {s.symbol: s.candles for s in market.good_series()}
         if kind == "rl":  # the agent trades: its environment needs each bar's open and close
             from xray_core.learning.models.rl import with_prices
 

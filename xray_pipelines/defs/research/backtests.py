@@ -7,18 +7,16 @@ from xray_core.backtest import BacktestConfig
 from xray_core.candles.bars import Bars
 from xray_core.research.backtests import BacktestRun, backtest_all, best_per_symbol, equity_curve
 from xray_core.research.filtering import Thresholds, filter_symbols
-from xray_core.research.inputs import good_series
 from xray_core.research.plots import equity_curves_png
+from xray_core.research.store import LakeTable
 from xray_core.research.versions import backtest_code_version
 from xray_core.strategies import RULE_STRATEGIES, STRATEGIES
-from xray_pipelines.assets.candles import candles
-from xray_pipelines.assets.markets import markets
-from xray_pipelines.assets.quality import candle_quality
+from xray_pipelines.defs.market_data.candles import candles
+from xray_pipelines.defs.market_data.markets import markets
+from xray_pipelines.defs.market_data.quality import candle_quality
+from xray_pipelines.groups import Group
 from xray_pipelines.metadata import image, markdown, table
-from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ResearchResource
-
-BACKTEST_TABLE = "backtest_results"
-FILTER_TABLE = "filtered_symbols"
+from xray_pipelines.resources import MarketScope, ResearchResource
 
 
 def backtest_config(research: ResearchResource) -> BacktestConfig:
@@ -27,33 +25,23 @@ def backtest_config(research: ResearchResource) -> BacktestConfig:
 
 
 @dg.asset(
-    group_name="research",
+    group_name=Group.RESEARCH,
     automation_condition=dg.AutomationCondition.eager(),
     kinds={"numba", "duckdb"},
     deps=[candles, candle_quality],
     code_version=backtest_code_version(),
 )
 def backtests(
-    context: dg.AssetExecutionContext,
-    exchange: ExchangeResource,
-    lake: LakeResource,
-    market_data: MarketDataResource,
-    research: ResearchResource,
+    context: dg.AssetExecutionContext, market: MarketScope, research: ResearchResource
 ) -> dg.MaterializeResult:
     """Every rule strategy with its default parameters on every good symbol. A result is reused while
     its cache key (candle fingerprint, strategy, parameters, costs, code version) is unchanged, so only
     new data or new code is backtested again. A symbol that cannot be backtested gets its error row."""
-    scope = {"exchange": exchange.exchange_id, "timeframe": market_data.timeframe}
-    series = good_series(
-        lake.candles(), exchange.exchange_id, market_data.timeframe, market_data.history_days
-    )
-    runs = [BacktestRun(s.symbol, Bars.from_frame(s.candles), s.data_version) for s in series]
+    runs = [BacktestRun(s.symbol, Bars.from_frame(s.candles), s.data_version) for s in market.good_series()]
     config = backtest_config(research)
-    store = lake.research()
-    summary = backtest_all(
-        runs, [STRATEGIES[name] for name in RULE_STRATEGIES], config, store.read(BACKTEST_TABLE, scope)
-    )
-    store.write(BACKTEST_TABLE, summary.results, scope)
+    strategies = [STRATEGIES[name] for name in RULE_STRATEGIES]
+    summary = backtest_all(runs, strategies, config, market.read(LakeTable.BACKTESTS))
+    market.write(LakeTable.BACKTESTS, summary.results)
     context.log.info(f"{summary.computed} backtests computed, {summary.reused} reused from the cache")
 
     best = best_per_symbol(summary.results)
@@ -85,29 +73,23 @@ def backtests(
 
 
 @dg.asset(
-    group_name="research",
+    group_name=Group.RESEARCH,
     automation_condition=dg.AutomationCondition.eager(),
     kinds={"duckdb"},
     deps=[backtests, markets, candle_quality],
 )
-def filtered_symbols(
-    exchange: ExchangeResource,
-    lake: LakeResource,
-    market_data: MarketDataResource,
-    research: ResearchResource,
-) -> dg.MaterializeResult:
+def filtered_symbols(market: MarketScope, research: ResearchResource) -> dg.MaterializeResult:
     """Every market of the universe, kept or dropped with the reason: not in the universe, data
     quality, liquidity, a failed backtest, or no strategy clearing the thresholds on return, Sharpe,
     drawdown and trade count. One symbol's problem never fails the asset (the TGTUSDT lesson)."""
-    scope = {"exchange": exchange.exchange_id, "timeframe": market_data.timeframe}
-    candle_store, store = lake.candles(), lake.research()
+    store = market.lake.candles()
     decided = filter_symbols(
-        candle_store.markets(exchange.exchange_id),
-        candle_store.quality(exchange.exchange_id, market_data.timeframe),
-        store.read(BACKTEST_TABLE, scope),
+        store.markets(market.exchange_id),
+        store.quality(market.exchange_id, market.timeframe),
+        market.read(LakeTable.BACKTESTS),
         Thresholds.from_settings(research.settings()),
     )
-    store.write(FILTER_TABLE, decided, scope)
+    market.write(LakeTable.FILTERED_SYMBOLS, decided)
     kept = decided.filter(pl.col("kept"))
     return dg.MaterializeResult(
         metadata={

@@ -19,23 +19,21 @@ import polars as pl
 
 from xray_core.learning.dataset import live_features
 from xray_core.learning.drift import calibrated_drift
-from xray_core.research.inputs import good_series
-from xray_pipelines.assets.news import NEWS_TABLE
-from xray_pipelines.assets.training import TRAINING, training_data
-from xray_pipelines.jobs import training_job
-from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ModelsResource
+from xray_core.research.store import LakeSeries, LakeTable
+from xray_pipelines.automation import cron_schedule
+from xray_pipelines.defs.jobs import training_job
+from xray_pipelines.defs.learning.training import training_data
+from xray_pipelines.resources import MarketScope, ModelsResource
 
 # The market's structure: volatility, volume, co-movement (momentum features swing by design).
 KEY_FEATURES = ("realized_vol", "atr_norm", "bb_width", "volume_z", "bench_corr")
 RECENT_BARS = 72  # the window compared with the training data
 
-weekly_retraining = dg.ScheduleDefinition(
-    name="weekly_retraining",
-    job=training_job,
-    cron_schedule="0 4 * * 1",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Retrain, evaluate and gate every model each Monday, whatever the sensors saw",
+weekly_retraining = cron_schedule(
+    "weekly_retraining",
+    training_job,
+    "0 4 * * 1",
+    "Retrain, evaluate and gate every model each Monday, whatever the sensors saw",
 )
 
 
@@ -45,21 +43,15 @@ def _last_training_ms(instance: dg.DagsterInstance) -> int | None:
 
 
 @dg.sensor(job=training_job, minimum_interval_seconds=600, default_status=dg.DefaultSensorStatus.RUNNING)
-def retrain_on_new_data(
-    context: dg.SensorEvaluationContext,
-    exchange: ExchangeResource,
-    lake: LakeResource,
-    market_data: MarketDataResource,
-    models: ModelsResource,
-):
+def retrain_on_new_data(context: dg.SensorEvaluationContext, market: MarketScope, models: ModelsResource):
     """Enough new candles since the training data was built (or never built, with candles to train on)."""
     since = _last_training_ms(context.instance)
-    store = lake.candles()
+    store = market.lake.candles()
     if since is None:
-        if not store.good_symbols(exchange.exchange_id, market_data.timeframe):
+        if not store.good_symbols(market.exchange_id, market.timeframe):
             return dg.SkipReason("no training data yet, and no good candles to build it from")
         return dg.RunRequest(run_key="first-training", tags={"xray/trigger": "first training"})
-    new = store.ingested_since(exchange.exchange_id, market_data.timeframe, since)
+    new = store.ingested_since(market.exchange_id, market.timeframe, since)
     median = statistics.median(new.values()) if new else 0
     needed = models.settings().retrain_new_bars
     if median < needed:
@@ -70,24 +62,16 @@ def retrain_on_new_data(
 
 
 @dg.sensor(job=training_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.RUNNING)
-def retrain_on_drift(
-    context: dg.SensorEvaluationContext,
-    exchange: ExchangeResource,
-    lake: LakeResource,
-    market_data: MarketDataResource,
-    models: ModelsResource,
-):
+def retrain_on_drift(context: dg.SensorEvaluationContext, market: MarketScope, models: ModelsResource):
     """A key feature over the recent bars no longer looks like it did in the training data."""
-    research = lake.research()
-    reference = research.read_series(TRAINING, exchange.exchange_id, market_data.timeframe, "all")
+    reference = market.read_series(LakeSeries.TRAINING)
     if reference is None:
         return dg.SkipReason("no training data to compare with")
-    series = good_series(
-        lake.candles(), exchange.exchange_id, market_data.timeframe, market_data.history_days
-    )
-    sentiment = research.read(NEWS_TABLE, {"exchange": exchange.exchange_id})
+    sentiment = market.read(LakeTable.NEWS_SENTIMENT)
     recent = live_features(
-        {s.symbol: s.candles for s in series}, sentiment if sentiment.height else None, last=RECENT_BARS
+        {s.symbol: s.candles for s in market.good_series()},
+        sentiment if sentiment.height else None,
+        last=RECENT_BARS,
     )
     recent = recent.filter(pl.col("timestamp") > reference["timestamp"].max())  # only bars it never saw
     if recent.height < 2 * RECENT_BARS:
@@ -108,13 +92,7 @@ PAPER_BARS = 168  # a week of hourly bars of paper trading
 
 
 @dg.sensor(job=training_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.RUNNING)
-def retrain_on_decay(
-    context: dg.SensorEvaluationContext,
-    exchange: ExchangeResource,
-    lake: LakeResource,
-    market_data: MarketDataResource,
-    models: ModelsResource,
-):
+def retrain_on_decay(context: dg.SensorEvaluationContext, market: MarketScope, models: ModelsResource):
     """A champion whose signals, backtested on the bars since it was trained, have lost their edge."""
     import mlflow
 
@@ -123,11 +101,9 @@ def retrain_on_decay(
 
     settings = models.settings()
     client = models.tracking().client()
-    series = good_series(
-        lake.candles(), exchange.exchange_id, market_data.timeframe, market_data.history_days
-    )
+    series = market.good_series()
     candles = {s.symbol: s.candles for s in series}
-    sentiment = lake.research().read(NEWS_TABLE, {"exchange": exchange.exchange_id})
+    sentiment = market.read(LakeTable.NEWS_SENTIMENT)
     decayed, checked = [], []
     for name in MODEL_NAMES.values():
         champion = by_alias(client, name, CHAMPION)

@@ -9,28 +9,22 @@ from xray_core.candles.bars import Bars
 from xray_core.errors import XrayError
 from xray_core.optimize import FoldConfig, OptimizeConfig, optimize, pareto_plot_png
 from xray_core.research.groups import group_symbols, study_name
-from xray_core.research.inputs import good_series
-from xray_pipelines.assets.backtests import FILTER_TABLE, backtest_config, filtered_symbols
-from xray_pipelines.assets.correlation import market_correlation
+from xray_core.research.store import LakeTable
+from xray_pipelines.defs.research.backtests import backtest_config, filtered_symbols
+from xray_pipelines.defs.research.correlation import market_correlation
+from xray_pipelines.groups import Group
 from xray_pipelines.metadata import image, table
-from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ResearchResource
-
-PARAMS_TABLE = "strategy_params"
-SYMBOL_PARAMS_TABLE = "symbol_params"
+from xray_pipelines.resources import MarketScope, ResearchResource
 
 
 @dg.asset(
-    group_name="research",
+    group_name=Group.RESEARCH,
     kinds={"optuna", "duckdb"},
     deps=[filtered_symbols, market_correlation],
     automation_condition=dg.AutomationCondition.on_cron("0 3 * * *"),
 )
 def strategy_params(
-    context: dg.AssetExecutionContext,
-    exchange: ExchangeResource,
-    lake: LakeResource,
-    market_data: MarketDataResource,
-    research: ResearchResource,
+    context: dg.AssetExecutionContext, market: MarketScope, research: ResearchResource
 ) -> dg.MaterializeResult:
     """For each cluster of kept symbols, the parameters of its members' favourite strategy found by a
     genetic multi-objective search (NSGA-II: maximise out-of-sample return, minimise drawdown) over
@@ -38,15 +32,10 @@ def strategy_params(
     Postgres via XRAY_RESEARCH_OPTUNA_STORAGE) and resume if interrupted. A group whose study fails is
     reported with its reason and keeps default parameters; the others continue."""
     settings = research.settings()
-    scope = {"exchange": exchange.exchange_id, "timeframe": market_data.timeframe}
-    store = lake.research()
-    series = {
-        s.symbol: s
-        for s in good_series(
-            lake.candles(), exchange.exchange_id, market_data.timeframe, market_data.history_days
-        )
-    }
-    groups = group_symbols(store.read(FILTER_TABLE, scope), store.read("correlation_clusters", scope))
+    series = {s.symbol: s for s in market.good_series()}
+    groups = group_symbols(
+        market.read(LakeTable.FILTERED_SYMBOLS), market.read(LakeTable.CORRELATION_CLUSTERS)
+    )
     config = OptimizeConfig(
         n_trials=settings.optimize_trials,
         seed=settings.seed,
@@ -57,7 +46,7 @@ def strategy_params(
     for group in groups:
         symbols = [s for s in group.symbols if s in series]
         name = study_name(
-            exchange.exchange_id, market_data.timeframe, group, {s: series[s].data_version for s in symbols}
+            market.exchange_id, market.timeframe, group, {s: series[s].data_version for s in symbols}
         )
         row: dict[str, object] = {
             "group": group.name,
@@ -111,8 +100,8 @@ def strategy_params(
         ]
         plots[f"pareto_{group.name}"] = image(pareto_plot_png(result), f"Pareto front {group.name}")
     frame = pl.DataFrame(rows, schema=_SCHEMA, orient="row") if rows else pl.DataFrame(schema=_SCHEMA)
-    store.write(PARAMS_TABLE, frame, scope)
-    store.write(SYMBOL_PARAMS_TABLE, pl.DataFrame(per_symbol, schema=_SYMBOL_SCHEMA), scope)
+    market.write(LakeTable.STRATEGY_PARAMS, frame)
+    market.write(LakeTable.SYMBOL_PARAMS, pl.DataFrame(per_symbol, schema=_SYMBOL_SCHEMA))
     return dg.MaterializeResult(
         metadata={
             "groups": len(groups),

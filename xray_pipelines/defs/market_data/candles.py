@@ -6,41 +6,37 @@ import dagster as dg
 
 from xray_core.candles.store import SeriesKey
 from xray_core.ingest import DAY_MS, ingest_symbol
-from xray_pipelines.assets.markets import markets
-from xray_pipelines.checks.candles import candle_check_specs, check_results
+from xray_pipelines.defs.market_data.candle_checks import candle_check_specs, check_results
+from xray_pipelines.defs.market_data.markets import markets
+from xray_pipelines.groups import Group
 from xray_pipelines.partitions import symbol_partitions
-from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource
+from xray_pipelines.resources import MarketScope
 
 
 @dg.asset(
-    group_name="market_data",
+    group_name=Group.CANDLES,
     kinds={"duckdb", "polars"},
     partitions_def=symbol_partitions,
     deps=[markets],
     check_specs=candle_check_specs("candles"),
     pool="duckdb_writer",  # DuckDB takes one writing process at a time
 )
-def candles(
-    context: dg.AssetExecutionContext,
-    exchange: ExchangeResource,
-    lake: LakeResource,
-    market_data: MarketDataResource,
-):
+def candles(context: dg.AssetExecutionContext, market: MarketScope):
     """Bars of the configured timeframe for one symbol: backfills `history_days` on the first run,
     then fetches only what is new. Bad data is stored as received and flagged by the checks; the
     `candle_quality` asset turns the checks into a verdict that downstream assets respect."""
     symbol = context.partition_key
-    client = exchange.client()
-    store = lake.candles()
-    result = ingest_symbol(client, store, symbol, market_data.ingest(), market_data.quality())
+    client = market.exchange.client()
+    store = market.lake.candles()
+    result = ingest_symbol(client, store, symbol, market.market_data.ingest(), market.market_data.quality())
     if result.error is not None or result.report is None:
         raise dg.Failure(
             description=f"{symbol}: {result.error}",
             metadata={"symbol": symbol, "error": result.error or "no report"},
         )
     report = result.report
-    key = SeriesKey(client.id, symbol, market_data.timeframe)
-    window_start = (report.last_ms or 0) - market_data.history_days * DAY_MS
+    key = SeriesKey(client.id, symbol, market.timeframe)  # as `ingest_symbol` stored it
+    window_start = (report.last_ms or 0) - market.history_days * DAY_MS
     context.log.info(f"{symbol}: {result.fetched} bars fetched, verdict {report.verdict}: {report.reason}")
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(store.fingerprint(key, window_start)),

@@ -6,38 +6,31 @@ import polars as pl
 from xray_core.analysis.correlation import aligned_closes
 from xray_core.analysis.correlation_plot import correlation_heatmap_png
 from xray_core.analysis.correlation_report import correlation_report
-from xray_core.research.inputs import good_series
-from xray_pipelines.assets.candles import candles
-from xray_pipelines.assets.quality import candle_quality
+from xray_core.research.store import LakeTable
+from xray_pipelines.defs.market_data.candles import candles
+from xray_pipelines.defs.market_data.quality import candle_quality
+from xray_pipelines.groups import Group
 from xray_pipelines.metadata import image, markdown, table
-from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, ResearchResource
+from xray_pipelines.resources import MarketScope, ResearchResource
 
 BENCHMARK = "BTC/USDT"
 RECENT_WINDOW_BARS = 168  # a week of hourly bars
 
 
 @dg.asset(
-    group_name="research",
+    group_name=Group.RESEARCH,
     automation_condition=dg.AutomationCondition.eager(),
     kinds={"scipy", "duckdb"},
     deps=[candles, candle_quality],
 )
 def market_correlation(
-    context: dg.AssetExecutionContext,
-    exchange: ExchangeResource,
-    lake: LakeResource,
-    market_data: MarketDataResource,
-    research: ResearchResource,
+    context: dg.AssetExecutionContext, market: MarketScope, research: ResearchResource
 ) -> dg.MaterializeResult:
     """Pearson correlations of log returns (full history and the last week), hierarchical clusters
     (XRAY_RESEARCH_CLUSTERS of them) on the correlation distance, beta and correlation to BTC/USDT, and
     which symbols lag BTC. Clusters feed
     `strategy_params` (one parameter set per cluster); the tables are stored for training features."""
-    scope = {"exchange": exchange.exchange_id, "timeframe": market_data.timeframe}
-    series = good_series(
-        lake.candles(), exchange.exchange_id, market_data.timeframe, market_data.history_days
-    )
-    closes = aligned_closes({s.symbol: s.candles for s in series})
+    closes = aligned_closes({s.symbol: s.candles for s in market.good_series()})
     report = correlation_report(
         closes,
         benchmark=BENCHMARK,
@@ -45,9 +38,8 @@ def market_correlation(
         max_lag=12,
         max_clusters=min(research.clusters, closes.width - 1),
     )
-    store = lake.research()
-    for name, frame in report.to_tables().items():
-        store.write(f"correlation_{name}", frame, scope)
+    for part, frame in report.to_tables().items():
+        market.write(LakeTable.correlation(part), frame)
     for part, reason in report.skipped.items():
         context.log.warning(f"{part} skipped: {reason}")
     clusters = report.to_tables()["clusters"]

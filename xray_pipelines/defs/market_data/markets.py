@@ -4,21 +4,17 @@ import dagster as dg
 import polars as pl
 
 from xray_core.ingest import refresh_universe
+from xray_pipelines.groups import Group
 from xray_pipelines.metadata import table
 from xray_pipelines.partitions import SYMBOLS
-from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource
+from xray_pipelines.resources import MarketScope
 
 
-@dg.asset(group_name="market_data", kinds={"duckdb", "ccxt"})
-def markets(
-    context: dg.AssetExecutionContext,
-    exchange: ExchangeResource,
-    lake: LakeResource,
-    market_data: MarketDataResource,
-) -> dg.MaterializeResult:
+@dg.asset(group_name=Group.UNIVERSE, kinds={"duckdb", "ccxt"})
+def markets(context: dg.AssetExecutionContext, market: MarketScope) -> dg.MaterializeResult:
     """Every spot market the exchange lists, kept or dropped with a reason (quote currency, status,
     24h volume, allow-list). The kept ones become the `symbols` partitions of `candles`."""
-    frame = refresh_universe(exchange.client(), lake.candles(), market_data.ingest())
+    frame = refresh_universe(market.exchange.client(), market.lake.candles(), market.market_data.ingest())
     kept = sorted(frame.filter(pl.col("kept"))["symbol"].to_list())
     added, removed = _sync_partitions(context.instance, kept)
     context.log.info(f"{len(kept)} of {frame.height} markets kept; partitions +{len(added)} -{len(removed)}")

@@ -1,0 +1,1 @@
+"""Market data: the universe, candles with their checks, the quality verdict, and their automation."""

@@ -1,0 +1,1 @@
+"""Research: features, backtests, filtering, correlation, news, optimised parameters, risk sizing."""
