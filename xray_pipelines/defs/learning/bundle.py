@@ -17,7 +17,15 @@ from xray_pipelines.mlops.registry import CHAMPION, MODEL_NAMES, by_alias
 from xray_pipelines.resources import MarketScope, ModelsResource
 
 
-@dg.asset(group_name=Group.LEARNING, kinds={"json"}, deps=[risk_profiles, model_promotion, strategy_params])
+@dg.asset(
+    group_name=Group.LEARNING,
+    kinds={"json"},
+    deps=[risk_profiles, model_promotion, strategy_params],
+    # Republished whenever the research it carries changes (new candles -> risk profiles, nightly
+    # parameters). The models' gate is not waited for: a universe traded on rule strategies is a
+    # bundle too, and `training_job` (sensors, schedule) republishes it after every promotion.
+    automation_condition=dg.AutomationCondition.eager().ignore(dg.AssetSelection.assets(model_promotion)),
+)
 def promoted_bundle(
     context: dg.AssetExecutionContext, market: MarketScope, models: ModelsResource
 ) -> dg.MaterializeResult:

@@ -10,6 +10,7 @@ from xray_core.analysis.news import news_sentiment as score_news
 from xray_core.analysis.news_sources import source_from_spec
 from xray_core.research.inputs import DAY_MS
 from xray_core.research.store import LakeTable
+from xray_pipelines.automation import nightly_or_missing
 from xray_pipelines.defs.market_data.markets import markets
 from xray_pipelines.groups import Group
 from xray_pipelines.metadata import markdown
@@ -18,7 +19,7 @@ from xray_pipelines.resources import MarketScope, ResearchResource
 
 @dg.asset(
     group_name=Group.RESEARCH,
-    automation_condition=dg.AutomationCondition.on_cron("10 * * * *"),
+    automation_condition=nightly_or_missing("10 * * * *"),
     kinds={"vader", "duckdb"},
     deps=[markets],
 )

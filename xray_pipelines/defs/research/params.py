@@ -10,6 +10,7 @@ from xray_core.errors import XrayError
 from xray_core.optimize import FoldConfig, OptimizeConfig, optimize, pareto_plot_png
 from xray_core.research.groups import group_symbols, study_name
 from xray_core.research.store import LakeTable
+from xray_pipelines.automation import nightly_or_missing
 from xray_pipelines.defs.research.backtests import backtest_config, filtered_symbols
 from xray_pipelines.defs.research.correlation import market_correlation
 from xray_pipelines.groups import Group
@@ -21,7 +22,7 @@ from xray_pipelines.resources import MarketScope, ResearchResource
     group_name=Group.RESEARCH,
     kinds={"optuna", "duckdb"},
     deps=[filtered_symbols, market_correlation],
-    automation_condition=dg.AutomationCondition.on_cron("0 3 * * *"),
+    automation_condition=nightly_or_missing("0 3 * * *"),
 )
 def strategy_params(
     context: dg.AssetExecutionContext, market: MarketScope, research: ResearchResource
