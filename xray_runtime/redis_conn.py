@@ -9,6 +9,9 @@ it failed (after `cluster-node-timeout`) and a replica wins the election, its sl
 such an error, but retries only a few times and, on a refused connection, without pausing: measured
 against a real cluster, every command on the failed slots failed for the whole two seconds a failover
 took. So the cluster client here keeps retrying, with pauses, for `settings.redis_failover_s`.
+And when it gives up, or no node answers at all, it raises a redis-py ConnectionError: redis-py's own
+"Redis Cluster cannot be connected" is no RedisError, so it would slip past the callers that handle a
+Redis outage (the order state's translation, the service's step).
 A retried command must be safe to repeat, and the runtime's are: writes that set a value (HSET, SADD,
 SREM, ZADD, DEL), the limiter's script (a repeat whose first reply was lost charges twice: the safe
 side) and a user lock's SET NX (a repeat finds our own lock and reports it taken: the user waits
@@ -30,6 +33,8 @@ from redis.exceptions import (
     AuthorizationError,
     ClusterDownError,
     ConnectionError,
+    RedisClusterException,
+    RedisError,
     SlotNotCoveredError,
     TimeoutError,
     TryAgainError,
@@ -47,7 +52,7 @@ _NOT_FAILOVER = (AuthenticationError, AuthorizationError)
 
 async def _through_failover(call: Callable[[], Awaitable[T]], patience_s: float) -> T:
     """`call()`, retried on failover errors with growing pauses (50 ms to 0.5 s) until `patience_s`
-    has passed; then the last error goes to the caller."""
+    has passed; then the last error goes to the caller, as a RedisError."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + patience_s
     pause = 0.05
@@ -55,8 +60,12 @@ async def _through_failover(call: Callable[[], Awaitable[T]], patience_s: float)
         try:
             return await call()
         except _FAILOVER_ERRORS as error:
-            if isinstance(error, _NOT_FAILOVER) or loop.time() + pause > deadline:
+            if isinstance(error, _NOT_FAILOVER):
                 raise
+            if loop.time() + pause > deadline:
+                if isinstance(error, RedisError):
+                    raise
+                raise ConnectionError(f"Redis Cluster unavailable: {error}") from error
         await asyncio.sleep(pause)
         pause = min(2 * pause, 0.5)
 
@@ -67,6 +76,17 @@ class FailoverCluster(RedisCluster):
     def __init__(self, *args: Any, failover_s: float = 20.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.failover_s = failover_s
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> FailoverCluster:
+        """Read the topology. Failing to means Redis is unreachable (no node answered, or their slot
+        maps disagree or leave slots uncovered while a failover settles): a ConnectionError, or the
+        authentication error that stopped every node from answering."""
+        try:
+            await super().initialize(*args, **kwargs)
+        except RedisClusterException as error:
+            kind = type(error.__cause__) if isinstance(error.__cause__, _NOT_FAILOVER) else ConnectionError
+            raise kind(f"Redis Cluster topology unavailable: {error}") from error
+        return self
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         # A fresh kwargs per attempt: redis-py pops routing options off the one it is given.

@@ -20,9 +20,10 @@ import pytest
 from local_cluster import ClusterError, LocalCluster, Node
 from order_path_support import LINEAGE, sqlite_journal
 from redis.crc import key_slot
+from redis.exceptions import RedisError
 
 from xray_core.trading.orders import Order, OrderIntent, OrderStatus, Side
-from xray_runtime.order_state import RedisOrderState
+from xray_runtime.order_state import OrderStateUnavailableError, RedisOrderState
 from xray_runtime.ratelimit import Quota, RedisLimiter, build_limiter, key_scope
 from xray_runtime.redis_conn import AnyRedis, FailoverCluster, connect
 from xray_runtime.settings import RuntimeSettings
@@ -338,3 +339,37 @@ async def test_a_planned_failover_loses_nothing_and_the_client_follows_the_moved
         await hammer.stop()
         assert hammer.errors == []
         assert most_in_any_window(hammer.spans, QUOTAS["ip"].window_s) <= QUOTAS["ip"].limit
+
+
+# ---- the whole cluster down and back -------------------------------------------------------------
+async def test_a_cluster_down_altogether_raises_redis_errors_and_the_client_recovers(healthy):
+    """What the service tolerates (a RedisError, an OrderStateUnavailableError) is what a cluster that
+    cannot be reached raises too: redis-py's own "cannot be connected" is no RedisError, and would
+    have escaped the service's step. Once the nodes are back, the same client works again."""
+    cluster = healthy
+    settings = settings_on(cluster, redis_failover_s=1.0)
+    async with client_for(settings) as client:
+        state = RedisOrderState(client, settings.redis_prefix)
+        limiter = RedisLimiter(client, QUOTAS, settings.redis_prefix)
+        membership = Membership(client, settings, member_id="p0")
+        await state.put([order("user-1", "a")])
+        assert await limiter.try_acquire(SCOPES, 1) == 0.0
+        ports = cluster.live_ports
+        for port in ports:
+            cluster.kill(port)
+
+        with pytest.raises(OrderStateUnavailableError, match="unavailable"):
+            await state.put([order("user-1", "b")])
+        with pytest.raises(RedisError):
+            await limiter.try_acquire(SCOPES, 1)
+        with pytest.raises(RedisError):
+            await membership.heartbeat()
+
+        for port in ports:  # back empty (no persistence), in the same cluster
+            cluster.restart(port)
+        cluster.wait_healthy()
+        fresh = order("user-1", "c")
+        await state.put([fresh])
+        assert await state.get("user-1", fresh.client_order_id) == fresh
+        assert await limiter.try_acquire(SCOPES, 1) == 0.0
+        assert await membership.heartbeat() == ["p0"]
