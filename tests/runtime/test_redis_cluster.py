@@ -163,16 +163,21 @@ class Hammer:
         self._stop.set()
         await asyncio.gather(*self._tasks)
 
+    async def __aenter__(self) -> Hammer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
 
 # ---- the runtime's Redis users on a healthy cluster ----------------------------------------------
 async def test_limiter_order_state_membership_and_locks_work_across_the_clusters_slots(healthy, tmp_path):
-    settings = settings_on(healthy)
+    settings = settings_on(healthy, weight_limit_ip=10, weight_limit_key=10, weight_window_s=60.0)
     async with client_for(settings) as client:
         assert isinstance(client, FailoverCluster)
 
-        limiter = build_limiter(settings, client)
+        limiter = build_limiter(settings, client)  # a burst of 5, then one unit per 12.6 s
         assert isinstance(limiter, RedisLimiter)
-        limiter.quotas = {"ip": Quota.of(10, 60.0), "key": Quota.of(10, 60.0)}
         other_key = key_scope("mx0vsomeoneelse")
         assert [await limiter.try_acquire(SCOPES, 1) for _ in range(5)] == [0.0] * 5
         assert await limiter.try_acquire(SCOPES, 1) > 0  # both cells full
@@ -229,7 +234,7 @@ async def test_a_killed_primary_loses_nothing_replicated_and_the_runtime_rides_t
     on_victim, elsewhere = users_on(victim, 6), users_on(victim, 6, elsewhere=True)
     lock_user, dead_holder_user = lock_users_on(victim, settings.redis_prefix, 2)
 
-    async with client_for(settings) as client, contextlib.AsyncExitStack() as held_locks:
+    async with client_for(settings) as client, contextlib.AsyncExitStack() as cleanup:
         state = RedisOrderState(client, settings.redis_prefix)
         before = [order(u, i) for u in on_victim + elsewhere for i in ("a", "b")]
         await state.put(before)
@@ -239,12 +244,14 @@ async def test_a_killed_primary_loses_nothing_replicated_and_the_runtime_rides_t
         processes = [Membership(client, settings, member_id=f"p{i}") for i in range(2)]
         for process in processes:
             process.start()
+            cleanup.push_async_callback(process.stop)
         assert await eventually(lambda: partitioned(processes, USERS))
-        holder = await held_locks.enter_async_context(processes[0].user_lock(lock_user, ttl_s=300))
+        held_lock = processes[0].user_lock(lock_user, ttl_s=300)
         dead_holders_lock = processes[0].user_lock(dead_holder_user, ttl_s=2.0)  # released too late
-        assert holder and await dead_holders_lock.__aenter__()
+        assert await held_lock.__aenter__() and await dead_holders_lock.__aenter__()
 
         hammer = Hammer(RedisLimiter(client, QUOTAS, settings.redis_prefix))
+        cleanup.push_async_callback(hammer.stop)
         assert await eventually(hammer.admitted_at_least(20))  # the burst is in
 
         # Redis replicates asynchronously: a write the primary acknowledged is lost if the primary dies
@@ -278,7 +285,7 @@ async def test_a_killed_primary_loses_nothing_replicated_and_the_runtime_rides_t
 
         assert await eventually(dead_holders_lock_is_free)
         await dead_holders_lock.__aexit__(None, None, None)  # a late release: it finds no lock of its own
-        await held_locks.aclose()  # released through the new primary
+        await held_lock.__aexit__(None, None, None)  # released through the new primary
         async with processes[1].user_lock(lock_user, ttl_s=30) as after_release:
             assert after_release
 
@@ -290,8 +297,6 @@ async def test_a_killed_primary_loses_nothing_replicated_and_the_runtime_rides_t
         # resets it to an older state, at most one burst of budget back.
         assert await eventually(hammer.admitted_at_least(20, since=promoted_at))
         await hammer.stop()
-        for process in processes:
-            await process.stop()
         assert hammer.errors == []
         quota = QUOTAS["ip"]
         assert quota.burst <= most_in_any_window(hammer.spans, quota.window_s) <= quota.limit + quota.burst
@@ -315,21 +320,27 @@ async def test_a_planned_failover_loses_nothing_and_the_client_follows_the_moved
     victim = cluster.primary_of(LIMITER_SLOT)
     settings = settings_on(cluster)
     users = users_on(victim, 5)
-    async with client_for(settings) as client:
+    async with (client_for(settings) as client,
+                Hammer(RedisLimiter(client, QUOTAS, settings.redis_prefix)) as hammer):
         state = RedisOrderState(client, settings.redis_prefix)
-        limiter = RedisLimiter(client, QUOTAS, settings.redis_prefix)
-        hammer = Hammer(limiter)
         written: list[Order] = []
-        for i in range(20):  # writes go on while the slots move
-            batch = [order(u, f"w{i}") for u in users]
-            await state.put(batch)
-            written += batch
-            if i == 5:
-                replica = cluster.replica_of(victim)
-                with cluster.client(replica.port) as admin:
-                    admin.execute_command("CLUSTER", "FAILOVER")  # an error would raise
-        new_primary = await asyncio.to_thread(cluster.wait_promoted, victim)
+
+        async def write(batches: int) -> None:
+            for _ in range(batches):
+                batch = [order(u, f"w{len(written)}") for u in users]
+                await state.put(batch)
+                written.extend(batch)
+
+        await write(5)
+        replica = cluster.replica_of(victim)
+        with cluster.client(replica.port) as admin:
+            admin.execute_command("CLUSTER", "FAILOVER")  # an error would raise
+        promotion = asyncio.ensure_future(asyncio.to_thread(cluster.wait_promoted, victim))
+        while not promotion.done():  # writes go on while the slots move
+            await write(1)
+        new_primary = await promotion
         promoted_at = time.monotonic()
+        await write(5)
         assert new_primary.port == replica.port
         # CLUSTER FAILOVER waits for the replica to catch up before it takes over: nothing to lose.
         for user in users:
