@@ -45,10 +45,12 @@ if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname
 fi
 
 # ---- Redis -----------------------------------------------------------------------------------------
+# Installed even when some Redis answers on 6379: the RedisCluster tests start their own nodes from
+# redis-server and redis-cli (tests/runtime/test_redis_cluster.py).
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  install_packages redis-server
+fi
 if ! redis_up; then
-  if ! command -v redis-server >/dev/null 2>&1; then
-    install_packages redis-server
-  fi
   echo "ensure-services: starting Redis" >&2
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
   wait_for Redis redis_up

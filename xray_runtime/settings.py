@@ -37,6 +37,10 @@ class RuntimeSettings(BaseSettings):
         None, description="Redis for shared rate limits, order state and sharding; unset: in process"
     )
     redis_cluster: bool = Field(False, description="Treat redis_url as a RedisCluster entry node")
+    redis_failover_s: float = Field(
+        20.0, gt=0, description="RedisCluster: how long a command keeps retrying through a failover "
+        "before its caller sees the error; above the cluster's cluster-node-timeout plus a few seconds",
+    )
     redis_prefix: str = Field("xray", description="Prefix of every Redis key this runtime writes")
     fernet_key: SecretStr | None = Field(
         None, description="Fernet key encrypting users' API keys at rest (generate: `xray users keygen`)"

@@ -16,6 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEDULED = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
 
 
+def test_the_code_location_serialises_as_a_code_server_sends_it():
+    """The webserver and the daemon get the definitions as a serialised snapshot from a code server;
+    a value Dagster cannot serialise there (an Enum as a group name, say) breaks the UI and every
+    schedule and sensor while in-process loading still works."""
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster_shared.serdes import deserialize_value, serialize_value
+
+    snapshot = deserialize_value(serialize_value(RepositorySnap.from_def(defs.get_repository_def())))
+    assert {node.group_name for node in snapshot.asset_nodes} >= {"candles", "research", "learning"}
+
+
 def test_definitions_load_with_every_asset_check_and_automation():
     repo = defs.get_repository_def()
     assert {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()} == {

@@ -7,7 +7,7 @@ import dagster as dg
 from xray_pipelines.groups import Group
 
 
-def group_job(name: str, group: Group, description: str):
+def group_job(name: str, group: str, description: str):
     """The job that runs every asset of `group` (whatever the group holds when the code loads)."""
     return dg.define_asset_job(name, selection=dg.AssetSelection.groups(group), description=description)
 
