@@ -12,7 +12,7 @@ export XRAY_HOME
 # (a plain `torch` from PyPI is a multi-GB CUDA build).
 TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu*),,--index-url https://download.pytorch.org/whl/cpu)
 
-.PHONY: install demo test services ui mlflow-ui lint format clean dagster-home
+.PHONY: install demo test services ui serve mlflow-ui lint format clean dagster-home
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,19 @@ ui: install dagster-home
 	@echo "Starting the emulator on 127.0.0.1:8765 and the Dagster UI on http://127.0.0.1:3000"
 	@$(BIN)/xray exchange-sim --port 8765 & sim=$$!; trap "kill $$sim" EXIT; \
 		XRAY_EXCHANGE_URL=http://127.0.0.1:8765 $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+# The pipeline keeping itself fresh: the emulator and a fake news feed on loopback, the Dagster daemon
+# (schedules, sensors, the automation sensor) and the webserver on the instance in $(DAGSTER_HOME)
+# (embedded SQLite; DAGSTER_YAML=dagster.postgres.yaml for Postgres). Ctrl-C stops all four.
+serve: install dagster-home
+	@echo "Emulator 127.0.0.1:8765, news feed 127.0.0.1:8766, dagster-daemon, Dagster UI http://127.0.0.1:3000"
+	@trap 'kill 0' EXIT INT TERM; \
+		export XRAY_EXCHANGE_URL=http://127.0.0.1:8765 \
+			XRAY_RESEARCH_NEWS_SOURCES=http://127.0.0.1:8766/rss.xml,http://127.0.0.1:8766/atom.xml; \
+		$(BIN)/xray exchange-sim --port 8765 & \
+		$(BIN)/python -m xray_sim.news.feed --port 8766 & \
+		$(BIN)/dagster-daemon run -w workspace.yaml & \
+		$(BIN)/dagster-webserver -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 mlflow-ui: install
 	@mkdir -p $(XRAY_HOME)/mlflow
