@@ -21,7 +21,7 @@ def test_the_code_location_serialises_as_a_code_server_sends_it():
     a value Dagster cannot serialise there (an Enum as a group name, say) breaks the UI and every
     schedule and sensor while in-process loading still works."""
     from dagster._core.remote_representation.external_data import RepositorySnap
-    from dagster_shared.serdes import deserialize_value, serialize_value
+    from dagster._serdes import deserialize_value, serialize_value
 
     snapshot = deserialize_value(serialize_value(RepositorySnap.from_def(defs.get_repository_def())))
     assert {node.group_name for node in snapshot.asset_nodes} >= {"candles", "research", "learning"}
