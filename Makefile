@@ -12,7 +12,7 @@ export XRAY_HOME
 # (a plain `torch` from PyPI is a multi-GB CUDA build).
 TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-2.13.0+cpu*),,--index-url https://download.pytorch.org/whl/cpu)
 
-.PHONY: install demo test services ui serve mlflow-ui lint format clean dagster-home
+.PHONY: install demo test services ui serve mlflow-ui lint format clean dagster-home env-example
 
 install: $(VENV)/.installed
 
@@ -64,6 +64,10 @@ mlflow-ui: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# .env.example is generated from the settings classes; tests/cli/test_env_example.py fails when it drifts.
+env-example: install
+	$(BIN)/xray settings env-example --output .env.example
 
 format: install
 	$(BIN)/ruff format .

@@ -59,6 +59,7 @@ def _materialize_all() -> None:
     import dagster as dg
 
     from xray_cli.demo_report import print_market_data, print_research
+    from xray_cli.progress import shown
     from xray_core.settings import load_settings
     from xray_pipelines.definitions import defs
     from xray_pipelines.partitions import SYMBOLS
@@ -72,12 +73,14 @@ def _materialize_all() -> None:
     print_market_data(settings, failures)
     _run_partitions(defs.resolve_job_def("features_job"), instance, symbols, "features")
     err.print("research: backtests, filtering, correlation, news, optimisation ...")
-    _require(_run(defs.resolve_job_def("research_job"), instance), "research_job")
+    with shown():  # optimiser trials
+        _require(_run(defs.resolve_job_def("research_job"), instance), "research_job")
     print_research(settings)
     err.print(
         "self-learning: training data, gbm / lstm / rl with walk-forward evaluation, the promotion gate ..."
     )
-    _require(_run(defs.resolve_job_def("training_job"), instance), "training_job")
+    with shown():  # walk-forward folds, LSTM epochs, RL steps
+        _require(_run(defs.resolve_job_def("training_job"), instance), "training_job")
     from xray_cli.models_cmd import print_comparison
 
     print_comparison()

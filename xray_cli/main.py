@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from xray_cli.settings_cmd import settings_app  # typer only, like users_app
 from xray_cli.users_cmd import users_app  # typer only: its commands import the runtime on use
 
 app = typer.Typer(
@@ -189,6 +190,7 @@ def backtest_grid(
 models_app = typer.Typer(help="The model registry: list, promote, roll back.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
+app.add_typer(settings_app, name="settings")
 
 
 @models_app.command("list")

@@ -77,6 +77,7 @@ def train(*, model: str | None) -> None:
     import dagster as dg
 
     from xray_cli.demo import QUIET, prepare_dagster_home
+    from xray_cli.progress import shown
     from xray_core.errors import XrayError
     from xray_pipelines.definitions import defs
     from xray_pipelines.mlops.registry import KINDS
@@ -88,12 +89,13 @@ def train(*, model: str | None) -> None:
     prepare_dagster_home()
     selection = ["training_data", *(f"model_{k}" for k in kinds), "model_promotion", "promoted_bundle"]
     job = defs.resolve_job_def("training_job")
-    result = job.execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        raise_on_error=False,
-        run_config=QUIET,
-        asset_selection=[dg.AssetKey(name) for name in selection],
-    )
+    with shown():  # folds, epochs, RL steps on a terminal; nothing in a pipe
+        result = job.execute_in_process(
+            instance=dg.DagsterInstance.get(),
+            raise_on_error=False,
+            run_config=QUIET,
+            asset_selection=[dg.AssetKey(name) for name in selection],
+        )
     if not result.success:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
         message = failure.step_failure_data.error.message.strip().splitlines()[0] if failure else "run failed"

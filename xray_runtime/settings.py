@@ -32,6 +32,7 @@ class RuntimeSettings(BaseSettings):
         default_factory=lambda: f"sqlite:///{(_xray_home() / 'runtime.db').resolve()}",
         description="SQLAlchemy URL of users and the order journal, e.g. "
         "postgresql+psycopg://postgres@127.0.0.1:5432/xray",
+        json_schema_extra={"env_default": "sqlite:///$XRAY_HOME/runtime.db (absolute)"},
     )
     redis_url: str | None = Field(
         None, description="Redis for shared rate limits, order state and sharding; unset: in process"
@@ -46,7 +47,9 @@ class RuntimeSettings(BaseSettings):
         None, description="Fernet key encrypting users' API keys at rest (generate: `xray users keygen`)"
     )
     bundle_dir: Path = Field(
-        default_factory=lambda: _xray_home() / "bundles", description="Where the promoted bundle lives"
+        default_factory=lambda: _xray_home() / "bundles",
+        description="Where the promoted bundle lives",
+        json_schema_extra={"env_default": "$XRAY_HOME/bundles"},
     )
     paper_url: str | None = Field(
         None, description="Exchange base URL for paper users (the emulator); unset: the live exchange"
@@ -89,5 +92,7 @@ class TelegramSettings(BaseSettings):
 
     bot_token: SecretStr | None = Field(None, description="Bot token from @BotFather")
     api_url: str = Field("https://api.telegram.org", description="Bot API base URL (a fake in tests)")
-    timeout_s: float = Field(10.0, gt=0)
-    max_retries: int = Field(3, ge=0, le=10)
+    timeout_s: float = Field(10.0, gt=0, description="HTTP timeout per Bot API request")
+    max_retries: int = Field(
+        3, ge=0, le=10, description="Retries on 429 (after retry_after), 5xx and network errors"
+    )

@@ -47,6 +47,7 @@ from xray_core.candles.schema import conform
 from xray_core.errors import ConfigError, DataError
 from xray_core.indicators import atr as atr_indicator
 from xray_core.learning.splits import Fold
+from xray_core.progress import report
 
 METRIC_KEYS: tuple[str, ...] = (
     "oos_sharpe", "oos_return", "oos_max_drawdown", "oos_hit_rate", "oos_trades",
@@ -241,6 +242,7 @@ def walk_forward_evaluate(
     if not splits:
         raise ConfigError("no folds to evaluate", "build them with purged_walk_forward")
     parts = []
+    report("fold", "walk-forward folds", 0, len(splits))
     for k, (train, test) in enumerate(splits):
         train_frame, test_frame = frame[np.asarray(train)], frame[np.asarray(test)]
         p_up = np.asarray(fit_predict(train_frame, test_frame), dtype=np.float64).reshape(-1)
@@ -249,4 +251,5 @@ def walk_forward_evaluate(
                             "return one P(up) per test row, in the test frame's order")
         keep = [c for c in ("timestamp", "symbol", "forward_return") if c in test_frame.columns]
         parts.append(test_frame.select(keep).with_columns(pl.Series("p_up", p_up), pl.lit(k).alias("fold")))
+        report("fold", "walk-forward folds", k + 1, len(splits))
     return evaluate_oos(pl.concat(parts, how="vertical_relaxed"), candles, config)

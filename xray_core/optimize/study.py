@@ -61,6 +61,7 @@ from xray_core.optimize.objective import (
     window_records,
 )
 from xray_core.optimize.storage import beating, close_storage, masked, open_storage
+from xray_core.progress import report
 from xray_core.strategies import ParamRange, Strategy
 
 DIRECTIONS = ("maximize", "minimize")
@@ -207,6 +208,7 @@ def _run_trials(study: optuna.Study, storage: optuna.storages.RDBStorage | None,
     n_new = 0
     while (done := len(study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE]))) \
             < config.n_trials:
+        report("trial", study.study_name, done, config.n_trials)  # a resumed study starts past 0
         size = min(config.population_size - done % config.population_size, config.n_trials - done)
         with _quiet():
             batch = [study.ask() for _ in range(size)]
@@ -220,6 +222,7 @@ def _run_trials(study: optuna.Study, storage: optuna.storages.RDBStorage | None,
             for trial, trial_score, trial_records in zip(batch, scores, records, strict=True):
                 _tell(study, trial, trial_score, trial_records)
         n_new += size
+    report("trial", study.study_name, done, config.n_trials)
     return n_new
 
 

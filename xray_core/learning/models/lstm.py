@@ -36,6 +36,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from xray_core import progress
 from xray_core.errors import DataError
 from xray_core.learning.models.base import (
     SignalModel,
@@ -223,6 +224,19 @@ class LstmTask(lightning.LightningModule):
         return torch.optim.Adam(self.net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
 
 
+class ReportEpochs(lightning.Callback):
+    """Finished epochs (xray_core.progress), in place of Lightning's own bar; it draws nothing at random."""
+
+    def __init__(self, label: str, epochs: int) -> None:
+        self.label, self.epochs = label, epochs
+
+    def on_train_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        progress.report("epoch", self.label, 0, self.epochs)
+
+    def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        progress.report("epoch", self.label, trainer.current_epoch + 1, self.epochs)
+
+
 class KeepBest(lightning.Callback):
     """Remembers the epoch with the lowest validation loss and stops `patience` epochs after it."""
 
@@ -355,6 +369,10 @@ class LstmModel(SignalModel):
             valid_loader = DataLoader(valid, batch_size=4096, collate_fn=_as_batch, num_workers=0)
         deterministic = torch.are_deterministic_algorithms_enabled()
         warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+        callbacks: list[lightning.Callback] = [keep] if keep is not None else []
+        if progress.active():
+            stage = "choosing the epoch count" if valid is not None else "training"
+            callbacks.append(ReportEpochs(f"lstm: {stage}", epochs))
         with quiet_lightning(), torch_threads(c.threads):
             trainer = lightning.Trainer(
                 max_epochs=epochs,
@@ -367,7 +385,7 @@ class LstmModel(SignalModel):
                 deterministic=True,
                 gradient_clip_val=c.grad_clip,
                 num_sanity_val_steps=0,
-                callbacks=[keep] if keep is not None else None,
+                callbacks=callbacks or None,
             )
             try:
                 trainer.fit(LstmTask(net, c.learning_rate, c.weight_decay), loader, valid_loader)

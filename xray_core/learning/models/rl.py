@@ -36,10 +36,12 @@ import polars as pl
 import torch
 from gymnasium import spaces
 from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from torch import nn
 
+from xray_core import progress
 from xray_core.backtest import BacktestConfig
 from xray_core.errors import DataError
 from xray_core.learning.models.base import (
@@ -141,6 +143,24 @@ def _policy_kwargs(hidden: int) -> dict[str, Any]:
     return {"net_arch": [hidden, hidden], "activation_fn": nn.Tanh}
 
 
+class ReportSteps(BaseCallback):
+    """Environment steps so far, after each rollout (xray_core.progress); it draws nothing at random."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__()
+        self.total = total
+
+    def _on_training_start(self) -> None:
+        progress.report("step", "rl: PPO steps", 0, self.total)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        # PPO collects whole rollouts, so the last one may pass the budget: the count stops at it.
+        progress.report("step", "rl: PPO steps", min(self.num_timesteps, self.total), self.total)
+
+
 class RlAgent(SignalModel):
     """PPO on `TradingEnv`; P(up) is the policy's P(long) on its own position path."""
 
@@ -201,8 +221,9 @@ class RlAgent(SignalModel):
             device="cpu",
             verbose=0,
         )
+        steps = ReportSteps(c.total_timesteps) if progress.active() else None
         with torch_threads(c.threads):
-            agent.learn(total_timesteps=c.total_timesteps)
+            agent.learn(total_timesteps=c.total_timesteps, callback=steps)
         self.policy = agent.policy
         self.policy.set_training_mode(False)
         self.fit_info = {
