@@ -27,7 +27,6 @@ from xray_runtime.artefacts import Promoted, SymbolPlan
 from xray_runtime.book import Book
 from xray_runtime.signals import Signal
 
-
 DROPPED = "drop"  # the intent (and lineage strategy) of selling a symbol the bundle no longer has
 
 

@@ -6,9 +6,9 @@
 
 Reconciliation runs at start (before the first order) and every `reconcile_every_s`. State that must
 survive a crash lives in the journal (and Redis), users' risk state in SQL (`risk_keeper`); the rest
-(candles, the book) is rebuilt from the journal and the exchange at start. A killed user is flattened on
-every tick until flat, then disabled. One user's failure — a refused key, no funds, a bad symbol — is that user's
-recorded reason; an outage of Redis or the database skips a tick and the loop carries on.
+(candles, the book) is rebuilt from the journal and the exchange at start. A killed user is flattened
+on every tick until flat, then disabled. One user's failure — a refused key, no funds, a bad symbol —
+is that user's recorded reason; an outage of Redis or the database skips a tick and the loop carries on.
 """
 
 from __future__ import annotations
