@@ -19,7 +19,6 @@ from xray_core.trading.orders import OrderStatus
 from xray_runtime.market import SymbolBars
 from xray_runtime.users import RiskSettings
 
-pytestmark = pytest.mark.slow
 runtime_env = test_service.runtime_env  # the service tests' fixture: emulator, settings, a bundle
 
 
