@@ -387,6 +387,7 @@ class TradingService:
             "last_error": self.last_error,
             "bundle": promoted.version if promoted else None,
             "bundle_refused": parts.watcher.refused,
+            "trading": promoted is not None,  # False: no good bundle yet, `bundle_refused` says why
             "users": len(parts.roster.users),
             "user_problems": [{"user_id": p.user_id, "reason": p.reason} for p in parts.roster.problems],
             "last_bar_ms": self.last_bar_ms,
