@@ -16,18 +16,22 @@ disables them (until then they are flattened on every tick).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from xray_core.risk.limits.book import RiskBook, RiskCheck
 from xray_core.risk.limits.rule import RiskLimits
-from xray_core.risk.limits.state import SavedRisk
+from xray_core.risk.limits.state import DAY_MS, SavedRisk
 from xray_runtime.book import Book
 from xray_runtime.decide import MarketRules
 from xray_runtime.risk_store import RiskStore
 from xray_runtime.risk_totals import LocalTotals, RedisTotals, SharedTotals
+
+log = logging.getLogger(__name__)
 
 
 class RiskKeeper:
@@ -38,6 +42,7 @@ class RiskKeeper:
         self.book = RiskBook(RiskLimits(np.zeros(0), np.zeros(0), global_max_daily_loss))
         self._stored: dict[str, SavedRisk] = {}  # what the store holds for each user here, as last seen
         self._user_ids: list[str] = []
+        self.global_on = False  # the global switch as last announced
 
     @classmethod
     def build(cls, engine: Any, redis: Any, redis_prefix: str, global_max_daily_loss: float) -> RiskKeeper:
@@ -85,6 +90,39 @@ class RiskKeeper:
 
     def reason(self, code: int) -> str:
         return self.book.reason(code)
+
+    def announce(self, risk: RiskCheck, book: Book, users: Mapping[str, Any], notifier: Any,
+                 metrics: Any) -> None:
+        """The global switch when it turns on or off; each user's kill switch once, when it fires."""
+        if risk.global_on != self.global_on:
+            self.global_on = risk.global_on
+            metrics.kill_switch.set(int(risk.global_on))
+            if risk.global_on:
+                notifier.kill_switch(None, "; ".join(rule.reason for rule in risk.switches))
+                log.error("global kill switch", extra={"event": "global_kill_switch",
+                                                       "rules": [rule.name for rule in risk.switches]})
+        for i in np.flatnonzero(risk.newly_killed):
+            user = users.get(book.user_ids[i])
+            if user is not None:
+                notifier.kill_switch(user, self.reason(risk.block[i]))
+
+    def daily_summaries(self, book: Book, users: Mapping[str, Any], notifier: Any,
+                        orders_today: dict[str, int], now_ms: int) -> None:
+        """On the first bar of a UTC day (before the day rolls), each user's summary of the day
+        before; `orders_today` is cleared for the new day."""
+        risk = self.book.state
+        if risk.day is None or now_ms // DAY_MS == risk.day:
+            return
+        equity = book.equity()
+        for i, user_id in enumerate(book.user_ids):
+            user = users.get(user_id)
+            if user is None or i >= len(risk.day_open) or not np.isfinite(equity[i] - risk.day_open[i]):
+                continue
+            notifier.daily_summary(user, {
+                "orders": orders_today.get(user_id, 0), "pnl": round(float(equity[i] - risk.day_open[i]), 2),
+                "equity": round(float(equity[i]), 2),
+            })
+        orders_today.clear()
 
 
 def flat(book: Book, i: int, rules: dict[str, MarketRules]) -> bool:

@@ -69,27 +69,29 @@ class RiskStore:
         values = [{"user_id": user_id, "day": row.day, "day_open": _null(row.day_open),
                    "peak": _null(row.peak), "killed": row.killed, "updated_ms": now_ms}
                   for user_id, row in rows.items()]
-        stored = risk_table.c
         with self.engine.begin() as conn:
-            for start in range(0, len(values), _CHUNK):
-                statement = self._insert(risk_table).values(values[start:start + _CHUNK])
-                new = statement.excluded
-                newer_day = sa.or_(stored.day.is_(None), sa.and_(new.day.is_not(None), new.day > stored.day))
-                same_day = stored.day == new.day
-                statement = statement.on_conflict_do_update(
-                    index_elements=[stored.user_id],
-                    set_={
-                        "day": sa.case((newer_day, new.day), else_=stored.day),
-                        "day_open": sa.case((newer_day, new.day_open),
-                                            (same_day, sa.func.coalesce(stored.day_open, new.day_open)),
-                                            else_=stored.day_open),
-                        "peak": sa.case((stored.peak.is_(None), new.peak), (new.peak.is_(None), stored.peak),
-                                        (new.peak > stored.peak, new.peak), else_=stored.peak),
-                        "killed": sa.or_(stored.killed, new.killed),
-                        "updated_ms": new.updated_ms,
-                    },
-                )
-                conn.execute(statement)
+            conn.execute(self._upsert, values)  # one executemany: compiled once, sent in batches
+
+    @property
+    def _upsert(self) -> Any:
+        stored = risk_table.c
+        statement = self._insert(risk_table)
+        new = statement.excluded
+        newer_day = sa.or_(stored.day.is_(None), sa.and_(new.day.is_not(None), new.day > stored.day))
+        same_day = stored.day == new.day
+        return statement.on_conflict_do_update(
+            index_elements=[stored.user_id],
+            set_={
+                "day": sa.case((newer_day, new.day), else_=stored.day),
+                "day_open": sa.case((newer_day, new.day_open),
+                                    (same_day, sa.func.coalesce(stored.day_open, new.day_open)),
+                                    else_=stored.day_open),
+                "peak": sa.case((stored.peak.is_(None), new.peak), (new.peak.is_(None), stored.peak),
+                                (new.peak > stored.peak, new.peak), else_=stored.peak),
+                "killed": sa.or_(stored.killed, new.killed),
+                "updated_ms": new.updated_ms,
+            },
+        )
 
 
 def clear_kill(conn: sa.Connection, user_id: str) -> None:

@@ -27,7 +27,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from xray_core.errors import XrayError
 from xray_core.risk.limits.book import RiskCheck
-from xray_core.risk.limits.state import DAY_MS
 from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
 from xray_runtime.artefacts import Promoted
 from xray_runtime.components import Components
@@ -67,7 +66,6 @@ class TradingService:
         self.in_doubt: dict[str, Order] = {}  # orders of the bar being decided that no attempt settled
         self.last_tick_wall: float | None = None
         self.last_reconcile_wall = 0.0
-        self.global_switch = False
         self.reports: list[TickReport] = []
         self.latencies_s: list[float] = []  # per user per tick, for the load test
         self.last_error: str | None = None  # why the last step failed (None: it did not)
@@ -204,13 +202,13 @@ class TradingService:
         book.mark({symbol: _last_close(bars) for symbol, bars in data.items()})
         bar_ms = now_ms - now_ms % windows.step - windows.step  # the newest closed bar
         await self._count_in_doubt(signals, bar_ms)
-        self._daily_summaries(book.equity(), now_ms)
+        self.risk.daily_summaries(book, parts.roster.users, parts.notifier, self.orders_today, now_ms)
         risk = await self.risk.check(book, now_ms)
-        self._announce_risk(risk)
-        await self.risk.save(now_ms)  # a kill is on record before any order of this tick is sent
         decisions = decide(book, signals, promoted, self.rules, risk.block, risk.killed, bar_ms)
         decision_s = time.perf_counter() - started
         self._observe_latency(decision_s, len(book.user_ids))
+        self.risk.announce(risk, book, parts.roster.users, parts.notifier, parts.metrics)
+        await self.risk.save(now_ms)  # a kill is on record before any order of this tick is sent
         report = TickReport(
             bar_ms=max((s.bar_ms for s in signals.values()), default=now_ms), users=len(book.user_ids),
             signals=len(signals), skipped={s.symbol: s.reason for s in skipped}, intents=decisions.count,
@@ -321,37 +319,6 @@ class TradingService:
         if index is not None:
             parts.book.active[index] = False
 
-    def _daily_summaries(self, equity: np.ndarray, now_ms: int) -> None:
-        """On the first bar of a UTC day, each user's summary of the day before."""
-        risk = self.risk.book.state
-        if risk.day is None or now_ms // DAY_MS == risk.day:
-            return
-        users = self.parts.roster.users
-        for i, user_id in enumerate(self.parts.book.user_ids):
-            user = users.get(user_id)
-            if user is None or i >= len(risk.day_open) or not np.isfinite(equity[i] - risk.day_open[i]):
-                continue
-            opened = float(risk.day_open[i])
-            self.parts.notifier.daily_summary(user, {
-                "orders": self.orders_today.get(user_id, 0), "pnl": round(float(equity[i]) - opened, 2),
-                "equity": round(float(equity[i]), 2),
-            })
-        self.orders_today.clear()
-
-    def _announce_risk(self, risk: RiskCheck) -> None:
-        parts = self.parts
-        if risk.global_on != self.global_switch:
-            self.global_switch = risk.global_on
-            parts.metrics.kill_switch.set(int(risk.global_on))
-            if risk.global_on:
-                parts.notifier.kill_switch(None, "; ".join(rule.reason for rule in risk.switches))
-                log.error("global kill switch", extra={"event": "global_kill_switch",
-                                                       "rules": [rule.name for rule in risk.switches]})
-        for i in np.flatnonzero(risk.newly_killed):
-            user = parts.roster.users.get(parts.book.user_ids[i])
-            if user is not None:
-                parts.notifier.kill_switch(user, self.risk.reason(risk.block[i]))
-
     async def _retire_flattened(self, risk: RiskCheck, report: TickReport) -> None:
         """Disable each killed user that is flat now (nothing sellable, no order in doubt); the others
         are flattened again on the next tick (a failed or rejected sell is not the end of it)."""
@@ -392,7 +359,7 @@ class TradingService:
             "user_problems": [{"user_id": p.user_id, "reason": p.reason} for p in parts.roster.problems],
             "last_bar_ms": self.last_bar_ms,
             "last_tick_age_s": round(time.time() - self.last_tick_wall, 1) if self.last_tick_wall else None,
-            "global_kill_switch": self.global_switch,
+            "global_kill_switch": self.risk.global_on,
             "killed_users": int(self.risk.book.state.killed.sum()),  # killed, being flattened
             "skipped_symbols": self.reports[-1].skipped if self.reports else {},
         }
