@@ -8,8 +8,9 @@ so an unchanged bundle keeps its version and triggers nothing.
 
 What a reader may trust is `BundleSpec` (`parse`): a schema of every field — at least one symbol, each
 once, as BASE/QUOTE; each strategy known and its parameters valid for it; risk profiles of the known
-profiles, for the bundle's symbols, with usable sizing; models with a name, a URI and a version; a data
-version per symbol; a known timeframe; and a version that is the hash of the content. Anything else is
+profiles, for the bundle's symbols, with usable sizing; models with a name, a URI and a version;
+non-blank feature, code and data versions; a known timeframe; and a version that is the hash of the
+content. Anything else is
 refused with one line naming the first things wrong, never a KeyError deep inside a consumer.
 """
 
@@ -156,7 +157,7 @@ class BundleSpec(_Strict):
     models: dict[Name, ModelSpec] = Field(default_factory=dict)
     feature_version: Name
     code_version: Name
-    data_versions: dict[str, Name]
+    data_versions: dict[str, Name] = Field(default_factory=dict)  # per symbol ("" in lineage if none)
     dagster_run_id: str = ""
     created_at: str = ""
 
@@ -168,9 +169,6 @@ class BundleSpec(_Strict):
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError(f"symbols listed twice: {', '.join(twice)}")
-        unversioned = [name for name in names if name not in self.data_versions]
-        if unversioned:
-            raise ValueError(f"no data version for {', '.join(unversioned)}")
         for profile, sizing in self.risk_profiles.items():
             if profile not in PROFILES:
                 raise ValueError(f"risk profile {profile!r} is not one of {', '.join(PROFILES)}")

@@ -121,7 +121,7 @@ def validate(data: Any, model_kind: str, loader: Callable[[str], Any], quote: st
             predictors[model_kind] = _load(loader, models[model_kind]["uri"], version)
         plans[entry.symbol] = SymbolPlan(
             entry.symbol, strategy, strategy.params(entry.params), json.dumps(entry.params, sort_keys=True),
-            spec.data_versions[entry.symbol],
+            spec.data_versions.get(entry.symbol, ""),
         )
     profiles = {name: {symbol: sizing.model_dump() for symbol, sizing in rows.items()}
                 for name, rows in spec.risk_profiles.items()}

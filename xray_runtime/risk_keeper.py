@@ -28,7 +28,7 @@ from xray_core.risk.limits.rule import RiskLimits
 from xray_core.risk.limits.state import DAY_MS, SavedRisk
 from xray_runtime.book import Book
 from xray_runtime.decide import MarketRules
-from xray_runtime.risk_store import RiskStore
+from xray_runtime.risk_store import RiskStore, risk_resets
 from xray_runtime.risk_totals import LocalTotals, RedisTotals, SharedTotals
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ class RiskKeeper:
         self._stored: dict[str, SavedRisk] = {}  # what the store holds for each user here, as last seen
         self._user_ids: list[str] = []
         self.global_on = False  # the global switch as last announced
+        # Users whose state here was found behind the stored one (a same-day opening changed, a peak
+        # fell, a kill lost): state lost somewhere. Always empty unless something is broken; /health.
+        self.resets: set[str] = set()
 
     @classmethod
     def build(cls, engine: Any, redis: Any, redis_prefix: str, global_max_daily_loss: float) -> RiskKeeper:
@@ -78,6 +81,11 @@ class RiskKeeper:
             if not row.same(self._stored.get(user_id)):
                 changed[user_id] = row
         if changed:
+            behind = risk_resets({u: self._stored[u] for u in changed if u in self._stored}, changed)
+            if behind:
+                self.resets.update(behind)
+                log.error("risk state behind the stored one", extra={"event": "risk_reset",
+                                                                     "users": behind[:20]})
             await asyncio.to_thread(self.store.save, changed, now_ms)
             self._stored.update(changed)
         return len(changed)

@@ -361,6 +361,7 @@ class TradingService:
             "last_tick_age_s": round(time.time() - self.last_tick_wall, 1) if self.last_tick_wall else None,
             "global_kill_switch": self.risk.global_on,
             "killed_users": int(self.risk.book.state.killed.sum()),  # killed, being flattened
+            "risk_resets": len(self.risk.resets),  # users whose risk state was lost: always 0
             "skipped_symbols": self.reports[-1].skipped if self.reports else {},
         }
 

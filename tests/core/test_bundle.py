@@ -97,7 +97,7 @@ MALFORMED = {
     "a negative trade share": (_sized(trade_percentage=-0.1), "trade_percentage"),
     "a model without a URI": (_with(models={"gbm": {"name": "xray-gbm", "version": 3}}), "models.gbm.uri"),
     "a model version 0": (_with(models={"gbm": {"name": "n", "uri": "m:/n", "version": 0}}), "version"),
-    "no data version for a symbol": (_with(data_versions={}), "no data version for BTC/USDT"),
+    "a blank data version": (_with(data_versions={"BTC/USDT": ""}), "data_versions.BTC/USDT"),
     "a blank code version": (_with(code_version=" "), "code_version"),
     "an edited bundle": (_json(_bundle()) | {"timeframe": "4h"}, "does not match its content"),
     "not an object": ([1, 2], "not a JSON object"),

@@ -153,3 +153,20 @@ async def test_a_user_new_to_a_process_gets_the_stored_state_and_changes_are_wri
                                       "c": SavedRisk(DAY, 120.0, 120.0, False)}
     assert await keeper.save(DAY * DAY_MS + 6) == 0  # nothing changed: nothing written
     np.testing.assert_array_equal(check.block > 0, [False, True, False])
+
+
+async def test_a_state_found_behind_the_stored_one_is_counted_as_a_reset(tmp_path):
+    store = RiskStore(connect(f"sqlite:///{tmp_path}/runtime.db"))
+    store.save({"a": SavedRisk(DAY, 100.0, 150.0, True), "b": SavedRisk(DAY, 100.0, 150.0, False)}, 1)
+    keeper = RiskKeeper(store, LocalTotals(), global_max_daily_loss=0.5)
+    book = _book("ab", 120.0)
+    await keeper.users_changed(book, {})
+    await keeper.check(book, DAY * DAY_MS + 5)
+    await keeper.save(DAY * DAY_MS + 5)
+    assert keeper.resets == set()  # put back as stored: nothing lost
+    # As if a's state were lost in this process (what a broken hand-over would do): measured anew.
+    keeper.book.reindex(np.array([-1, 1]), keeper.book.limits)
+    await keeper.check(book, DAY * DAY_MS + 6)
+    await keeper.save(DAY * DAY_MS + 6)
+    assert keeper.resets == {"a"}
+    assert store.load(["a"])["a"] == SavedRisk(DAY, 100.0, 150.0, True)  # the store kept it anyway
