@@ -60,6 +60,7 @@ class Book:
         self.pending_buy = np.zeros((0, 0))  # base amounts of buys in doubt (sent, not settled)
         self.pending_sell = np.zeros((0, 0))  # base amounts of sells in doubt
         self.price = np.zeros(0)  # last known close per symbol (NaN: never known)
+        self.exchange_totals: list[dict[str, float] | None] = []  # per user: every asset, as last read
         self.sizing: list[Sizing] = []
         self.columns: dict[str, np.ndarray] = {n: np.zeros(0) for n in NUMERIC_SIZING}
         self.profile_names: list[str] = []
@@ -85,6 +86,7 @@ class Book:
         rows = np.array([old_index.get(user_id, -1) for user_id in self.user_ids], dtype=np.int64)
         known = rows >= 0
         self.cash = np.where(known, self.cash[np.where(known, rows, 0)] if len(self.cash) else 0.0, np.nan)
+        self.exchange_totals = [self.exchange_totals[j] if j >= 0 else None for j in rows]
         for name, fill in _CELLS.items():
             old = getattr(self, name)
             new = np.full((len(users), len(self.symbols)), fill)
@@ -106,6 +108,11 @@ class Book:
                 if j >= 0:
                     new[:, k] = old[:, j]
             setattr(self, name, new)
+        for k, j in enumerate(columns):  # a new column's cap: the balances as last read
+            if j < 0:
+                base = wanted[k].split("/")[0]
+                self.balance[:, k] = [np.nan if totals is None else float(totals.get(base, 0.0))
+                                      for totals in self.exchange_totals]
         self.price = np.array([self.price[j] if j >= 0 else np.nan for j in columns], dtype=np.float64)
         self.symbols = wanted
         self.symbol_index = {s: k for k, s in enumerate(wanted)}
@@ -116,6 +123,19 @@ class Book:
             return []
         busy = (self.position > 0) | (self.held > 0) | (self.pending_buy > 0) | (self.pending_sell > 0)
         return [s for s, j in self.symbol_index.items() if busy[:, j].any()]
+
+    def sellable(self, symbol: str, amount_step: float, min_cost: float) -> np.ndarray:
+        """Per user: holds at least one amount step of `symbol` worth the market's minimum order at
+        its last known close (unpriced: assumed sellable, as it cannot be shown to be dust)."""
+        j = self.symbol_index[symbol]
+        position, price = self.position[:, j], self.price[j]
+        enough = position >= amount_step * (1 - 1e-9)
+        return enough & (position * price >= min_cost) if np.isfinite(price) else enough
+
+    def in_doubt(self, symbol: str) -> np.ndarray:
+        """Per user: an order on `symbol` is in doubt."""
+        j = self.symbol_index[symbol]
+        return (self.pending_buy[:, j] > 0) | (self.pending_sell[:, j] > 0)
 
     def column(self, name: str) -> np.ndarray:
         return self.columns[name]
@@ -157,6 +177,7 @@ class Book:
         """The exchange's totals for one user: quote cash, and each column's base currency as the cap
         of the position (assets of symbols not traded are ignored)."""
         i = self.user_index[user_id]
+        self.exchange_totals[i] = {asset: float(amount) for asset, amount in balances.items()}
         self.cash[i] = float(balances.get(self.quote, 0.0))
         for symbol, j in self.symbol_index.items():
             self.balance[i, j] = float(balances.get(symbol.split("/")[0], 0.0))
@@ -176,9 +197,8 @@ class Book:
 
     def apply_fill(self, fill: Fill) -> None:
         """A fill the runtime saw for the first time: both the journal's side and the exchange's move."""
-        i = self.user_index.get(fill.user_id)
-        j = self.symbol_index.get(fill.symbol)
-        if i is None or j is None:
+        i, j = self.user_index.get(fill.user_id), self._column(fill.symbol)
+        if i is None:
             return
         base = _base_change(fill)
         self.held[i, j] += base
@@ -194,12 +214,19 @@ class Book:
         journal's side moves."""
         touched = set()
         for fill in fills:
-            i, j = self.user_index.get(fill.user_id), self.symbol_index.get(fill.symbol)
-            if i is not None and j is not None:
+            i, j = self.user_index.get(fill.user_id), self._column(fill.symbol)
+            if i is not None:
                 self.held[i, j] += _base_change(fill)
                 touched.add(i)
         for i in touched:
             self._cap(i)
+
+    def _column(self, symbol: str) -> int:
+        """`symbol`'s column, added if a fill arrives on a symbol not held or traded here (a lost fill
+        reconciliation found): what it bought must stay priced and sellable."""
+        if symbol not in self.symbol_index:
+            self.set_symbols([*self.symbols, symbol])
+        return self.symbol_index[symbol]
 
     def _cap(self, i: int) -> None:
         """Row i's positions: the journal's, never more than the exchange holds, never below zero."""

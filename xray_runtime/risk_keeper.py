@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -136,14 +135,11 @@ class RiskKeeper:
 def flat(book: Book, i: int, rules: dict[str, MarketRules]) -> bool:
     """Whether user row `i` holds nothing that can be sold (dust under the market's minimum order or
     amount step stays) and has no order in doubt."""
-    if (book.pending_buy[i] > 0).any() or (book.pending_sell[i] > 0).any():
-        return False
     for symbol, j in book.symbol_index.items():
-        amount, price, rule = float(book.position[i, j]), float(book.price[j]), rules.get(symbol)
-        if amount <= 0:
-            continue
-        if rule is None or not math.isfinite(price):
-            return False  # cannot tell it is dust: not flat
-        if amount * price >= rule.min_cost and amount >= rule.amount_step * (1 - 1e-9):
+        if book.in_doubt(symbol)[i]:
             return False
+        rule = rules.get(symbol)
+        if book.position[i, j] > 0 and (rule is None or book.sellable(symbol, rule.amount_step,
+                                                                      rule.min_cost)[i]):
+            return False  # sellable, or no market rules to tell it is dust
     return True

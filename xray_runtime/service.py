@@ -237,7 +237,16 @@ class TradingService:
         wanted = list(promoted.plans)
         if promoted.predictors and "BTC/USDT" not in wanted:
             wanted.append("BTC/USDT")  # the model's benchmark features
-        return list(dict.fromkeys([*wanted, *self.parts.book.held_symbols()]))
+        held = [s for s in self.parts.book.held_symbols() if s not in wanted and not self._dust(s)]
+        return [*wanted, *held]
+
+    def _dust(self, symbol: str) -> bool:
+        """Whether every user's holding of `symbol` is too small to sell and none has an order in
+        doubt on it (then its candles are not fetched any more; it stays valued at its last close)."""
+        book, rule = self.parts.book, self.rules.get(symbol)
+        if rule is None:
+            return False
+        return not (book.sellable(symbol, rule.amount_step, rule.min_cost) | book.in_doubt(symbol)).any()
 
     async def _count_in_doubt(self, signals: dict[str, Any], bar_ms: int) -> None:
         """Orders sent on earlier bars and not settled count against the limits. This bar's own are

@@ -76,3 +76,14 @@ def test_a_symbol_held_only_in_the_journal_gets_a_column():
     assert book.symbols == ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
     book.set_balances("u", {"USDT": 0.0, "SOL": 4.0})
     assert book.position[0, book.symbol_index["SOL/USDT"]] == 4.0 and book.held_symbols() == ["SOL/USDT"]
+
+
+def test_a_fill_on_a_symbol_without_a_column_adds_it_priced_and_capped_by_the_last_balances():
+    book = _book("u")
+    book.set_held("u", {})
+    book.set_balances("u", {"USDT": 90.0, "SOL": 1.0})  # reconciliation read SOL: not a column yet
+    book.record_fills([_fill("u", Side.BUY, 1.0, price=10.0, symbol="SOL/USDT")])  # a lost fill found
+    sol = book.symbol_index["SOL/USDT"]
+    assert book.position[0, sol] == 1.0 and book.held_symbols() == ["SOL/USDT"]
+    book.mark({"SOL/USDT": 10.0})
+    assert book.equity()[0] == 100.0
