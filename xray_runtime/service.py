@@ -34,7 +34,7 @@ from xray_runtime.decide import MarketRules, decide
 from xray_runtime.execution import AccountError
 from xray_runtime.market import UNAVAILABLE, SymbolBars
 from xray_runtime.risk_keeper import RiskKeeper, flat
-from xray_runtime.signals import compute_signals
+from xray_runtime.signals import Signal, compute_signals
 
 log = logging.getLogger(__name__)
 # What an outage looks like from here; anything else is a bug and is not swallowed.
@@ -248,7 +248,7 @@ class TradingService:
             return False
         return not (book.sellable(symbol, rule.amount_step, rule.min_cost) | book.in_doubt(symbol)).any()
 
-    async def _count_in_doubt(self, signals: dict[str, Any], bar_ms: int) -> None:
+    async def _count_in_doubt(self, signals: dict[str, Signal], bar_ms: int) -> None:
         """Orders sent on earlier bars and not settled count against the limits. This bar's own are
         left out: deciding the bar again must yield them again (same ids), to be resolved, not
         replaced."""
