@@ -170,3 +170,28 @@ async def test_a_state_found_behind_the_stored_one_is_counted_as_a_reset(tmp_pat
     await keeper.save(DAY * DAY_MS + 6)
     assert keeper.resets == {"a"}
     assert store.load(["a"])["a"] == SavedRisk(DAY, 100.0, 150.0, True)  # the store kept it anyway
+
+
+async def test_a_user_handed_over_mid_run_gets_the_state_its_last_process_stored(tmp_path):
+    engine = connect(f"sqlite:///{tmp_path}/runtime.db")
+    old_owner, new_owner = (RiskKeeper(RiskStore(engine), LocalTotals(), 0.5) for _ in range(2))
+    mine, theirs = _book("a", 100.0), _book("b", 100.0)
+    await new_owner.users_changed(mine, {})
+    await old_owner.users_changed(theirs, {})
+    for keeper, book in ((new_owner, mine), (old_owner, theirs)):
+        await keeper.check(book, DAY * DAY_MS)
+        await keeper.save(DAY * DAY_MS)
+    theirs.mark({"BTC/USDT": 130.0})  # b's peak rises to 130 while the old owner has it
+    await old_owner.check(theirs, DAY * DAY_MS + 1)
+    await old_owner.save(DAY * DAY_MS + 1)
+    # The old owner dies; b moves to the new owner, whose book grows by one row.
+    old_index = dict(mine.user_index)
+    mine.set_users([(u, mine.sizing[0]) for u in ("a", "b")])
+    mine.set_held("b", {"BTC/USDT": 1.0})
+    mine.set_balances("b", {"USDT": 0.0, "BTC": 1.0})
+    mine.mark({"BTC/USDT": 110.0})
+    await new_owner.users_changed(mine, old_index)
+    await new_owner.check(mine, DAY * DAY_MS + 2)
+    b = new_owner.state_of("b")
+    assert (b.day_open, b.peak) == (100.0, 130.0) and new_owner.state_of("a").day_open == 100.0
+    assert new_owner.resets == set()
