@@ -215,9 +215,9 @@ class UserStore:
     def enable(self, user_id: str) -> User:
         """Trade for the user again; a kill switch that stopped them is reset (the drawdown is measured
         from their equity at the next tick)."""
-        user = self._update(user_id, {"status": "active", "disabled_reason": None})
-        with self.engine.begin() as con:
+        with self.engine.begin() as con:  # first: a runtime that loads the user must not see the kill
             clear_kill(con, user_id)
+        user = self._update(user_id, {"status": "active", "disabled_reason": None})
         log.info("enabled user %s", user_id)
         return user
 
