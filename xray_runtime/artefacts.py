@@ -2,15 +2,19 @@
 
 The pipelines publish `bundle_dir/current.json` (xray_core.bundle) and move MLflow aliases; the runtime
 never imports the pipelines. `ArtefactWatcher.poll()` re-reads the manifest (cheap: a stat, then a
-read only when it changed); a new version is validated completely — every strategy and parameter set,
-every model loaded — before it replaces the old one, so a bad promotion never stops trading: the
-runtime keeps the last good bundle and reports why the new one was refused.
+read only when it changed); a new version is validated completely — the schema
+(`xray_core.bundle.BundleSpec`: symbols, strategies and their parameters, risk profiles, models,
+versions), then every model loaded — before it replaces the old one, so a bad promotion never stops
+trading: the runtime keeps the last good bundle and reports why the new one was refused (`refused`,
+shown on /health, logged once). With no good bundle at all (a first start on a malformed one) the
+service runs, trades nothing and says why.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from xray_core.bundle import CURRENT, read
+from xray_core.bundle import CURRENT, is_version, parse, read
 from xray_core.errors import DataError, XrayError
 from xray_core.strategies import Strategy, get_strategy
 
@@ -92,37 +96,51 @@ def load_predictor(uri: str) -> PyfuncPredictor:
     return PyfuncPredictor(mlflow.pyfunc.load_model(uri), list(FEATURES))
 
 
-def validate(data: dict[str, Any], model_kind: str, loader: Callable[[str], Any]) -> Promoted:
-    """A bundle dict as a `Promoted`, or a DataError naming the first thing wrong with it."""
-    plans = {}
-    models = data.get("models") or {}
+def validate(data: Any, model_kind: str, loader: Callable[[str], Any], quote: str = "USDT") -> Promoted:
+    """A bundle's JSON as a `Promoted`, or a DataError naming what is wrong with it: the schema
+    (`xray_core.bundle.parse`), symbols quoted in the currency the runtime keeps (`quote`), and the
+    champion model loaded when a symbol trades it."""
+    spec = parse(data)
+    version = spec.version
+    foreign = [name for name in spec.symbol_names if name.split("/")[1] != quote]
+    if foreign:
+        raise DataError(f"bundle {version}: {', '.join(foreign)} not quoted in {quote}",
+                        f"the runtime keeps its cash in {quote}: publish {quote} pairs only")
+    models = {kind: model.model_dump() for kind, model in spec.models.items()}
     predictors: dict[str, Any] = {}
-    for entry in data["symbols"]:
-        symbol = entry.get("symbol")
-        try:
-            strategy = get_strategy(entry["strategy"])
-            params = strategy.params(entry.get("params") or {})
-        except (KeyError, XrayError) as exc:
-            raise DataError(
-                f"bundle {data['version']}: symbol {symbol}: {exc}", "publish a fixed bundle"
-            ) from None
-        if strategy.name == "model":
+    plans = {}
+    for entry in spec.symbols:
+        strategy = get_strategy(entry.strategy)
+        if strategy.name == "model" and model_kind not in predictors:
             if model_kind not in models:
                 raise DataError(
-                    f"bundle {data['version']}: {symbol} trades the model, but there is no "
+                    f"bundle {version}: {entry.symbol} trades the model, but there is no "
                     f"{model_kind} champion",
                     "promote one (`xray models promote`) or set XRAY_RUNTIME_MODEL_KIND",
                 )
-            if model_kind not in predictors:
-                predictors[model_kind] = loader(models[model_kind]["uri"])
-        plans[symbol] = SymbolPlan(
-            symbol, strategy, params, json.dumps(entry.get("params") or {}, sort_keys=True),
-            str((data.get("data_versions") or {}).get(symbol, "")),
+            predictors[model_kind] = _load(loader, models[model_kind]["uri"], version)
+        plans[entry.symbol] = SymbolPlan(
+            entry.symbol, strategy, strategy.params(entry.params), json.dumps(entry.params, sort_keys=True),
+            spec.data_versions.get(entry.symbol, ""),
         )
-    return Promoted(
-        version=str(data["version"]), exchange=str(data["exchange"]), timeframe=str(data["timeframe"]),
-        plans=plans, risk_profiles=data.get("risk_profiles") or {}, models=models, predictors=predictors,
-    )
+    profiles = {name: {symbol: sizing.model_dump() for symbol, sizing in rows.items()}
+                for name, rows in spec.risk_profiles.items()}
+    return Promoted(version=version, exchange=spec.exchange, timeframe=spec.timeframe, plans=plans,
+                    risk_profiles=profiles, models=models, predictors=predictors)
+
+
+def _load(loader: Callable[[str], Any], uri: str, version: str) -> Any:
+    """The model at `uri`, or a DataError: whatever the registry raises, the bundle is refused (the
+    last good one keeps trading), never the service stopped."""
+    try:
+        return loader(uri)
+    except Exception as exc:  # MLflow, the network, a corrupt artefact: all mean "not this bundle"
+        detail = _CREDENTIALS.sub("://***@", str(exc))[:200]
+        raise DataError(f"bundle {version}: model {uri} could not be loaded ({type(exc).__name__}: {detail})",
+                        "check the model registry and promote again") from None
+
+
+_CREDENTIALS = re.compile(r"://[^/@\s]+@")
 
 
 class ArtefactWatcher:
@@ -151,12 +169,15 @@ class ArtefactWatcher:
         self._stamp = stamp
         try:
             data = read(self.path)
-            if self.current is not None and data["version"] == self.current.version:
+            if self.current is not None and is_version(data, self.current.version):
+                self.refused = None  # the bundle trading is the newest again
                 return False
             promoted = validate(data, self.model_kind, self.loader)
-        except (XrayError, OSError) as exc:
-            self.refused = str(exc)
-            log.error("bundle refused", extra={"event": "bundle_refused", "reason": str(exc)})
+        except Exception as exc:  # whatever the file holds, it never stops the service
+            reason = str(exc) if isinstance(exc, XrayError | OSError) else f"{type(exc).__name__}: {exc}"
+            self.refused = reason[:500]
+            # Once per change of the file: the stamp check above skips an unchanged one.
+            log.error("bundle refused", extra={"event": "bundle_refused", "reason": self.refused})
             return False
         previous = self.current.version if self.current else None
         self.current, self.refused = promoted, None

@@ -2,7 +2,8 @@
 
 SQLAlchemy Core on a synchronous engine: the service calls it through `asyncio.to_thread` in batches
 (one write per tick, not one per order), so the event loop never blocks on the database. Every table
-is declared on `METADATA` by the module that owns it (users, orders) and created by `connect`.
+is declared on `METADATA` by the module that owns it (users, orders, risk state) and created by
+`connect`, with any index a newer version added to an existing table.
 """
 
 from __future__ import annotations
@@ -37,14 +38,28 @@ def connect(url: str, create: bool = True) -> Engine:
     if create:
         _import_tables()
         METADATA.create_all(engine)
+        _create_indexes(engine)
     return engine
+
+
+def _create_indexes(engine: Engine) -> None:
+    """Indexes declared since a table was created (`create_all` adds indexes only with new tables).
+    Another process may create one at the same moment: that is fine, as long as it exists after."""
+    for table in METADATA.sorted_tables:
+        for index in table.indexes:
+            try:
+                index.create(engine, checkfirst=True)
+            except sa.exc.DBAPIError:
+                names = {i["name"] for i in sa.inspect(engine).get_indexes(table.name)}
+                if index.name not in names:
+                    raise
 
 
 def _import_tables() -> None:
     """Import the modules that declare tables, so `create_all` knows every one."""
     import importlib
 
-    for module in ("xray_runtime.users", "xray_runtime.journal"):
+    for module in ("xray_runtime.users", "xray_runtime.journal", "xray_runtime.risk_store"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -1,11 +1,16 @@
 """From one bar's signals to every user's order intents, vectorised over users.
 
-Per symbol: users holding it exit when its target is 0 (or when their kill switch fired); users not
-holding it enter on the bar its target turns 1, unless a risk block stops new entries. Entry size:
-`xray_core.risk.sizing.entry_notional` with the user's profile sizing for the symbol from the bundle
-(else the user's own), capped by the user's max position and free cash, rounded down to the market's
-amount step; an order under the market's minimum cost is not sent. Cash is committed symbol by symbol
-so simultaneous entries never spend the same money twice.
+Per symbol the book holds (the bundle's, plus any a user still holds): users holding it exit when its
+target is 0, when their kill switch is on (every symbol, signal or not, on every bar until flat: a
+failed or rejected sell is sent again on the next bar), or when the symbol left the bundle (intent
+"drop": the pipeline no longer vouches for its strategy, so the position is sold on the first bar after
+the reload, valued and sized at its last known close). Users not holding it enter on the bar its target
+turns 1, unless a risk block stops new entries. Entry size: `xray_core.risk.sizing.entry_notional` with
+the user's profile sizing for the symbol from the bundle (else the user's own), capped by the room left
+under the user's max position and by free cash, rounded down to the market's amount step; an order
+under the market's minimum cost is not sent. Orders in doubt count: a buy not yet settled as held
+(no second entry, less room) and as spent cash, a sell not yet settled as sold. Cash is committed
+symbol by symbol so simultaneous entries never spend the same money twice.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import numpy as np
 
 from xray_core.risk.limits.book import NOT_BLOCKED
 from xray_core.risk.sizing import entry_notional
-from xray_core.trading.orders import OrderIntent, Side
-from xray_runtime.artefacts import Promoted
+from xray_core.trading.orders import Lineage, OrderIntent, Side
+from xray_runtime.artefacts import Promoted, SymbolPlan
 from xray_runtime.book import Book
 from xray_runtime.signals import Signal
+
+DROPPED = "drop"  # the intent (and lineage strategy) of selling a symbol the bundle no longer has
 
 
 @dataclass(frozen=True)
@@ -43,37 +50,64 @@ class Decisions:
 
 
 def decide(book: Book, signals: dict[str, Signal], promoted: Promoted, rules: dict[str, MarketRules],
-           block: np.ndarray, killed: np.ndarray) -> Decisions:
+           block: np.ndarray, killed: np.ndarray, bar_ms: int | None = None) -> Decisions:
+    """Every user's intents for this bar. `killed`: users whose kill switch is on (fired now or before:
+    they are flattened on every call until flat). `bar_ms`: the bar being decided, for exits on a symbol
+    without a signal this bar (default: the newest signal's bar)."""
     decisions = Decisions()
-    prices = np.array([signals[s].close if s in signals else np.nan for s in book.symbols])
-    equity = book.equity(prices)
-    free = book.cash.copy()
-    users = book.active
+    prices = book.price.copy()  # the last known closes, this bar's where a signal has one
     for symbol, signal in signals.items():
         j = book.symbol_index.get(symbol)
-        rule = rules.get(symbol)
-        if j is None or rule is None:
-            continue
-        holding = book.position[:, j] * signal.close >= rule.min_cost
-        exits = users & holding & ((signal.target == 0) | killed)
-        for i in np.flatnonzero(exits):
-            amount = _round_down(book.position[i, j], rule.amount_step)
+        if j is not None and math.isfinite(signal.close) and signal.close > 0:
+            prices[j] = signal.close
+    equity = book.equity(prices)
+    free = book.free_cash(prices)
+    users = book.active
+    if bar_ms is None:
+        bar_ms = max((s.bar_ms for s in signals.values()), default=None)
+    for symbol, j in book.symbol_index.items():
+        rule, price = rules.get(symbol), float(prices[j])
+        if rule is None or not (math.isfinite(price) and price > 0):
+            continue  # no market rules or never priced: nothing can be sized or checked
+        signal, plan = signals.get(symbol), promoted.plans.get(symbol)
+        holding = (book.position[:, j] + book.pending_buy[:, j]) * price >= rule.min_cost
+        leaving = plan is None or (signal is not None and signal.target == 0)
+        exits = users & holding & (killed | leaving)
+        bar = signal.bar_ms if signal is not None else bar_ms
+        for i in np.flatnonzero(exits) if bar is not None else ():
+            amount = _round_down(book.position[i, j] - book.pending_sell[i, j], rule.amount_step)
             if amount > 0:
-                intent = "kill" if killed[i] else "exit"
-                decisions.add(i, _intent(book, i, signal, Side.SELL, amount, intent))
-        if not signal.entry:
+                intent = "kill" if killed[i] else ("exit" if plan is not None else DROPPED)
+                decisions.add(i, OrderIntent(book.user_ids[i], symbol, Side.SELL, amount, bar, intent,
+                                             _lineage(promoted, plan, signal, symbol, bar)))
+        if signal is None or plan is None or not signal.entry:
             continue
         enters = users & ~holding & (block == NOT_BLOCKED) & ~killed
         if not enters.any():
             continue
-        notional = entry_notional(equity, free, *_sizing(book, promoted, symbol), spot=True)
-        amounts = np.floor(notional / signal.close / rule.amount_step) * rule.amount_step
-        big_enough = amounts * signal.close >= rule.min_cost
+        share, leverage, margin, max_position = _sizing(book, promoted, symbol)
+        # Room left under the max position: what is held and what is in doubt count against it.
+        exposure = (book.position[:, j] + book.pending_buy[:, j]) * price
+        room = np.maximum(max_position - exposure, 0.0)
+        notional = entry_notional(equity, free, share, leverage, margin, room, spot=True)
+        amounts = np.floor(notional / price / rule.amount_step) * rule.amount_step
+        big_enough = amounts * price >= rule.min_cost
         decisions.skipped_small += int((enters & ~big_enough).sum())
         for i in np.flatnonzero(enters & big_enough):
             decisions.add(i, _intent(book, i, signal, Side.BUY, float(amounts[i]), "enter"))
-            free[i] -= amounts[i] * signal.close
+            free[i] -= amounts[i] * price
     return decisions
+
+
+def _lineage(promoted: Promoted, plan: SymbolPlan | None, signal: Signal | None, symbol: str,
+             bar_ms: int) -> Lineage:
+    """What an exit was decided from: the signal's lineage, else the plan's (a killed user's symbol
+    without a signal this bar), else the bundle that dropped the symbol."""
+    if signal is not None:
+        return signal.lineage
+    return Lineage(bundle_version=promoted.version, strategy=plan.strategy.name if plan else DROPPED,
+                   params=plan.params_json if plan else "{}", model_version=None,
+                   data_version=f"{plan.data_version if plan else symbol}@{bar_ms}")
 
 
 def _sizing(book: Book, promoted: Promoted, symbol: str) -> tuple[np.ndarray, ...]:

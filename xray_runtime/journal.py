@@ -43,6 +43,7 @@ orders_table = sa.Table(
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
     sa.Index("ix_orders_user_status", "user_id", "status"),
+    sa.Index("ix_orders_status", "status"),  # the orders in doubt, read every tick
 )
 
 fills_table = sa.Table(
@@ -61,6 +62,7 @@ fills_table = sa.Table(
 )
 
 _TERMINAL_VALUES = sorted(str(status) for status in TERMINAL)
+_OPEN_VALUES = sorted(str(status) for status in OrderStatus if status not in TERMINAL)
 _UPDATED_COLUMNS = ("status", "filled", "average", "exchange_order_id", "reason", "updated_ms")
 # SQLite caps bound parameters per statement (32766 on modern builds); 15 columns a row fits in 500.
 _CHUNK = 500
@@ -145,6 +147,30 @@ class Journal:
         if user_id is not None:
             query = query.where(orders_table.c.user_id == user_id)
         return self._orders(query)
+
+    def in_doubt(self) -> list[Order]:
+        """Every user's non-terminal orders (`status IN` the open states, so the status index serves
+        it however long the journal grows), oldest first."""
+        return self._orders(sa.select(orders_table).where(orders_table.c.status.in_(_OPEN_VALUES)))
+
+    def positions(self, user_ids: Iterable[str]) -> dict[str, dict[str, float]]:
+        """`position` of every symbol each of `user_ids` has fills on (user -> symbol -> net base
+        amount), summed in SQL per (user, symbol, side, fee currency): one query per chunk of users."""
+        ids = list(dict.fromkeys(user_ids))
+        c = fills_table.c
+        held: dict[str, dict[str, float]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                query = (sa.select(c.user_id, c.symbol, c.side, c.fee_currency, sa.func.sum(c.amount),
+                                   sa.func.sum(c.fee))
+                         .where(c.user_id.in_(chunk)).group_by(c.user_id, c.symbol, c.side, c.fee_currency))
+                for user_id, symbol, side, fee_currency, amount, fee in conn.execute(query):
+                    change = float(amount) if side == str(Side.BUY) else -float(amount)
+                    if fee_currency == symbol.split("/")[0]:
+                        change -= float(fee)
+                    per_symbol = held.setdefault(user_id, {})
+                    per_symbol[symbol] = per_symbol.get(symbol, 0.0) + change
+        return held
 
     def orders(self, user_id: str, symbol: str | None = None) -> list[Order]:
         """A user's orders (optionally on one symbol), oldest first."""

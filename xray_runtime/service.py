@@ -5,9 +5,10 @@
     orders per user, concurrently (idempotent client ids, write-ahead journal) ─► book, notifications
 
 Reconciliation runs at start (before the first order) and every `reconcile_every_s`. State that must
-survive a crash lives in the journal (and Redis); the rest (candles, the book) is rebuilt from the
-exchange at start. One user's failure — a refused key, no funds, a bad symbol — is that user's
-recorded reason; an outage of Redis or the database skips a tick and the loop carries on.
+survive a crash lives in the journal (and Redis), users' risk state in SQL (`risk_keeper`); the rest
+(candles, the book) is rebuilt from the journal and the exchange at start. A killed user is flattened
+on every tick until flat, then disabled. One user's failure — a refused key, no funds, a bad symbol —
+is that user's recorded reason; an outage of Redis or the database skips a tick and the loop carries on.
 """
 
 from __future__ import annotations
@@ -25,16 +26,15 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from xray_core.errors import XrayError
-from xray_core.risk.limits.book import RiskBook, RiskCheck
-from xray_core.risk.limits.rule import RiskLimits
-from xray_core.risk.limits.state import DAY_MS
+from xray_core.risk.limits.book import RiskCheck
 from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
 from xray_runtime.artefacts import Promoted
 from xray_runtime.components import Components
 from xray_runtime.decide import MarketRules, decide
 from xray_runtime.execution import AccountError
-from xray_runtime.market import UNAVAILABLE
-from xray_runtime.signals import compute_signals
+from xray_runtime.market import UNAVAILABLE, SymbolBars
+from xray_runtime.risk_keeper import RiskKeeper, flat
+from xray_runtime.signals import Signal, compute_signals
 
 log = logging.getLogger(__name__)
 # What an outage looks like from here; anything else is a bug and is not swallowed.
@@ -58,13 +58,14 @@ class TradingService:
     def __init__(self, parts: Components, model_kind: str = "gbm") -> None:
         self.parts = parts
         self.model_kind = model_kind
-        self.risk = RiskBook(RiskLimits(np.zeros(0), np.zeros(0), parts.settings.global_max_daily_loss))
+        settings = parts.settings
+        self.risk = RiskKeeper.build(parts.engine, parts.redis, settings.redis_prefix,
+                                     settings.global_max_daily_loss)
         self.rules: dict[str, MarketRules] = {}
         self.last_bar_ms: int | None = None
         self.in_doubt: dict[str, Order] = {}  # orders of the bar being decided that no attempt settled
         self.last_tick_wall: float | None = None
         self.last_reconcile_wall = 0.0
-        self.global_switch = False
         self.reports: list[TickReport] = []
         self.latencies_s: list[float] = []  # per user per tick, for the load test
         self.last_error: str | None = None  # why the last step failed (None: it did not)
@@ -124,12 +125,15 @@ class TradingService:
         if change is None:
             return set()
         added, _removed = change
-        old_index = parts.book.user_index
-        parts.book.set_users(parts.roster.sizing())
-        old = np.array([old_index.get(u, -1) for u in parts.book.user_ids], dtype=np.int64)
-        limits = RiskLimits(parts.book.column("max_daily_loss"), parts.book.column("max_drawdown"),
-                            parts.settings.global_max_daily_loss)
-        self.risk.reindex(old, limits)
+        book, old_index = parts.book, parts.book.user_index
+        book.set_users(parts.roster.sizing())
+        # A user new here holds what the journal's fills say (capped by the balances reconciliation
+        # reads next), and has the risk state the last process left.
+        new_ids = [user_id for user_id in book.user_ids if user_id not in old_index]
+        held = await asyncio.to_thread(parts.journal.positions, new_ids) if new_ids else {}
+        for user_id in new_ids:
+            book.set_held(user_id, held.get(user_id, {}))
+        await self.risk.users_changed(book, old_index)
         parts.log_redactor.add(parts.roster.secrets)
         parts.metrics.users.labels(state="active").set(len(parts.roster.users))
         parts.metrics.users.labels(state="unloadable").set(len(parts.roster.problems))
@@ -193,26 +197,28 @@ class TradingService:
         windows = await parts.candle_windows(promoted.timeframe)
         data = await windows.refresh(self._wanted(promoted), now_ms)
         signals, skipped = compute_signals(promoted, data, self.model_kind)
-        await self._ensure_rules(promoted.exchange, list(signals))
         book = parts.book
-        prices = np.array([_last_close(data, s) for s in book.symbols])
-        equity = book.equity(prices)
-        self._daily_summaries(equity, now_ms)
-        risk = self.risk.update(equity, now_ms)
-        decisions = decide(book, signals, promoted, self.rules, risk.block, risk.newly_killed)
+        await self._ensure_rules(promoted.exchange, list(dict.fromkeys([*signals, *book.symbols])))
+        book.mark({symbol: _last_close(bars) for symbol, bars in data.items()})
+        bar_ms = now_ms - now_ms % windows.step - windows.step  # the newest closed bar
+        await self._count_in_doubt(signals, bar_ms)
+        self.risk.daily_summaries(book, parts.roster.users, parts.notifier, self.orders_today, now_ms)
+        risk = await self.risk.check(book, now_ms)
+        decisions = decide(book, signals, promoted, self.rules, risk.block, risk.killed, bar_ms)
         decision_s = time.perf_counter() - started
         self._observe_latency(decision_s, len(book.user_ids))
+        self.risk.announce(risk, book, parts.roster.users, parts.notifier, parts.metrics)
+        await self.risk.save(now_ms)  # a kill is on record before any order of this tick is sent
         report = TickReport(
             bar_ms=max((s.bar_ms for s in signals.values()), default=now_ms), users=len(book.user_ids),
             signals=len(signals), skipped={s.symbol: s.reason for s in skipped}, intents=decisions.count,
             decision_s=decision_s,
         )
-        self._announce_risk(risk)
         begun = time.perf_counter()
         await self._execute(decisions.intents, report)
         self.apply_fills(parts.journal.drain_new_fills())
         report.execution_s = time.perf_counter() - begun
-        await self._retire_killed(risk)
+        await self._retire_flattened(risk, report)
         parts.metrics.ticks.inc()
         parts.metrics.skipped_symbols.set(len(skipped))
         parts.metrics.follow(waits=parts.limiter.waits, rate_limited=parts.pool.stats.rate_limited)
@@ -225,12 +231,30 @@ class TradingService:
 
     # ---- pieces ----------------------------------------------------------------------------------
 
-    @staticmethod
-    def _wanted(promoted: Promoted) -> list[str]:
+    def _wanted(self, promoted: Promoted) -> list[str]:
+        """The bundle's symbols, the model's benchmark, and every symbol a user still holds (priced
+        and sold even after it left the bundle)."""
         wanted = list(promoted.plans)
         if promoted.predictors and "BTC/USDT" not in wanted:
             wanted.append("BTC/USDT")  # the model's benchmark features
-        return wanted
+        held = [s for s in self.parts.book.held_symbols() if s not in wanted and not self._dust(s)]
+        return [*wanted, *held]
+
+    def _dust(self, symbol: str) -> bool:
+        """Whether every user's holding of `symbol` is too small to sell and none has an order in
+        doubt on it (then its candles are not fetched any more; it stays valued at its last close)."""
+        book, rule = self.parts.book, self.rules.get(symbol)
+        if rule is None:
+            return False
+        return not (book.sellable(symbol, rule.amount_step, rule.min_cost) | book.in_doubt(symbol)).any()
+
+    async def _count_in_doubt(self, signals: dict[str, Signal], bar_ms: int) -> None:
+        """Orders sent on earlier bars and not settled count against the limits. This bar's own are
+        left out: deciding the bar again must yield them again (same ids), to be resolved, not
+        replaced."""
+        in_doubt = await asyncio.to_thread(self.parts.journal.in_doubt)
+        current = {symbol: signal.bar_ms for symbol, signal in signals.items()}
+        self.parts.book.set_pending([o for o in in_doubt if o.bar_ms < current.get(o.symbol, bar_ms)])
 
     def _observe_latency(self, seconds: float, users: int) -> None:
         """Every user's decision is ready when the vectorised pass ends: one sample per user."""
@@ -304,48 +328,24 @@ class TradingService:
         if index is not None:
             parts.book.active[index] = False
 
-    def _daily_summaries(self, equity: np.ndarray, now_ms: int) -> None:
-        """On the first bar of a UTC day, each user's summary of the day before."""
-        risk = self.risk.state
-        if risk.day is None or now_ms // DAY_MS == risk.day:
-            return
-        users = self.parts.roster.users
-        for i, user_id in enumerate(self.parts.book.user_ids):
-            user = users.get(user_id)
-            if user is None or i >= len(risk.day_open):
-                continue
-            opened = float(risk.day_open[i])
-            self.parts.notifier.daily_summary(user, {
-                "orders": self.orders_today.get(user_id, 0), "pnl": round(float(equity[i]) - opened, 2),
-                "equity": round(float(equity[i]), 2),
-            })
-        self.orders_today.clear()
-
-    def _announce_risk(self, risk: RiskCheck) -> None:
-        parts = self.parts
-        if risk.global_on != self.global_switch:
-            self.global_switch = risk.global_on
-            parts.metrics.kill_switch.set(int(risk.global_on))
-            if risk.global_on:
-                parts.notifier.kill_switch(None, "; ".join(rule.reason for rule in risk.switches))
-                log.error("global kill switch", extra={"event": "global_kill_switch",
-                                                       "rules": [rule.name for rule in risk.switches]})
-        for i in np.flatnonzero(risk.newly_killed):
-            user = parts.roster.users.get(parts.book.user_ids[i])
-            if user is not None:
-                parts.notifier.kill_switch(user, self.risk.reason(risk.block[i]))
-
-    async def _retire_killed(self, risk: RiskCheck) -> None:
-        for i in np.flatnonzero(risk.newly_killed):
-            await self._disable(self.parts.book.user_ids[i], self.risk.reason(risk.block[i]))
+    async def _retire_flattened(self, risk: RiskCheck, report: TickReport) -> None:
+        """Disable each killed user that is flat now (nothing sellable, no order in doubt); the others
+        are flattened again on the next tick (a failed or rejected sell is not the end of it)."""
+        book = self.parts.book
+        unsettled = {o.user_id for o in report.orders if not o.terminal}
+        for i in np.flatnonzero(risk.killed & book.active):
+            user_id = book.user_ids[i]
+            if user_id not in unsettled and flat(book, int(i), self.rules):
+                await self._disable(user_id, self.risk.reason(risk.block[i]))
 
     async def reconcile(self, user_ids: list[str] | None = None) -> dict[str, int]:
         """Exchange vs local for this process's users (default: all of them): orders, fills, and
         balances, which the book is then set from."""
         wanted = list(self.parts.roster.accounts) if user_ids is None else user_ids
         totals, refused = await self.parts.reconcile_users(wanted)
-        # The book now holds the exchange's balances, which include every fill recorded so far.
-        self.parts.journal.drain_new_fills()
+        # The book now holds the exchange's balances, which include every fill recorded so far: the
+        # fills reconciliation found move only the journal's side of the positions.
+        self.parts.book.record_fills(self.parts.journal.drain_new_fills())
         for user_id, reason in refused.items():
             await self._disable(user_id, reason)
         for kind, count in totals.items():
@@ -363,16 +363,21 @@ class TradingService:
             "last_error": self.last_error,
             "bundle": promoted.version if promoted else None,
             "bundle_refused": parts.watcher.refused,
+            "trading": promoted is not None,  # False: no good bundle yet, `bundle_refused` says why
             "users": len(parts.roster.users),
             "user_problems": [{"user_id": p.user_id, "reason": p.reason} for p in parts.roster.problems],
             "last_bar_ms": self.last_bar_ms,
             "last_tick_age_s": round(time.time() - self.last_tick_wall, 1) if self.last_tick_wall else None,
-            "global_kill_switch": self.global_switch,
+            "global_kill_switch": self.risk.global_on,
+            "killed_users": int(self.risk.book.state.killed.sum()),  # killed, being flattened
+            "risk_resets": len(self.risk.resets),  # users whose risk state was lost: always 0
             "skipped_symbols": self.reports[-1].skipped if self.reports else {},
         }
 
 
-def _last_close(data: dict[str, Any], symbol: str) -> float:
-    bars = data.get(symbol)
-    return float(bars.bars.close[-1]) if bars is not None and len(bars.bars) else np.nan
+def _last_close(bars: SymbolBars) -> float:
+    """The newest close that is a price (a null close is skipped: the one before it is known)."""
+    closes = bars.bars.close
+    priced = np.flatnonzero(np.isfinite(closes) & (closes > 0))
+    return float(closes[priced[-1]]) if len(priced) else np.nan
 

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine, Row
 from xray_core.errors import ConfigError, XrayError
 from xray_runtime.crypto import DecryptionError, KeyVault
 from xray_runtime.db import METADATA
+from xray_runtime.risk_store import clear_kill
 from xray_runtime.user_types import (
     MODES,
     PROFILE_NAMES,
@@ -212,6 +213,10 @@ class UserStore:
         return user
 
     def enable(self, user_id: str) -> User:
+        """Trade for the user again; a kill switch that stopped them is reset (the drawdown is measured
+        from their equity at the next tick)."""
+        with self.engine.begin() as con:  # first: a runtime that loads the user must not see the kill
+            clear_kill(con, user_id)
         user = self._update(user_id, {"status": "active", "disabled_reason": None})
         log.info("enabled user %s", user_id)
         return user

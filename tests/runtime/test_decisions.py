@@ -198,3 +198,51 @@ def test_a_bad_bundle_is_refused_and_the_last_good_one_kept(watcher, tmp_path):
     fixed = _bundle(["BTC/USDT"], params={"fast": 3, "slow": 10})
     publish(fixed, tmp_path)
     assert watcher.poll() and watcher.current.version == fixed.version and watcher.refused is None
+
+
+def _in_doubt(user, symbol, side, amount, bar_ms=0):
+    from xray_core.trading.orders import Lineage, Order, OrderIntent, OrderStatus
+
+    intent = OrderIntent(user, symbol, side, amount, bar_ms, "enter", Lineage("b", "s", "{}", None, "d"))
+    return Order.from_intent(intent, 1).advance(OrderStatus.SUBMITTED, 2)
+
+
+def test_orders_in_doubt_count_against_the_limits(watcher):
+    book = _book(3, cash=1_000.0)
+    book.position[:, book.symbol_index["ETH/USDT"]] = [0.0, 0.0, 3.0]
+    book.set_pending([
+        _in_doubt("u0", "BTC/USDT", Side.BUY, 60.0),  # a buy of 480 USDT in doubt: held, and spent
+        _in_doubt("u1", "ETH/USDT", Side.BUY, 100.0),  # spent: 300 (100 ETH at 3) of u1's 1,000
+        _in_doubt("u2", "ETH/USDT", Side.SELL, 2.0),  # 2 of u2's 3 ETH already being sold
+    ])
+    none = np.zeros(3, dtype=np.int8)
+    decisions = decide(book, _signals(watcher, RISING_AFTER_FALL), watcher.current, RULES, none,
+                       np.zeros(3, dtype=bool))
+    got = {book.user_ids[i]: [(x.symbol, x.side, x.amount) for x in v] for i, v in decisions.intents.items()}
+    assert "u0" not in got  # no second entry on top of the buy in doubt
+    assert got["u1"] == [("BTC/USDT", Side.BUY, pytest.approx(1_000 * 0.1 / 8.0))]  # equity unchanged
+    assert ("ETH/USDT", Side.SELL, 1.0) in got["u2"]  # only what is not already being sold
+    book.cash[:] = [1_000.0, 100.0, 1_000.0]  # u1: the buy in doubt leaves 100 - 300 < 0 free
+    decisions = decide(book, _signals(watcher, RISING_AFTER_FALL), watcher.current, RULES, none,
+                       np.zeros(3, dtype=bool))
+    assert 1 not in decisions.intents
+
+
+def test_a_symbol_left_out_of_the_bundle_is_sold_and_a_killed_user_flattens_without_a_signal(watcher):
+    book = _book(2)
+    book.set_symbols(["BTC/USDT", "ETH/USDT", "SOL/USDT"])
+    book.position[:, book.symbol_index["SOL/USDT"]] = [4.0, 0.0]  # SOL: no longer in the bundle
+    book.position[:, book.symbol_index["BTC/USDT"]] = [0.0, 2.0]
+    book.mark({"SOL/USDT": 20.0, "BTC/USDT": 9.0})
+    rules = RULES | {"SOL/USDT": MarketRules(0.01, 1.0)}
+    # Only ETH has a signal this bar (BTC's candles failed): still, the killed user sells BTC.
+    signals = {"ETH/USDT": _signals(watcher, RISING_AFTER_FALL)["ETH/USDT"]}
+    killed = np.array([False, True])
+    none = np.zeros(2, dtype=np.int8)
+    decisions = decide(book, signals, watcher.current, rules, none, killed, bar_ms=7 * HOUR)
+    got = {book.user_ids[i]: [(x.symbol, x.side, x.amount, x.intent, x.bar_ms) for x in v]
+           for i, v in decisions.intents.items()}
+    assert got["u0"] == [("SOL/USDT", Side.SELL, 4.0, "drop", 7 * HOUR)]
+    assert got["u1"] == [("BTC/USDT", Side.SELL, 2.0, "kill", 7 * HOUR)]
+    [drop] = decisions.intents[0]
+    assert drop.lineage.strategy == "drop" and drop.lineage.bundle_version == watcher.current.version

@@ -106,3 +106,31 @@ def test_the_orders_table_is_indexed_by_user_and_status(journal):
     schema = (journal.engine.get_execution_options().get("schema_translate_map") or {}).get(None)
     indexes = sa.inspect(journal.engine).get_indexes("orders", schema=schema)
     assert any(index["column_names"] == ["user_id", "status"] for index in indexes)
+
+
+def test_orders_in_doubt_and_every_users_positions_are_read_in_one_go(journal):
+    a = _order("u1", intent="a").advance(OrderStatus.SUBMITTED, 2_000)
+    b = _order("u1", intent="b").advance(OrderStatus.REJECTED, 2_000, reason="no funds")
+    c = _order("u2", intent="c")
+    journal.upsert_orders([a, b, c])
+    assert {o.client_order_id for o in journal.in_doubt()} == {a.client_order_id, c.client_order_id}
+    journal.add_fills([
+        _fill("t1", side=Side.BUY, amount=1.0, fee=0.001, fee_currency="BTC"),
+        _fill("t2", side=Side.SELL, amount=0.4, fee=0.02, fee_currency="USDT"),
+        _fill("t3", side=Side.BUY, amount=2.0, symbol="ETH/USDT", fee_currency="ETH", fee=0.01),
+        _fill("t4", user="u2", side=Side.BUY, amount=3.0, symbol="ETH/USDT", fee_currency="USDT"),
+    ])
+    held = journal.positions(["u1", "u2", "u3"])
+    assert held.keys() == {"u1", "u2"}
+    assert held["u1"] == {"BTC/USDT": pytest.approx(0.599), "ETH/USDT": pytest.approx(1.99)}
+    assert held["u2"] == {"ETH/USDT": 3.0}
+    assert held["u1"]["BTC/USDT"] == pytest.approx(journal.position("u1", "BTC/USDT"))
+
+
+def test_connect_adds_an_index_declared_after_the_table_was_made(tmp_path):
+    url = f"sqlite:///{tmp_path}/runtime.db"
+    engine = connect(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_orders_status"))  # as made by a version without it
+    connect(url)
+    assert any(index["name"] == "ix_orders_status" for index in sa.inspect(engine).get_indexes("orders"))

@@ -11,8 +11,8 @@ from xray_core.risk.limits.daily_loss import DAILY_LOSS
 from xray_core.risk.limits.drawdown import DRAWDOWN_KILL
 from xray_core.risk.limits.global_daily_loss import GLOBAL_DAILY_LOSS
 from xray_core.risk.limits.registry import RULES, code_of
-from xray_core.risk.limits.rule import Effect, RiskLimits, Rule
-from xray_core.risk.limits.state import DAY_MS, RiskState
+from xray_core.risk.limits.rule import Effect, RiskLimits, Rule, Totals
+from xray_core.risk.limits.state import DAY_MS, RiskState, SavedRisk
 
 FREE = NOT_BLOCKED
 DAILY, GLOBAL, KILLED = code_of(DAILY_LOSS), code_of(GLOBAL_DAILY_LOSS), code_of(DRAWDOWN_KILL)
@@ -125,3 +125,39 @@ def test_a_bad_registry_or_a_bad_rule_is_refused():
         book.update(np.array([100.0]), now_ms=0)
     with pytest.raises(ValueError, match="reindex"):
         RiskBook(limits).update(np.array([100.0, 100.0]), now_ms=0)
+
+
+def test_an_unmeasured_equity_changes_nothing_and_fires_nothing():
+    book = _risk_book()
+    book.update(np.array([100.0, 100.0, 100.0]), now_ms=0)
+    check = book.update(np.array([np.nan, 100.0, np.nan]), now_ms=1)  # e.g. a price never known
+    assert list(check.block) == [FREE] * 3 and not check.killed.any() and not check.global_on
+    assert list(book.state.day_open) == [100.0] * 3 and list(book.state.peak) == [100.0] * 3
+    book.update(np.array([np.nan, 100.0, 100.0]), now_ms=DAY_MS)  # a new day: opens when measured
+    assert np.isnan(book.state.day_open[0]) and book.state.peak[0] == 100.0
+    book.update(np.array([90.0, 100.0, 100.0]), now_ms=DAY_MS + 1)
+    assert book.state.day_open[0] == 90.0
+
+
+def test_a_stored_state_is_put_back_at_the_users_first_tick():
+    book = _risk_book()
+    book.update(np.array([100.0, 100.0, 100.0]), now_ms=3 * DAY_MS)
+    saved = {1: SavedRisk(3, 200.0, 250.0, False), 2: SavedRisk(2, 50.0, 300.0, True)}
+    book.reindex(np.array([0, -1, -1]), _limits([0.05] * 3, [0.5] * 3), saved=saved)
+    book.reindex(np.array([1, 2, 0]), _limits([0.05] * 3, [0.5] * 3))  # moved again before any tick
+    check = book.update(np.array([180.0, 160.0, 100.0]), now_ms=3 * DAY_MS + 1)
+    assert list(book.state.day_open) == [200.0, 160.0, 100.0]  # today's opening kept; yesterday's not
+    assert list(book.state.peak) == [250.0, 300.0, 100.0]
+    assert list(check.block) == [DAILY, KILLED, FREE] and list(check.killed) == [False, True, False]
+    assert not check.newly_killed.any()  # killed before: not news
+    assert book.state.saved(1) == SavedRisk(3, 160.0, 300.0, True)
+
+
+def test_combined_totals_from_elsewhere_drive_the_global_switch():
+    book = RiskBook(_limits(np.full(2, 0.9), np.full(2, 0.95)))
+    equity = np.array([100.0, 100.0])
+    assert not book.update(equity, now_ms=0).global_on
+    elsewhere_down = Totals(day_open=1_000.0, equity=700.0)  # every process's users: 30% down
+    check = book.update(equity, now_ms=1, combined=elsewhere_down)
+    assert check.global_on and list(check.block) == [GLOBAL, GLOBAL]
+    assert not book.update(equity, now_ms=2, combined=Totals(1_000.0, 950.0)).global_on

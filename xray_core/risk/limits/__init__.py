@@ -12,7 +12,11 @@ who it blocks now. Its effect is one of
   them. The book latches the kill flag, so a kill rule only says when it fires.
 A rule with `Scope.ALL` stops everyone at once (a global switch; the runtime announces it once).
 Rules own no state: whatever must carry from tick to tick is in `RiskState`, which the book rolls
-each tick and passes in, so it can be stored and loaded without touching any rule.
+each tick and passes in, so it can be stored and loaded without touching any rule: `RiskBook(...,
+initial_state=...)` takes a whole state, `reindex(..., saved=...)` puts back users' stored rows
+(`SavedRisk`) at their first tick. An equity of NaN (not measurable this tick) changes no state and
+fires no rule. A rule that stops everyone reads `RiskInputs.totals()`: every runtime process's users
+when the runtime passes their combined totals to `RiskBook.update`, else the users in the book.
 
 Today's limits, one file each:
 * `daily_loss.py`: max daily loss, no new entries until the next UTC day;

@@ -42,15 +42,41 @@ class RiskLimits:
         return len(self.max_daily_loss)
 
 
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Combined day-open and current equity of a set of users (users whose equity or day-open is not
+    measured are left out of both sums, so they move neither)."""
+
+    day_open: float = 0.0
+    equity: float = 0.0
+
+    @classmethod
+    def of(cls, day_open: np.ndarray, equity: np.ndarray) -> Totals:
+        measured = np.isfinite(day_open) & np.isfinite(equity)
+        return cls(float(day_open[measured].sum()), float(equity[measured].sum()))
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(self.day_open + other.day_open, self.equity + other.equity)
+
+    def __sub__(self, other: Totals) -> Totals:
+        return Totals(self.day_open - other.day_open, self.equity - other.equity)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class RiskInputs:
     """Everything a rule may read this tick. The state is already rolled to this tick (day-open and
-    peak include this equity); its kill flag is from before this tick's kill rules fired."""
+    peak include this equity); its kill flag is from before this tick's kill rules fired. `combined`:
+    every user's totals, across every runtime process (None: only the users here)."""
 
     now_ms: int
-    equity: np.ndarray  # per user
+    equity: np.ndarray  # per user; NaN: not measured this tick (no rule fires on it)
     state: RiskState
     limits: RiskLimits
+    combined: Totals | None = None
+
+    def totals(self) -> Totals:
+        """`combined`, else the totals of the users here."""
+        return self.combined if self.combined is not None else Totals.of(self.state.day_open, self.equity)
 
 
 @dataclass(frozen=True, slots=True)
