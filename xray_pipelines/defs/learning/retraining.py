@@ -157,9 +157,10 @@ def _replay(market: MarketScope, candles: dict[str, pl.DataFrame], uri: str) -> 
         import mlflow
 
         sentiment = market.read(LakeTable.NEWS_SENTIMENT)
-        wanted = {s: candles[s] for s in needed}
         last = max(stamps.size for stamps in needed.values())
-        frame = live_features(wanted, sentiment if sentiment.height else None, last=last)
+        # Every symbol's candles: the cross-asset features need the benchmark's, traded or not.
+        frame = live_features(candles, sentiment if sentiment.height else None, last=last)
+        frame = frame.filter(pl.col("symbol").is_in(list(needed)))
         naive = frame.with_columns(pl.col("timestamp").dt.replace_time_zone(None)).to_pandas()
         p_up = mlflow.pyfunc.load_model(uri).predict(naive)
         scored = frame.select(pl.col("timestamp").dt.epoch("ms").alias("ms"), "symbol").with_columns(
