@@ -1,6 +1,8 @@
 """`live_fills`: the runtime's journal (written here with the runtime's own API) read by the pipelines
 through the journal schema in xray_core, snapshot into the lake, and weighting the training data."""
 
+from datetime import UTC, datetime, timedelta
+
 import dagster as dg
 import polars as pl
 import pytest
@@ -98,3 +100,17 @@ def test_fills_add_weight_to_the_bars_the_runtime_traded(instance, lake):
     assert after.drop("weight").equals(before.drop("weight"))  # labels stay the market's
     assert after_event.metadata["live_fills"].value == 2 and after_event.metadata["weighted_rows"].value == 2
     assert after_event.tags["dagster/data_version"] != before_event.tags["dagster/data_version"]
+
+
+def test_live_fills_refreshes_itself_every_hour(instance):
+    """Its automation condition asks for one run per hourly tick (whoever evaluates the conditions)."""
+    start = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
+    counts, cursor = [], None
+    for minutes in (0, 10, 40, 50, 100):
+        result = dg.evaluate_automation_conditions(
+            defs=defs, asset_selection=dg.AssetSelection.assets("live_fills"), instance=instance,
+            cursor=cursor, evaluation_time=start + timedelta(minutes=minutes),
+        )
+        counts.append(result.total_requested)
+        cursor = result.cursor
+    assert counts == [0, 0, 1, 0, 1]  # 11:00 and 12:00 passed; nothing between them
