@@ -1,10 +1,13 @@
 """`live_fills`: the runtime's journal (written here with the runtime's own API) read by the pipelines
 through the journal schema in xray_core, snapshot into the lake, and weighting the training data."""
 
+import os
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import polars as pl
+import psycopg
 import pytest
 from live_support import HOUR_MS, bar_ms, journal_resource, market_with, record_trades, synthetic_candles
 
@@ -13,7 +16,7 @@ from xray_core.research.store import LakeTable
 from xray_core.trading.orders import Side
 from xray_pipelines.definitions import defs
 from xray_pipelines.journal import LIVE_FILLS_SCHEMA, read_live_fills
-from xray_pipelines.resources import ModelsResource, ResearchResource
+from xray_pipelines.resources import ModelsResource, ResearchResource, RuntimeJournalResource
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -35,6 +38,30 @@ def test_the_journal_is_read_with_each_fills_lineage(tmp_path):
     assert (btc["timestamp"] > btc["bar"]).all()  # filled after the decision bar closed
     eth = fills.filter(pl.col("symbol") == "ETH/USDT").row(0, named=True)
     assert eth["model_version"] is None and eth["strategy"] == "ema_cross" and eth["user_id"] == "paper-2"
+
+
+PG_ADMIN = os.environ.get("XRAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.mark.postgres
+def test_the_journal_is_read_from_postgres():
+    """Production's journal: a bare postgresql:// URL means psycopg 3, as in the runtime; a database
+    the runtime has not written yet reads as no fills."""
+    name = f"xray_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    try:
+        journal = RuntimeJournalResource(database_url=f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}")
+        assert journal.fills().is_empty()
+        t0 = 1_767_225_600_000
+        record_trades(journal, [("BTC/USDT", t0, Side.BUY, 100.0),
+                                ("BTC/USDT", t0 + HOUR_MS, Side.SELL, 99.0)])
+        fills = journal.fills()
+        assert fills.schema == pl.Schema(LIVE_FILLS_SCHEMA)
+        assert fills["side"].to_list() == ["buy", "sell"] and set(fills["model_version"]) == {"xray-gbm/1"}
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_a_bad_journal_url_is_a_config_error():
