@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 from live_support import SYMBOLS, bar_ms, journal_resource, market_with, record_trades, synthetic_candles
 
-from xray_core.learning.dataset import FEATURES, build_training_frame
+from xray_core.learning.dataset import FEATURES, build_training_frame, live_features
 from xray_core.learning.models.registry import build_model
 from xray_core.trading.orders import Side
-from xray_pipelines.defs.learning.retraining import retrain_on_decay
+from xray_pipelines.defs.learning.retraining import _replay, retrain_on_decay
 from xray_pipelines.mlops.registry import CHAMPION, Tracking, log_model_version
 from xray_pipelines.resources import ModelsResource, ResearchResource
 
@@ -128,3 +128,22 @@ def test_symbols_the_champion_did_not_trade_are_replayed_from_the_model(instance
     assert f"bars: {4 * fresh} replayed" in other_message, other_message
     rules_message = rules.tags["xray/trigger"] if isinstance(rules, dg.RunRequest) else rules.skip_message
     assert f"bars: {4 * fresh} replayed" in rules_message, rules_message
+
+
+def test_the_replay_scores_the_bars_asked_for_not_the_latest_ones(world):
+    """Bars before the runtime first traded a symbol come before its live ones: the replay must give the
+    model's P(up) for exactly those bars."""
+    import mlflow
+
+    _, candles, market, tracking = world
+    tracking.activate()
+    stamps = bar_ms(candles["ETH/USDT"])
+    early = stamps[-HELD_OUT:-HELD_OUT + 50]  # 50 bars, then 350 later ones that are not asked for
+    got = _replay(market, candles, "models:/xray-gbm/1")({"ETH/USDT": early})["ETH/USDT"]
+    frame = live_features(candles, last=HELD_OUT).filter(pl.col("symbol") == "ETH/USDT")
+    frame = frame.filter(pl.col("timestamp").dt.epoch("ms").is_in(early.tolist()))
+    naive = frame.with_columns(pl.col("timestamp").dt.replace_time_zone(None)).to_pandas()
+    expected = np.asarray(mlflow.pyfunc.load_model("models:/xray-gbm/1").predict(naive), dtype=np.float64)
+    assert frame.height == early.size
+    np.testing.assert_allclose(got, expected.reshape(-1))
+    assert np.unique(got).size > 1  # scored, not filled in as flat

@@ -157,7 +157,12 @@ def _replay(market: MarketScope, candles: dict[str, pl.DataFrame], uri: str) -> 
         import mlflow
 
         sentiment = market.read(LakeTable.NEWS_SENTIMENT)
-        last = max(stamps.size for stamps in needed.values())
+        # Enough of each symbol's last bars to reach its earliest bar to replay (not always the tail:
+        # the bars before the runtime first traded a symbol come before its live ones).
+        last = max(
+            candles[s].filter(pl.col("timestamp").dt.epoch("ms") >= int(stamps.min())).height
+            for s, stamps in needed.items()
+        )
         # Every symbol's candles: the cross-asset features need the benchmark's, traded or not.
         frame = live_features(candles, sentiment if sentiment.height else None, last=last)
         frame = frame.filter(pl.col("symbol").is_in(list(needed)))
