@@ -172,7 +172,9 @@ class ModelSettings(BaseSettings):
     min_oos_trades: int = Field(5, ge=0, description="Fewest out-of-sample trades of a promotable model")
     retrain_new_bars: int = Field(24, ge=1, description="Retrain after this many new bars per symbol")
     drift_psi: float = Field(0.2, gt=0, description="Retrain when a key feature's PSI passes this")
-    decay_sharpe_drop: float = Field(1.0, gt=0, description="Retrain when paper Sharpe drops this far")
+    decay_sharpe_drop: float = Field(
+        1.0, gt=0, description="Retrain when the live Sharpe falls this far below the promised one"
+    )
     decay_min_bars: int = Field(
         168, ge=2, description="Decay: fewest bars per symbol, after trained_until + horizon, to judge on"
     )
