@@ -38,6 +38,7 @@ def live_fills(
     frame = journal.fills()
     market.write(LakeTable.LIVE_FILLS, frame)
     digest = str(frame.hash_rows().sum()) if frame.height else "none"
+    preview = table(frame.tail(PREVIEW_ROWS))
     by_source = (
         frame.group_by("strategy", "model_version")
         .agg(pl.len().alias("fills"), pl.col("symbol").n_unique().alias("symbols"))
@@ -48,6 +49,7 @@ def live_fills(
         data_version=dg.DataVersion(hashlib.sha256(digest.encode()).hexdigest()[:16]),
         metadata={
             "dagster/row_count": frame.height,
+            "dagster/column_schema": preview.schema,
             "users": frame["user_id"].n_unique(),
             "symbols": frame["symbol"].n_unique(),
             "orders": frame["client_order_id"].n_unique(),
@@ -55,6 +57,6 @@ def live_fills(
             "first_fill": str(frame["timestamp"].min()) if frame.height else "",
             "last_fill": str(frame["timestamp"].max()) if frame.height else "",
             "by_strategy": markdown(by_source),
-            "preview": table(frame.tail(PREVIEW_ROWS)),
+            "preview": preview,
         },
     )
