@@ -87,7 +87,10 @@ def train(*, model: str | None) -> None:
     if unknown:
         raise XrayError(f"unknown model {unknown[0]!r}", f"use one of: {', '.join(KINDS)}")
     prepare_dagster_home()
-    selection = ["training_data", *(f"model_{k}" for k in kinds), "model_promotion", "promoted_bundle"]
+    # The runtime's latest fills first: they weight the training data.
+    selection = [
+        "live_fills", "training_data", *(f"model_{k}" for k in kinds), "model_promotion", "promoted_bundle"
+    ]
     job = defs.resolve_job_def("training_job")
     with shown():  # folds, epochs, RL steps on a terminal; nothing in a pipe
         result = job.execute_in_process(

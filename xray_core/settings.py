@@ -172,7 +172,28 @@ class ModelSettings(BaseSettings):
     min_oos_trades: int = Field(5, ge=0, description="Fewest out-of-sample trades of a promotable model")
     retrain_new_bars: int = Field(24, ge=1, description="Retrain after this many new bars per symbol")
     drift_psi: float = Field(0.2, gt=0, description="Retrain when a key feature's PSI passes this")
-    decay_sharpe_drop: float = Field(1.0, gt=0, description="Retrain when paper Sharpe drops this far")
+    decay_sharpe_drop: float = Field(
+        1.0, gt=0, description="Retrain when the live Sharpe falls this far below the promised one"
+    )
+    decay_min_bars: int = Field(
+        168, ge=2, description="Decay: fewest bars per symbol, after trained_until + horizon, to judge on"
+    )
+
+
+class JournalSettings(BaseSettings):
+    """Where the pipelines read the runtime's order journal (`live_fills`): the runtime's own database
+    setting, read here without importing the runtime."""
+
+    model_config = SettingsConfigDict(env_prefix="XRAY_RUNTIME_", **_COMMON)
+
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the runtime's journal; default SQLite $XRAY_HOME/runtime.db"
+    )
+
+
+def resolve_journal_url(database_url: str | None, home: Path) -> str:
+    """The journal in use: XRAY_RUNTIME_DATABASE_URL, else the runtime's embedded default."""
+    return database_url or f"sqlite:///{(home / 'runtime.db').resolve()}"
 
 
 def resolve_tracking_uri(models_tracking_uri: str | None, home: Path) -> str:
@@ -195,6 +216,7 @@ class XraySettings(BaseModel):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     research: ResearchSettings = Field(default_factory=ResearchSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
+    journal: JournalSettings = Field(default_factory=JournalSettings)
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -217,6 +239,7 @@ def load_settings(**overrides: Any) -> XraySettings:
         quality=load(QualitySettings, **overrides.pop("quality", {})),
         research=load(ResearchSettings, **overrides.pop("research", {})),
         models=load(ModelSettings, **overrides.pop("models", {})),
+        journal=load(JournalSettings, **overrides.pop("journal", {})),
     )
 
 

@@ -21,10 +21,12 @@ from xray_core.research.store import LakeSeries, LakeTable, ResearchStore
 from xray_core.settings import (
     ExchangeSettings,
     IngestSettings,
+    JournalSettings,
     ModelSettings,
     QualitySettings,
     ResearchSettings,
     XraySettings,
+    resolve_journal_url,
 )
 from xray_pipelines.mlops.registry import Tracking, tracking_for
 from xray_pipelines.settings_config import settings_resource
@@ -146,6 +148,21 @@ class ModelsResource(settings_resource(ModelSettings)):
         return Tracking(self.tracking_uri, self.artifact_root, self.experiment)
 
 
+class RuntimeJournalResource(settings_resource(JournalSettings)):
+    """The runtime's order journal, read-only: its fills with the lineage of their orders
+    (`xray_pipelines.journal`). The tables are the ones the runtime writes (`journal_schema`)."""
+
+    # Resolved (never "unset"), like the MLflow URI: the journal of the runtime beside this location.
+    database_url: str = Field(
+        description="SQLAlchemy URL of the runtime's journal; default SQLite $XRAY_HOME/runtime.db"
+    )
+
+    def fills(self) -> pl.DataFrame:
+        from xray_pipelines.journal import read_live_fills
+
+        return read_live_fills(self.database_url)
+
+
 def build_resources(settings: XraySettings) -> dict[str, dg.ConfigurableResource]:
     exchange = ExchangeResource.from_settings(settings.exchange)
     lake = LakeResource(
@@ -162,5 +179,9 @@ def build_resources(settings: XraySettings) -> dict[str, dg.ConfigurableResource
         "research": ResearchResource.from_settings(settings.research),
         "models": ModelsResource.from_settings(
             settings.models, tracking_uri=tracking.tracking_uri, artifact_root=tracking.artifact_root
+        ),
+        "journal": RuntimeJournalResource.from_settings(
+            settings.journal,
+            database_url=resolve_journal_url(settings.journal.database_url, settings.store.home),
         ),
     }

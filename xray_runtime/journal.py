@@ -1,6 +1,7 @@
 """The order journal: the durable record of every order the runtime decided and every fill it saw.
 
-Two tables on the shared `METADATA` (created by `xray_runtime.db.connect`):
+Two tables on the shared `METADATA` (created by `xray_runtime.db.connect`), declared by
+`xray_core.trading.journal_schema` (the pipelines read them too):
 
 * `orders`, keyed by the deterministic client order id: written ahead (PENDING) before an order is
   sent, then on every state change. A terminal row never changes and `filled` never decreases, even
@@ -22,44 +23,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from xray_core.trading.journal_schema import journal_tables
 from xray_core.trading.orders import TERMINAL, Fill, Lineage, Order, OrderStatus, Side
 from xray_runtime.db import METADATA
 
-orders_table = sa.Table(
-    "orders", METADATA,
-    sa.Column("client_order_id", sa.String(64), primary_key=True),
-    sa.Column("user_id", sa.String(128), nullable=False),
-    sa.Column("symbol", sa.String(64), nullable=False),
-    sa.Column("side", sa.String(8), nullable=False),
-    sa.Column("amount", sa.Float(53), nullable=False),
-    sa.Column("status", sa.String(24), nullable=False),
-    sa.Column("filled", sa.Float(53), nullable=False, default=0.0),
-    sa.Column("average", sa.Float(53)),
-    sa.Column("exchange_order_id", sa.String(64)),
-    sa.Column("bar_ms", sa.BigInteger, nullable=False),
-    sa.Column("intent", sa.String(64), nullable=False),
-    sa.Column("lineage", sa.JSON, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False, default=""),
-    sa.Column("created_ms", sa.BigInteger, nullable=False),
-    sa.Column("updated_ms", sa.BigInteger, nullable=False),
-    sa.Index("ix_orders_user_status", "user_id", "status"),
-    sa.Index("ix_orders_status", "status"),  # the orders in doubt, read every tick
-)
-
-fills_table = sa.Table(
-    "fills", METADATA,
-    sa.Column("user_id", sa.String(128), primary_key=True),
-    sa.Column("trade_id", sa.String(64), primary_key=True),
-    sa.Column("client_order_id", sa.String(64), nullable=False),
-    sa.Column("symbol", sa.String(64), nullable=False),
-    sa.Column("side", sa.String(8), nullable=False),
-    sa.Column("amount", sa.Float(53), nullable=False),
-    sa.Column("price", sa.Float(53), nullable=False),
-    sa.Column("fee", sa.Float(53), nullable=False),
-    sa.Column("fee_currency", sa.String(32), nullable=False),
-    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
-    sa.Index("ix_fills_user_symbol", "user_id", "symbol"),
-)
+# The tables are the contract with the pipelines (`live_fills`), so they are declared in xray_core.
+orders_table, fills_table = journal_tables(METADATA)
 
 _TERMINAL_VALUES = sorted(str(status) for status in TERMINAL)
 _OPEN_VALUES = sorted(str(status) for status in OrderStatus if status not in TERMINAL)

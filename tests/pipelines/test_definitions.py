@@ -40,6 +40,7 @@ def test_definitions_load_with_every_asset_check_and_automation():
         "news_sentiment",
         "strategy_params",
         "training_data",
+        "live_fills",
         "model_gbm",
         "model_lstm",
         "model_rl",

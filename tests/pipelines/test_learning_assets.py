@@ -15,6 +15,7 @@ from xray_pipelines.resources import (
     MarketScope,
     ModelsResource,
     ResearchResource,
+    RuntimeJournalResource,
 )
 
 CHOSEN = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT"]
@@ -31,6 +32,7 @@ def learning_resources(emulator, tmp_path):
             market_data=MarketDataResource(timeframe="1h", history_days=40, symbols=CHOSEN),
         ),
         "research": ResearchResource(),
+        "journal": RuntimeJournalResource(database_url=f"sqlite:///{tmp_path / 'runtime.db'}"),
         "models": ModelsResource(
             tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
             artifact_root=f"file://{tmp_path / 'artifacts'}",
@@ -62,6 +64,7 @@ def test_three_models_train_register_and_meet_the_gate(instance, learning_resour
         _materialize(instance, learning_resources, "candles", partition_key=symbol)
     _materialize(instance, learning_resources, "candle_quality")
 
+    _materialize(instance, learning_resources, "live_fills")  # the runtime has not traded yet
     data = _materialize(instance, learning_resources, "training_data")
     frame = learning_resources["market"].lake.research().read_series("training", "mexc", "1h", "all")
     assert frame.columns == ["timestamp", "symbol", *FEATURES, *LABEL_COLUMNS, "weight"]

@@ -10,6 +10,7 @@ from xray_core.research.store import LakeTable
 from xray_core.settings import (
     ExchangeSettings,
     IngestSettings,
+    JournalSettings,
     ModelSettings,
     QualitySettings,
     ResearchSettings,
@@ -22,6 +23,7 @@ from xray_pipelines.resources import (
     MarketScope,
     ModelsResource,
     ResearchResource,
+    RuntimeJournalResource,
     build_resources,
 )
 
@@ -31,6 +33,7 @@ MIRRORS = [
     (MarketDataResource, QualitySettings),
     (ResearchResource, ResearchSettings),
     (ModelsResource, ModelSettings),
+    (RuntimeJournalResource, JournalSettings),
 ]
 
 
@@ -63,6 +66,8 @@ def test_resources_round_trip_the_settings(settings):
     assert resources["research"].settings() == settings.research
     models = resources["models"].settings()
     assert models.model_dump(exclude={"tracking_uri"}) == settings.models.model_dump(exclude={"tracking_uri"})
+    # The runtime's journal: its embedded default under XRAY_HOME, like the runtime's own setting.
+    assert resources["journal"].database_url == f"sqlite:///{(settings.store.home / 'runtime.db').resolve()}"
     exchange = resources["exchange"]
     assert exchange.exchange_id == "binance"
     assert exchange.settings().model_dump(exclude={"api_key"}) == settings.exchange.model_dump(

@@ -34,7 +34,7 @@ class LakeTable(StrEnum):
     STRATEGY_PARAMS = "strategy_params"
     SYMBOL_PARAMS = "symbol_params"
     RISK_PROFILES = "risk_profiles"
-    USER_FILLS = "user_fills"  # written by the trading runtime; absent until users trade
+    LIVE_FILLS = "live_fills"  # the runtime's fills with their lineage, snapshot by `live_fills`
 
     @property
     def scope_keys(self) -> tuple[str, ...]:

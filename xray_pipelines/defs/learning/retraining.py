@@ -6,24 +6,32 @@ trigger fire once per cause) or a SkipReason saying why not:
   training data was last built?
 * `retrain_on_drift`: has a key feature's distribution over the recent bars drifted from the training
   data — PSI above XRAY_MODELS_DRIFT_PSI and above what windows of the same length normally show?
-* `retrain_on_decay`: has the champion's Sharpe on the bars since it was trained (paper trading: its
-  signals backtested on data it never saw) fallen XRAY_MODELS_DECAY_SHARPE_DROP below its out-of-sample
-  Sharpe?
+* `retrain_on_decay`: has the champion's live record fallen XRAY_MODELS_DECAY_SHARPE_DROP below the
+  out-of-sample Sharpe it was promoted on? Judged only on bars whose labels it never saw (after
+  `trained_until` + XRAY_MODELS_HORIZON_BARS), on the symbols that have XRAY_MODELS_DECAY_MIN_BARS such
+  bars each, at the research costs the gate used; its positions are its fills where the runtime traded
+  it (`live_fills`) and its own replayed signals elsewhere (`xray_core.learning.live_record`).
 """
 
 import hashlib
+import math
 import statistics
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from xray_core.learning.dataset import live_features
 from xray_core.learning.drift import calibrated_drift
+from xray_core.learning.evaluate import EvalConfig, evaluate_oos
+from xray_core.learning.live_record import Replay, champion_record, fresh_after_ms, fresh_bars
 from xray_core.research.store import LakeSeries, LakeTable
+from xray_core.timeframes import TIMEFRAME_MS
 from xray_pipelines.automation import cron_schedule
 from xray_pipelines.defs.jobs import training_job
 from xray_pipelines.defs.learning.training import training_data
-from xray_pipelines.resources import MarketScope, ModelsResource
+from xray_pipelines.defs.research.backtests import backtest_config
+from xray_pipelines.resources import MarketScope, ModelsResource, ResearchResource, RuntimeJournalResource
 
 # The market's structure: volatility, volume, co-movement (momentum features swing by design).
 KEY_FEATURES = ("realized_vol", "atr_norm", "bb_width", "volume_z", "bench_corr")
@@ -88,46 +96,84 @@ def retrain_on_drift(context: dg.SensorEvaluationContext, market: MarketScope, m
     return dg.RunRequest(run_key=f"drift-{key}", tags={"xray/trigger": f"drift in {', '.join(moved)}"})
 
 
-PAPER_BARS = 168  # a week of hourly bars of paper trading
-
-
 @dg.sensor(job=training_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.RUNNING)
-def retrain_on_decay(context: dg.SensorEvaluationContext, market: MarketScope, models: ModelsResource):
-    """A champion whose signals, backtested on the bars since it was trained, have lost their edge."""
-    import mlflow
-
-    from xray_core.learning.evaluate import EvalConfig, evaluate_oos
+def retrain_on_decay(
+    context: dg.SensorEvaluationContext,
+    market: MarketScope,
+    models: ModelsResource,
+    research: ResearchResource,
+    journal: RuntimeJournalResource,
+):
+    """A champion whose live record — its fills where the runtime traded it, its own positions replayed
+    on the candles elsewhere — on bars it never saw a label of has lost its out-of-sample edge."""
     from xray_pipelines.mlops.registry import CHAMPION, MODEL_NAMES, by_alias, version_metrics
 
     settings = models.settings()
     client = models.tracking().client()
-    series = market.good_series()
-    candles = {s.symbol: s.candles for s in series}
-    sentiment = market.read(LakeTable.NEWS_SENTIMENT)
-    decayed, checked = [], []
+    candles = {s.symbol: s.candles for s in market.good_series()}
+    fills = journal.fills()  # the journal now, not the last `live_fills` snapshot
+    # The gate's costs: the champion's promised oos_sharpe was measured with them.
+    config = EvalConfig(backtest=backtest_config(research))
+    bar_ms = TIMEFRAME_MS[market.timeframe]
+    decayed, notes = [], []
     for name in MODEL_NAMES.values():
         champion = by_alias(client, name, CHAMPION)
         trained_until = champion.tags.get("xray.trained_until") if champion else None
         if champion is None or trained_until is None:
             continue
-        frame = live_features(candles, sentiment if sentiment.height else None, last=2 * PAPER_BARS)
-        model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
-        p_up = model.predict(frame.with_columns(pl.col("timestamp").dt.replace_time_zone(None)).to_pandas())
-        paper = (
-            frame.select("timestamp", "symbol")
-            .with_columns(pl.Series("p_up", p_up))
-            .filter(pl.col("timestamp").dt.epoch("ms") > int(trained_until))
-        )
-        if paper.height < PAPER_BARS:
+        label = f"{name} v{champion.version}"
+        after = fresh_after_ms(int(trained_until), settings.horizon_bars, bar_ms)
+        counts = fresh_bars(candles, after)
+        judged = {s: c for s, c in candles.items() if counts[s] >= settings.decay_min_bars}
+        if not judged:
+            most = max(counts.values(), default=0)
+            notes.append(f"{label}: too few new bars per symbol after trained_until + "
+                         f"{settings.horizon_bars} bars (at most {most}, {settings.decay_min_bars} needed)")
             continue
-        live = evaluate_oos(paper, candles, EvalConfig()).metrics["oos_sharpe"]
+        mine = fills.filter(pl.col("model_version") == f"{name}/{champion.version}")
+        replay = _replay(market, candles, f"models:/{name}/{champion.version}")
+        record = champion_record(judged, mine, after, replay)
+        live = evaluate_oos(record, judged, config).metrics["oos_sharpe"]
         promised = version_metrics(client, champion).get("oos_sharpe", float("nan"))
-        checked.append(f"{name} v{champion.version}: paper Sharpe {live:.2f} vs {promised:.2f}")
-        if live == live and promised == promised and live < promised - settings.decay_sharpe_drop:
-            decayed.append(f"{name} v{champion.version}")
+        shares = record.group_by("source").len().sort("source").rows()
+        how = ", ".join(f"{n} {source}" for source, n in shares)
+        notes.append(f"{label}: live Sharpe {live:.2f} vs promised {promised:.2f} on {len(judged)} symbols "
+                     f"(min {min(counts[s] for s in judged)} new bars each; bars: {how})")
+        if math.isfinite(promised) and not live >= promised - settings.decay_sharpe_drop:
+            decayed.append((name, champion.version, notes[-1]))
     if not decayed:
-        return dg.SkipReason("; ".join(checked) or "no champion with enough paper-trading bars yet")
+        return dg.SkipReason("; ".join(notes) or "no champion to judge yet")
     return dg.RunRequest(
-        run_key=f"decay-{'-'.join(decayed)}-{len(series)}",
-        tags={"xray/trigger": f"decayed: {', '.join(decayed)}"},
+        run_key="decay-" + "-".join(f"{name}-{version}" for name, version, _ in decayed),
+        tags={"xray/trigger": "decayed: " + "; ".join(note for _, _, note in decayed)},
     )
+
+
+def _replay(market: MarketScope, candles: dict[str, pl.DataFrame], uri: str) -> Replay:
+    """The model's P(up) on the given bars of each symbol (a bar it has no features for: 0, flat);
+    the model is loaded only when some bar needs it."""
+
+    def predict(needed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import mlflow
+
+        sentiment = market.read(LakeTable.NEWS_SENTIMENT)
+        # Enough of each symbol's last bars to reach its earliest bar to replay (not always the tail:
+        # the bars before the runtime first traded a symbol come before its live ones).
+        last = max(
+            candles[s].filter(pl.col("timestamp").dt.epoch("ms") >= int(stamps.min())).height
+            for s, stamps in needed.items()
+        )
+        # Every symbol's candles: the cross-asset features need the benchmark's, traded or not.
+        frame = live_features(candles, sentiment if sentiment.height else None, last=last)
+        frame = frame.filter(pl.col("symbol").is_in(list(needed)))
+        naive = frame.with_columns(pl.col("timestamp").dt.replace_time_zone(None)).to_pandas()
+        p_up = mlflow.pyfunc.load_model(uri).predict(naive)
+        scored = frame.select(pl.col("timestamp").dt.epoch("ms").alias("ms"), "symbol").with_columns(
+            pl.Series("p_up", np.asarray(p_up, dtype=np.float64).reshape(-1)))
+        out = {}
+        for symbol, stamps in needed.items():
+            bars = pl.DataFrame({"ms": stamps, "symbol": symbol})
+            out[symbol] = bars.join(scored, on=["ms", "symbol"], how="left")["p_up"].fill_null(0.0).to_numpy()
+        return out
+
+    return predict

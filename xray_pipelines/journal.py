@@ -1,0 +1,99 @@
+"""Reading the runtime's order journal: every fill with the lineage of the order it filled.
+
+The runtime writes its journal (`xray_runtime.journal`) on the tables declared in
+`xray_core.trading.journal_schema`; this module reads the same tables, so the two sides share one
+definition and never import each other. Reads only: a journal that does not exist yet (the runtime
+never ran) is an empty record, never a file or a table created here.
+
+A journal belongs to one runtime, which trades one exchange on the promoted bundle's timeframe, so its
+fills are the fills of the market the pipelines work on (the journal has no exchange column to check).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from xray_core.errors import ConfigError
+from xray_core.trading.journal_schema import journal_tables
+
+ORDERS, FILLS = journal_tables(sa.MetaData())
+_UTC_MS = pl.Datetime("ms", "UTC")
+
+# One row per fill; `bar` is the bar the order was decided on (its close), `timestamp` the trade time.
+LIVE_FILLS_SCHEMA: dict[str, pl.DataType] = {
+    "timestamp": _UTC_MS,
+    "bar": _UTC_MS,
+    "symbol": pl.String(),
+    "user_id": pl.String(),
+    "side": pl.String(),
+    "amount": pl.Float64(),
+    "price": pl.Float64(),
+    "fee": pl.Float64(),
+    "fee_currency": pl.String(),
+    "trade_id": pl.String(),
+    "client_order_id": pl.String(),
+    "intent": pl.String(),
+    "strategy": pl.String(),
+    "model_version": pl.String(),
+    "bundle_version": pl.String(),
+    "data_version": pl.String(),
+}
+LINEAGE_KEYS = ("strategy", "model_version", "bundle_version", "data_version")
+
+
+def read_live_fills(database_url: str) -> pl.DataFrame:
+    """Every fill in the journal at `database_url`, oldest first, as LIVE_FILLS_SCHEMA. A fill whose
+    order is not in the journal keeps null lineage and bar (the runtime writes orders first, so this
+    is a fill someone else's order made on the same account)."""
+    url = _url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return empty_live_fills()
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    try:
+        if not sa.inspect(engine).has_table(FILLS.name):
+            return empty_live_fills()
+        f, o = FILLS.c, ORDERS.c
+        query = (
+            sa.select(f.timestamp_ms, o.bar_ms, f.symbol, f.user_id, f.side, f.amount, f.price, f.fee,
+                      f.fee_currency, f.trade_id, f.client_order_id, o.intent, o.lineage)
+            .select_from(FILLS.outerjoin(ORDERS, o.client_order_id == f.client_order_id))
+            .order_by(f.timestamp_ms, f.user_id, f.trade_id)
+        )
+        with engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+    finally:
+        engine.dispose()
+    records = []
+    for row in rows:
+        lineage = row["lineage"] or {}
+        record = {name: row[name] for name in LIVE_FILLS_SCHEMA if name in row}
+        record["timestamp"], record["bar"] = row["timestamp_ms"], row["bar_ms"]
+        records.append(record | {key: _text(lineage.get(key)) for key in LINEAGE_KEYS})
+    if not records:
+        return empty_live_fills()
+    frame = pl.DataFrame(records, schema={**LIVE_FILLS_SCHEMA, "timestamp": pl.Int64, "bar": pl.Int64})
+    return frame.with_columns(pl.col("timestamp", "bar").cast(_UTC_MS))
+
+
+def empty_live_fills() -> pl.DataFrame:
+    return pl.DataFrame(schema=LIVE_FILLS_SCHEMA)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _url(database_url: str) -> sa.URL:
+    try:
+        url = make_url(database_url)
+    except sa.exc.ArgumentError:
+        raise ConfigError(
+            f"XRAY_RUNTIME_DATABASE_URL {database_url!r} is not a database URL",
+            "use sqlite:///path/runtime.db or postgresql+psycopg://user@host:5432/db",
+        ) from None
+    # The runtime's convention: a bare postgresql URL means psycopg 3, the driver X-Ray ships.
+    return url.set(drivername="postgresql+psycopg") if url.drivername == "postgresql" else url
