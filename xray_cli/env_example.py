@@ -35,6 +35,9 @@ SETTINGS_GROUPS: tuple[tuple[str, str], ...] = (
     ("xray_runtime.settings", "RuntimeSettings"),
     ("xray_runtime.settings", "TelegramSettings"),
 )
+# Classes that read variables another group already lists (the pipelines reading the runtime's
+# database URL without importing the runtime): not listed twice, but each variable must be listed.
+MIRRORS: tuple[tuple[str, str], ...] = (("xray_core.settings", "JournalSettings"),)
 
 HEADER = """\
 # X-Ray settings: every variable the typed settings classes read, with its default and meaning.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import re
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from xray_cli.env_example import SETTINGS_GROUPS, render, settings_classes, shown_default, variables
+from xray_cli.env_example import MIRRORS, SETTINGS_GROUPS, render, settings_classes, shown_default, variables
 
 ROOT = Path(__file__).resolve().parents[2]
 REGENERATE = "regenerate it with `make env-example` (or `xray settings env-example --output .env.example`)"
@@ -30,8 +31,12 @@ def test_every_settings_class_of_the_product_is_listed():
             for name in re.findall(r"^class (\w+)\([^)]*\bBaseSettings\b", path.read_text(), re.MULTILINE):
                 declared.add((module, name))
     assert declared, "found no settings class at all: the scan is broken"
-    missing = declared - set(SETTINGS_GROUPS)
+    missing = declared - set(SETTINGS_GROUPS) - set(MIRRORS)
     assert not missing, f"add {sorted(missing)} to xray_cli.env_example.SETTINGS_GROUPS, then {REGENERATE}"
+    listed = set(variables())
+    for module, name in MIRRORS:
+        mirror = getattr(importlib.import_module(module), name)
+        assert set(variables([mirror])) <= listed, f"{name} reads a variable no listed class has"
 
 
 def test_every_variable_is_in_the_file_and_secrets_are_empty():
