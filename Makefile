@@ -57,4 +57,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(XRAY_HOME) .pytest_cache .ruff_cache
+	rm -rf $(XRAY_HOME) .pytest_cache .ruff_cache .mypy_cache
