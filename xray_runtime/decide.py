@@ -56,7 +56,7 @@ def decide(book: Book, signals: dict[str, Signal], promoted: Promoted, rules: di
             continue
         holding = book.position[:, j] * signal.close >= rule.min_cost
         exits = users & holding & ((signal.target == 0) | killed)
-        for i in np.flatnonzero(exits):
+        for i in np.flatnonzero(exits).tolist():
             amount = _round_down(book.position[i, j], rule.amount_step)
             if amount > 0:
                 intent = "kill" if killed[i] else "exit"
@@ -70,13 +70,15 @@ def decide(book: Book, signals: dict[str, Signal], promoted: Promoted, rules: di
         amounts = np.floor(notional / signal.close / rule.amount_step) * rule.amount_step
         big_enough = amounts * signal.close >= rule.min_cost
         decisions.skipped_small += int((enters & ~big_enough).sum())
-        for i in np.flatnonzero(enters & big_enough):
+        for i in np.flatnonzero(enters & big_enough).tolist():
             decisions.add(i, _intent(book, i, signal, Side.BUY, float(amounts[i]), "enter"))
             free[i] -= amounts[i] * signal.close
     return decisions
 
 
-def _sizing(book: Book, promoted: Promoted, symbol: str) -> tuple[np.ndarray, ...]:
+def _sizing(
+    book: Book, promoted: Promoted, symbol: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(trade_percentage, leverage, margin_multiplier, max_position_usd) per user for `symbol`."""
     # The pipeline's adaptive sizing of the user's profile, never bolder than what the user allowed.
     rows = [promoted.sizing(name, symbol) or {} for name in book.profile_names]
