@@ -19,6 +19,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from xray_cli.console import print_json
 from xray_cli.research import (
     METRIC_KINDS,
     about,
@@ -26,7 +27,6 @@ from xray_cli.research import (
     fmt,
     iso,
     parse_params,
-    print_json,
     read_candles,
     symbol_of,
 )

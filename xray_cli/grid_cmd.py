@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xray_cli.console import print_json
 from xray_cli.research import (
     METRIC_KINDS,
     about,
@@ -30,7 +31,6 @@ from xray_cli.research import (
     combinations,
     fmt,
     parse_grid,
-    print_json,
     read_candles,
     symbol_of,
 )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from xray_cli.research import about, print_json, read_candles
+from xray_cli.console import print_json
+from xray_cli.research import about, read_candles
 from xray_core.errors import DataError
 
 
