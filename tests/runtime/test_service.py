@@ -7,8 +7,6 @@ import json
 import logging
 
 import aiohttp
-import pytest
-from cryptography.fernet import Fernet
 from service_support import MINUTE, add_users, fast_bundle, run_bars, start_service
 
 from xray_core.bundle import publish
@@ -16,20 +14,8 @@ from xray_core.settings import ExchangeSettings
 from xray_runtime.components import Components
 from xray_runtime.reconcile import audit
 from xray_runtime.service import TradingService
-from xray_runtime.settings import RuntimeSettings, TelegramSettings
+from xray_runtime.settings import TelegramSettings
 from xray_runtime.users import RiskSettings
-
-
-@pytest.fixture
-def runtime_env(tmp_path, fixed_emulator, fixed_admin):
-    emulator, admin = fixed_emulator, fixed_admin
-    fernet = Fernet.generate_key().decode()
-    settings = RuntimeSettings(
-        database_url=f"sqlite:///{tmp_path / 'runtime.db'}", bundle_dir=tmp_path / "bundles",
-        fernet_key=fernet, paper_url=emulator.base_url, http_port=0, reconcile_every_s=3600,
-    )
-    publish(fast_bundle(), settings.bundle_dir)
-    return settings, emulator, admin
 
 
 async def test_every_user_trades_the_promoted_bundle_and_the_exchange_agrees(runtime_env):
