@@ -64,6 +64,7 @@ mlflow-ui: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # .env.example is generated from the settings classes; tests/cli/test_env_example.py fails when it drifts.
 env-example: install
@@ -74,4 +75,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(XRAY_HOME) .pytest_cache .ruff_cache
+	rm -rf $(XRAY_HOME) .pytest_cache .ruff_cache .mypy_cache

@@ -79,3 +79,12 @@ def test_cli_help_imports_no_heavy_library():
 def test_mlflow_config_directory_is_not_a_package():
     assert (ROOT / "mlflow").is_dir()
     assert not (ROOT / "mlflow" / "__init__.py").exists()
+
+
+def test_make_lint_type_checks_every_package():
+    """`make lint` runs mypy, and mypy's `packages` are the ones import-linter checks (all of them)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    assert set(config["mypy"]["packages"]) == set(config["importlinter"]["root_packages"])
+    makefile = (ROOT / "Makefile").read_text()
+    lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "$(BIN)/mypy" in lint.splitlines()[-1], lint

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def _trade(emulator_url: str, bars: int | None) -> None:
     run_demo_trading(emulator_url, bundle_dir, store.home, bars=bars)
 
 
-def _run_partitions(job: Any, instance: Any, keys: list[str], label: str) -> dict[str, str]:
+def _run_partitions(job: Any, instance: Any, keys: Sequence[str], label: str) -> dict[str, str]:
     """One run per symbol, as the schedule does: a failure is collected, the others continue."""
     failures: dict[str, str] = {}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -15,15 +15,15 @@ def run_loadtest_command(*, users: int, symbols: int, ticks: int, faults: str | 
     config = LoadTestConfig(users=users, symbols=symbols, ticks=ticks, faults=faults,
                             database_url=database_url, redis_url=redis_url)
     if not as_json:
-        from xray_cli.console import console
+        from xray_cli.console import out
 
-        with console.status(f"load test: {users} users x {symbols} symbols x {ticks} ticks"):
+        with out.status(f"load test: {users} users x {symbols} symbols x {ticks} ticks"):
             result = run_loadtest(config)
         from rich.table import Table
 
         table = Table("measure", "value", title="xray loadtest")
         for key, value in result.items():
             table.add_row(key, json.dumps(value))
-        console.print(table)
+        out.print(table)
         return
     print(json.dumps(run_loadtest(config)))

@@ -101,7 +101,8 @@ def train(*, model: str | None) -> None:
         )
     if not result.success:
         failure = next((e for e in result.all_events if e.is_step_failure), None)
-        message = failure.step_failure_data.error.message.strip().splitlines()[0] if failure else "run failed"
+        error = failure.step_failure_data.error if failure else None
+        message = error.message.strip().splitlines()[0] if error else "run failed"
         raise XrayError(f"training failed: {message}", "ingest candles first (`xray ingest` or `make demo`)")
     print_comparison()
 

@@ -94,8 +94,8 @@ def backtest_config(fee: str, slippage: str, cash: str, mode: str) -> BacktestCo
         fee=number("--fee", fee),
         slippage=number("--slippage", slippage),
         cash=number("--cash", cash),
-        mode=mode,
-    )  # type: ignore[arg-type]
+        mode=mode,  # type: ignore[arg-type]  # any str: BacktestConfig refuses an unknown mode clearly
+    )
 
 
 def _scalar(text: str) -> int | float | str:
@@ -146,12 +146,14 @@ def _grid_values(item: str, spec: str) -> list[int | float]:
     parts = [_scalar(p) for p in spec.split(":")]
     if len(parts) not in (1, 3):
         raise ConfigError(f"--grid {item!r} is malformed", hint)
+    numbers: list[int | float] = []
     for part in parts:
         if isinstance(part, str) or not math.isfinite(part):
             raise ConfigError(f"--grid {item!r}: {part!r} is not a finite number", hint)
-    if len(parts) == 1:
-        return [parts[0]]  # type: ignore[list-item]
-    start, stop, step = parts  # type: ignore[misc]
+        numbers.append(part)
+    if len(numbers) == 1:
+        return numbers
+    start, stop, step = numbers
     if step <= 0:
         raise ConfigError(f"--grid {item!r}: the step must be positive, got {step}", hint)
     if start > stop:
@@ -159,7 +161,7 @@ def _grid_values(item: str, spec: str) -> list[int | float]:
     count = math.floor((stop - start) / step + 1e-9) + 1
     if count > MAX_GRID_VALUES:
         raise ConfigError(f"--grid {item!r} has {count:,} values", f"use at most {MAX_GRID_VALUES:,}")
-    if all(isinstance(p, int) for p in parts):
+    if all(isinstance(p, int) for p in numbers):
         return list(range(int(start), int(stop) + 1, int(step)))
     return [round(start + i * step, 12) for i in range(count)]
 

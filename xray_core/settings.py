@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from xray_core.errors import ConfigError
 from xray_core.timeframes import TIMEFRAME_MS
 
-_COMMON = {"frozen": True, "extra": "ignore", "env_file": ".env", "env_file_encoding": "utf-8"}
+_COMMON = SettingsConfigDict(frozen=True, extra="ignore", env_file=".env", env_file_encoding="utf-8")
 
 
 class ExchangeSettings(BaseSettings):

@@ -10,7 +10,9 @@ _TYPES = {pl.Boolean: "bool", pl.Int64: "int", pl.Int32: "int", pl.Float64: "flo
 
 def table(frame: pl.DataFrame, limit: int = 200) -> dg.TableMetadataValue:
     """A Dagster table of (at most `limit` rows of) `frame`."""
-    columns = [dg.TableColumn(name, _TYPES.get(dtype, "string")) for name, dtype in frame.schema.items()]
+    columns = [
+        dg.TableColumn(name, _TYPES.get(dtype.base_type(), "string")) for name, dtype in frame.schema.items()
+    ]
     rows = [dg.TableRecord(_plain(row)) for row in frame.head(limit).iter_rows(named=True)]
     return dg.MetadataValue.table(records=rows, schema=dg.TableSchema(columns=columns))
 

@@ -19,7 +19,7 @@ from xray_core.exchange.protocol import VenueAuthError
 from xray_core.exchange.venues import traits_for
 from xray_core.settings import ExchangeSettings
 from xray_runtime import db, redis_conn
-from xray_runtime.artefacts import ArtefactWatcher
+from xray_runtime.artefacts import ArtefactWatcher, load_predictor
 from xray_runtime.book import Book
 from xray_runtime.crypto import KeyVault
 from xray_runtime.exchange_pool import ExchangeAccount, ExchangePool
@@ -93,10 +93,9 @@ class Components:
         journal = Journal(engine)
         state: OrderState = RedisOrderState(redis, settings.redis_prefix) if redis else LocalOrderState()
         executor = Executor(pool, journal, state, concurrency=settings.max_order_concurrency)
-        watcher_args = {"model_kind": model_kind} | ({"loader": model_loader} if model_loader else {})
         return cls(
             settings=settings, telegram=telegram, exchange=exchange, engine=engine, users=users,
-            watcher=ArtefactWatcher(settings.bundle_dir, **watcher_args),
+            watcher=ArtefactWatcher(settings.bundle_dir, model_kind, model_loader or load_predictor),
             roster=Roster(users, sharding, settings, exchange.url, refresh_s=settings.users_refresh_s),
             pool=pool, journal=journal, state=state,
             executor=executor, notifier=Notifier(telegram), metrics=Metrics(), sharding=sharding,

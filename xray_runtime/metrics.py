@@ -3,6 +3,7 @@ test process), and the /health and /metrics HTTP endpoints."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -84,6 +85,7 @@ async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server  # the bound port when 0 was asked for
-    bound = server.sockets[0].getsockname()[1] if server and server.sockets else port  # type: ignore[union-attr]
+    server = site._server  # the bound port when 0 was asked for (an asyncio.Server for a TCP site)
+    sockets = server.sockets if isinstance(server, asyncio.Server) else ()
+    bound = sockets[0].getsockname()[1] if sockets else port
     return runner, int(bound)

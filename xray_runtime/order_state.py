@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis.exceptions
 
@@ -122,13 +122,14 @@ class RedisOrderState:
 
     async def open(self, user_id: str) -> list[Order]:
         async with _translated("read open orders"):
-            ids = sorted(await self.client.smembers(self._open_key(user_id)))
+            # connect() decodes responses, so members are str (redis types them bytes | str)
+            ids = sorted(cast("set[str]", await self.client.smembers(self._open_key(user_id))))
         found = await self.get_many(user_id, ids)
         return [order for order in found.values() if not order.terminal]
 
     async def users_with_open(self) -> set[str]:
         async with _translated("read users with open orders"):
-            users = sorted(await self.client.smembers(self._users_key))
+            users = sorted(cast("set[str]", await self.client.smembers(self._users_key)))
             if not users:
                 return set()
             pipe = self.client.pipeline(transaction=False)

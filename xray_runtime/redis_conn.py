@@ -142,10 +142,11 @@ def connect(settings: RuntimeSettings, **options: Any) -> AnyRedis:
     # A command on a connection Redis closed (a restart, a failover) is retried on a fresh one, so a
     # brief outage costs the commands issued during it, not the ones after.
     retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3)
-    options = {
+    defaults: dict[str, Any] = {
         "decode_responses": True, "socket_timeout": 5.0, "socket_connect_timeout": 5.0, "retry": retry,
         "retry_on_error": [ConnectionError, TimeoutError], "health_check_interval": 30,
-    } | options
+    }
+    options = defaults | options
     if settings.redis_cluster:
         options.setdefault("failover_s", settings.redis_failover_s)
         return FailoverCluster.from_url(settings.redis_url, **options)

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_COMMON = {"frozen": True, "extra": "ignore", "env_file": ".env", "env_file_encoding": "utf-8"}
+_COMMON = SettingsConfigDict(frozen=True, extra="ignore", env_file=".env", env_file_encoding="utf-8")
 
 
 def _xray_home() -> Path:

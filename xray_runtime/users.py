@@ -12,6 +12,7 @@ CHECK constraint refuses such a row even from a hand-written UPDATE.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import logging
@@ -298,7 +299,8 @@ class UserStore:
             raise XrayError(f"user {problems[0].user_id!r}: {problems[0].reason}", "fix or remove the row")
         return users
 
-    def scan(self, status: str | None = None) -> tuple[list[User], list[Problem]]:
+    # `builtins.list` below: inside this class `list` names the method above.
+    def scan(self, status: str | None = None) -> tuple[builtins.list[User], builtins.list[Problem]]:
         """Like `list`, but unreadable rows are reported instead of raising."""
         if status is not None and status not in STATUSES:
             raise ConfigError(f"status {status!r} is not one of active, disabled", "use active or disabled")
@@ -325,13 +327,15 @@ class UserStore:
             raise _unknown(user_id)
         return self._decrypt(row)
 
-    def load_active(self) -> tuple[list[User], list[Problem]]:
+    def load_active(self) -> tuple[builtins.list[User], builtins.list[Problem]]:
         """The active users ready to trade. A row with malformed risk settings or credentials that do
         not decrypt is not returned but reported in `problems`; the other rows still load."""
         loaded, problems = self.load_active_credentials()
         return [user for user, _ in loaded], problems
 
-    def load_active_credentials(self) -> tuple[list[tuple[User, Credentials]], list[Problem]]:
+    def load_active_credentials(
+        self,
+    ) -> tuple[builtins.list[tuple[User, Credentials]], builtins.list[Problem]]:
         """`load_active`, with each user's decrypted credentials (one query for all users)."""
         query = sa.select(*_PUBLIC, *_ENCRYPTED).where(users_table.c.status == "active")
         with self.engine.connect() as con:
@@ -347,7 +351,7 @@ class UserStore:
         log.debug("loaded %d active user(s), %d problem(s)", len(loaded), len(problems))
         return loaded, problems
 
-    def _decrypt(self, row: Row[Any]) -> Credentials:
+    def _decrypt(self, row: Row[*tuple[Any, ...]]) -> Credentials:
         vault, uid = self.vault, row.user_id
         return Credentials(
             user_id=uid,
@@ -371,7 +375,7 @@ def _unknown(user_id: str) -> UnknownUserError:
     return UnknownUserError(f"no user {user_id!r}", "see the ids with `xray users list`")
 
 
-def _to_user(row: Row[Any]) -> User:
+def _to_user(row: Row[*tuple[Any, ...]]) -> User:
     try:
         risk = RiskSettings(**json.loads(row.risk))
     except (ValueError, TypeError) as exc:  # json.JSONDecodeError and ValidationError are ValueErrors

@@ -6,7 +6,7 @@ import asyncio
 import numpy as np
 import polars as pl
 import pytest
-from test_service import MINUTE, _add_users, _run_bars, _service, fast_bundle
+from service_support import MINUTE, add_users, fast_bundle, run_bars, start_service
 
 from xray_core.bundle import Bundle, publish
 from xray_core.learning.dataset import FEATURES
@@ -68,17 +68,17 @@ async def test_the_champion_model_trades_and_a_new_promotion_swaps_in_between_ba
     )
     bundle = model_bundle(champion)
     publish(bundle, settings.bundle_dir)
-    _add_users(settings, fixed_admin, 2)
-    service = await _service(settings, fixed_emulator.base_url)
+    add_users(settings, fixed_admin, 2)
+    service = await start_service(settings, fixed_emulator.base_url)
     try:
         assert service.parts.watcher.current.predictors["gbm"] is not None  # loaded by alias
-        model_reports = await _run_bars(service, fixed_admin, 8)
+        model_reports = await run_bars(service, fixed_admin, 8)
         held_before = service.parts.book.position.copy()
         rules = fast_bundle(["BTC/USDT", "ETH/USDT"])
         publish(rules, settings.bundle_dir)  # a new promotion, while running
         await asyncio.to_thread(fixed_admin.advance, MINUTE)
         swapped = await service.step()
-        rule_reports = [swapped, *await _run_bars(service, fixed_admin, 6)]
+        rule_reports = [swapped, *await run_bars(service, fixed_admin, 6)]
     finally:
         await service.stop()
     model_orders = [o for r in model_reports for o in r.orders]

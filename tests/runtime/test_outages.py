@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 from outage_proxy import OutageProxy
-from test_service import MINUTE, _add_users, _service, fast_bundle
+from service_support import MINUTE, add_users, fast_bundle, start_service
 
 from xray_core.bundle import publish
 from xray_runtime import db
@@ -43,8 +43,8 @@ async def test_a_dependency_outage_skips_bars_and_the_service_recovers_by_itself
         paper_url=emulator.base_url, http_port=0, reconcile_every_s=3600, lease_s=30,
     )
     publish(fast_bundle(), settings.bundle_dir)
-    _, keys = _add_users(settings, admin, 3)
-    service = await _service(settings, emulator.base_url)
+    _, keys = add_users(settings, admin, 3)
+    service = await start_service(settings, emulator.base_url)
     try:
         before = [await _bar(service, admin) for _ in range(3)]
         assert all(report is not None for report in before)

@@ -7,85 +7,23 @@ import json
 import logging
 
 import aiohttp
-import pytest
-from cryptography.fernet import Fernet
+from service_support import MINUTE, add_users, fast_bundle, run_bars, start_service
 
-from xray_core.bundle import Bundle, publish
+from xray_core.bundle import publish
 from xray_core.settings import ExchangeSettings
 from xray_runtime.components import Components
 from xray_runtime.reconcile import audit
 from xray_runtime.service import TradingService
-from xray_runtime.settings import RuntimeSettings, TelegramSettings
-from xray_runtime.users import RiskSettings, UserStore
-
-MINUTE = 60_000
-SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
-
-
-def fast_bundle(symbols=SYMBOLS, fast=2, slow=3):
-    """sma_cross on 1m bars with short windows: it crosses every few bars, so a test sees orders."""
-    return Bundle(
-        exchange="mexc", timeframe="1m",
-        symbols=[{"symbol": s, "strategy": "sma_cross", "params": {"fast": fast, "slow": slow}, "group": 0}
-                 for s in symbols],
-        risk_profiles={}, models={}, feature_version="f", code_version="c",
-        data_versions={s: f"data-{s}" for s in symbols},
-    )
-
-
-@pytest.fixture
-def runtime_env(tmp_path, fixed_emulator, fixed_admin):
-    emulator, admin = fixed_emulator, fixed_admin
-    fernet = Fernet.generate_key().decode()
-    settings = RuntimeSettings(
-        database_url=f"sqlite:///{tmp_path / 'runtime.db'}", bundle_dir=tmp_path / "bundles",
-        fernet_key=fernet, paper_url=emulator.base_url, http_port=0, reconcile_every_s=3600,
-    )
-    publish(fast_bundle(), settings.bundle_dir)
-    return settings, emulator, admin
-
-
-async def _service(settings, emulator_url):
-    parts = Components.build(settings, TelegramSettings(), ExchangeSettings(url=emulator_url))
-    service = TradingService(parts)
-    parts.health = service.health
-    await service.start()
-    return service
-
-
-def _add_users(settings, admin, n, funds="1000"):
-    store = UserStore(*_store_args(settings))
-    keys = {}
-    for i in range(n):
-        key, secret = admin.create_account({"USDT": funds})
-        store.add(f"user{i}", f"User {i}", key, secret, risk=RiskSettings(trade_percentage=0.2))
-        keys[f"user{i}"] = key
-    return store, keys
-
-
-def _store_args(settings):
-    from xray_runtime import db
-    from xray_runtime.crypto import KeyVault
-
-    return db.connect(settings.database_url), KeyVault(settings.fernet_key)
-
-
-async def _run_bars(service, admin, bars):
-    reports = []
-    for _ in range(bars):
-        await asyncio.to_thread(admin.advance, MINUTE)
-        report = await service.step()
-        if report is not None:
-            reports.append(report)
-    return reports
+from xray_runtime.settings import TelegramSettings
+from xray_runtime.users import RiskSettings
 
 
 async def test_every_user_trades_the_promoted_bundle_and_the_exchange_agrees(runtime_env):
     settings, emulator, admin = runtime_env
-    _store, keys = _add_users(settings, admin, 3)
-    service = await _service(settings, emulator.base_url)
+    _store, keys = add_users(settings, admin, 3)
+    service = await start_service(settings, emulator.base_url)
     try:
-        reports = await _run_bars(service, admin, 12)
+        reports = await run_bars(service, admin, 12)
         await service.reconcile()
     finally:
         await service.stop()
@@ -112,11 +50,11 @@ async def test_a_user_with_wrong_keys_is_disabled_with_a_reason_and_the_others_k
         runtime_env, caplog):
     settings, emulator, admin = runtime_env
     caplog.set_level(logging.DEBUG)
-    store, _keys = _add_users(settings, admin, 2)
+    store, _keys = add_users(settings, admin, 2)
     store.add("mallory", "Wrong keys", "mx0notarealkey000000000", "not-the-secret-at-all-0000")
-    service = await _service(settings, emulator.base_url)
+    service = await start_service(settings, emulator.base_url)
     try:
-        reports = await _run_bars(service, admin, 10)
+        reports = await run_bars(service, admin, 10)
     finally:
         await service.stop()
     secrets = ["mx0notarealkey000000000", "not-the-secret-at-all-0000"]
@@ -138,10 +76,10 @@ async def test_a_user_with_wrong_keys_is_disabled_with_a_reason_and_the_others_k
 
 async def test_health_and_metrics_endpoints(runtime_env):
     settings, emulator, admin = runtime_env
-    _add_users(settings, admin, 1)
-    service = await _service(settings, emulator.base_url)
+    add_users(settings, admin, 1)
+    service = await start_service(settings, emulator.base_url)
     try:
-        await _run_bars(service, admin, 2)
+        await run_bars(service, admin, 2)
         base = f"http://127.0.0.1:{service.parts.http_port}"
         async with aiohttp.ClientSession() as http:
             async with http.get(base + "/health") as response:
@@ -162,7 +100,7 @@ async def test_fills_and_the_daily_summary_reach_each_users_telegram_chat(runtim
     from xray_sim.telegram.fake_bot import start_fake_bot
 
     settings, emulator, admin = runtime_env
-    store, _ = _add_users(settings, admin, 2)
+    store, _ = add_users(settings, admin, 2)
     token = "123456:fake-token-for-tests"
     with start_fake_bot(token) as bot:
         from xray_runtime.users import users_table
@@ -175,7 +113,7 @@ async def test_fills_and_the_daily_summary_reach_each_users_telegram_chat(runtim
         service = TradingService(parts)
         await service.start()
         try:
-            reports = await _run_bars(service, admin, 10)
+            reports = await run_bars(service, admin, 10)
             now = admin.advance(0)
             await asyncio.to_thread(admin.advance, 86_400_000 - now % 86_400_000 + MINUTE)  # past 00:00 UTC
             await service.step()
@@ -191,10 +129,10 @@ async def test_fills_and_the_daily_summary_reach_each_users_telegram_chat(runtim
 async def test_a_halted_listing_is_skipped_with_its_reason_while_the_others_trade(runtime_env):
     settings, emulator, admin = runtime_env
     publish(fast_bundle(["BTC/USDT", "SRM/USDT", "ETH/USDT"]), settings.bundle_dir)  # SRM's listing stopped
-    _add_users(settings, admin, 2)
-    service = await _service(settings, emulator.base_url)
+    add_users(settings, admin, 2)
+    service = await start_service(settings, emulator.base_url)
     try:
-        reports = await _run_bars(service, admin, 16)
+        reports = await run_bars(service, admin, 16)
         health = service.health()
     finally:
         await service.stop()
@@ -209,12 +147,12 @@ async def test_a_user_past_their_drawdown_is_flattened_and_disabled_with_the_kil
     from xray_core.risk.limits.drawdown import DRAWDOWN_KILL
 
     settings, emulator, admin = runtime_env
-    store, _keys = _add_users(settings, admin, 2)
+    store, _keys = add_users(settings, admin, 2)
     # user0's limit is any dip under its peak: the first fee or adverse move after an entry kills it.
     store.update_risk("user0", RiskSettings(trade_percentage=0.2, max_drawdown=1e-6))
-    service = await _service(settings, emulator.base_url)
+    service = await start_service(settings, emulator.base_url)
     try:
-        reports = await _run_bars(service, admin, 16)
+        reports = await run_bars(service, admin, 16)
     finally:
         await service.stop()
     user0 = store.get("user0")

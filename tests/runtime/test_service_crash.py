@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
-from test_service import MINUTE, fast_bundle
+from service_support import MINUTE, fast_bundle
 
 from xray_core.bundle import publish
 from xray_core.trading.orders import OrderStatus

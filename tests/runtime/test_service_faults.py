@@ -18,7 +18,7 @@ import time
 import pytest
 import requests
 from cryptography.fernet import Fernet
-from test_service import MINUTE, _add_users, fast_bundle
+from service_support import MINUTE, add_users, fast_bundle
 
 from xray_core.bundle import publish
 from xray_core.settings import ExchangeSettings
@@ -96,7 +96,7 @@ async def test_the_service_keeps_trading_through_each_fault_and_the_exchange_agr
         reconcile_every_s=3600, poll_s=0.05,
     )
     publish(fast_bundle(), settings.bundle_dir)
-    _store, keys = _add_users(settings, admin, USERS)
+    _store, keys = add_users(settings, admin, USERS)
     parts = Components.build(settings, TelegramSettings(), ExchangeSettings(url=emulator.base_url,
                                                                             timeout_s=timeout_s))
     parts.executor.backoff_s, parts.executor.rate_limit_backoff_s = 0.05, 0.1  # seconds, not minutes

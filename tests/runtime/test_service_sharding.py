@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
-from test_service import MINUTE, _add_users, fast_bundle
+from service_support import MINUTE, add_users, fast_bundle
 
 from xray_core.bundle import publish
 from xray_core.settings import ExchangeSettings
@@ -80,7 +80,7 @@ async def test_two_services_split_the_users_and_the_survivor_takes_over_a_dead_o
         "paper_url": emulator.base_url, "http_port": 0, "reconcile_every_s": 3600,
     }
     publish(fast_bundle(), common["bundle_dir"])
-    store, keys = _add_users(RuntimeSettings(**common), admin, USERS)
+    store, keys = add_users(RuntimeSettings(**common), admin, USERS)
     store.engine.dispose()
     a = await _service(RuntimeSettings(**common, process_id="runtime-a"), emulator.base_url)
     b = await _service(RuntimeSettings(**common, process_id="runtime-b"), emulator.base_url)

@@ -12,6 +12,8 @@ Lag sign convention
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import polars as pl
 
@@ -156,7 +158,7 @@ def benchmark_index(returns: LogReturns, benchmark: str) -> tuple[int, list[int]
 
 
 def _beta_frame(
-    keys: dict[str, object], m: CoMoments, floor: np.ndarray, b: int, others: np.ndarray, min_periods: int
+    keys: Mapping[str, object], m: CoMoments, floor: np.ndarray, b: int, others: np.ndarray, min_periods: int
 ) -> pl.DataFrame:
     """beta = Σ(x-x̄)(y-ȳ) / Σ(x-x̄)² with x the benchmark; NaN wherever the correlation is."""
     corr = pearson(m, min_periods, floor[b], floor[others])

@@ -39,7 +39,7 @@ LEAD_LAG_SCHEMA = pl.Schema(
     {"symbol": pl.String, "best_lag": pl.Int64, "corr_at_best_lag": pl.Float64, "corr_at_zero": pl.Float64,
      "n_obs": pl.Int64, "leads": pl.String}
 )
-SUMMARY_TYPES = {"start": UTC_MS, "end": UTC_MS, "window": pl.Int64}
+SUMMARY_TYPES = {"start": UTC_MS, "end": UTC_MS, "window": pl.Int64()}
 CLUSTER_SCHEMA = pl.Schema({"symbol": pl.String, "cluster": pl.Int64, "position": pl.Int64})
 PAIR_SCHEMA = pl.Schema(
     {"sample": pl.String, "symbol_a": pl.String, "symbol_b": pl.String, "corr": pl.Float64, "n_obs": pl.Int64}

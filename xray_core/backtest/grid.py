@@ -245,15 +245,15 @@ def sma_cross_grid(
         raise ConfigError("no fast < slow pair in the grid", "give fast periods shorter than slow ones")
     if not prices:
         raise DataError("no symbols to backtest", "pass at least one symbol's prices")
-    prices = {
+    by_symbol = {
         symbol: p if isinstance(p, Prices) else Prices.from_frame(p, symbol) for symbol, p in prices.items()
     }
-    symbols = list(prices)
+    symbols = list(by_symbol)
     longest = max(s for _, s in pairs)
     for symbol in symbols:
-        if len(prices[symbol]) < max(MIN_BARS, longest + 1):
+        if len(by_symbol[symbol]) < max(MIN_BARS, longest + 1):
             raise DataError(
-                f"{symbol}: {len(prices[symbol])} bars are too few for SMA({longest})",
+                f"{symbol}: {len(by_symbol[symbol])} bars are too few for SMA({longest})",
                 f"give at least {longest + 1} bars or shorter periods",
             )
     periods = np.array(sorted({p for pair in pairs for p in pair}), dtype=np.int64)
@@ -261,7 +261,7 @@ def sma_cross_grid(
     fast_idx = np.array([where[f] for f, _ in pairs], dtype=np.int64)
     slow_idx = np.array([where[s] for _, s in pairs], dtype=np.int64)
 
-    series = [prices[s] for s in symbols]
+    series = [by_symbol[s] for s in symbols]
     bounds = np.zeros(len(series) + 1, dtype=np.int64)
     bounds[1:] = np.cumsum([len(p) for p in series])
     fields = ("open", "high", "low", "close") if config.needs_high_low else ("open", "close")
@@ -272,7 +272,7 @@ def sma_cross_grid(
         if atr is None:
             raise ConfigError("sl_atr/tp_atr are set but no ATR was passed", "pass atr={symbol: array}")
         atr_flat = np.concatenate(
-            [checked_atr(atr.get(s), config, len(prices[s]), f"{s} atr") for s in symbols]
+            [checked_atr(atr.get(s), config, len(by_symbol[s]), f"{s} atr") for s in symbols]
         )
     else:
         atr_flat = np.empty(0, dtype=np.float64)

@@ -61,7 +61,7 @@ def _target(
         s = sma_slow[i]
         target = 1 if f > s else (-1 if f < s else 0)  # NaN (warm-up) compares false: flat
     else:
-        target = np.int64(targets[i])
+        target = int(targets[i])
     if target < 0 and not long_short:
         target = 0
     return target

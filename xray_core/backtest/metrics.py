@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -81,7 +82,7 @@ class Metrics:
 
     @classmethod
     def from_row(cls, row: np.ndarray) -> Metrics:
-        values = [float(v) for v in row]
+        values: list[Any] = [float(v) for v in row]  # floats but one: the trade count, an int
         values[N_TRADES] = int(values[N_TRADES])
         return cls(*values)
 

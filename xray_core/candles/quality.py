@@ -9,7 +9,7 @@ whose verdict is "good" only when every blocking check passes; its `reason` name
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import polars as pl
 
@@ -106,7 +106,7 @@ def check_gaps(frame: pl.DataFrame, timeframe: str, settings: QualitySettings) -
     stamps = frame["timestamp"].unique().sort().dt.epoch("ms")
     deltas = stamps.diff().drop_nulls() // step
     missing = int((deltas - 1).clip(lower_bound=0).sum())
-    longest = int((deltas - 1).max() or 0)
+    longest = int(cast("int | None", (deltas - 1).max()) or 0)  # an integer column; None when empty
     expected = int((stamps[-1] - stamps[0]) // step) + 1
     ratio = missing / expected
     ok = ratio <= settings.max_missing_ratio and longest <= settings.max_gap_bars

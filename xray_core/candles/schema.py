@@ -18,11 +18,11 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 CANDLE_SCHEMA = pl.Schema(
     {
         "timestamp": pl.Datetime("ms", "UTC"),
-        "open": pl.Float64,
-        "high": pl.Float64,
-        "low": pl.Float64,
-        "close": pl.Float64,
-        "volume": pl.Float64,
+        "open": pl.Float64(),
+        "high": pl.Float64(),
+        "low": pl.Float64(),
+        "close": pl.Float64(),
+        "volume": pl.Float64(),
     }
 )
 

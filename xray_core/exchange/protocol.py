@@ -48,7 +48,7 @@ class VenueAuthError(VenueError):
 
 
 class VenueRejectedError(VenueError):
-    default_hint = "the request cannot succeed as sent: check funds, symbol and size"
+    default_hint: ClassVar[str | None] = "the request cannot succeed as sent: check funds, symbol and size"
 
 
 class VenueOrderNotFoundError(VenueRejectedError):

@@ -74,7 +74,7 @@ def _checked_candles(frame: pl.DataFrame) -> pl.DataFrame:
         column = candles[name]
         bad = column.is_null() if name == "timestamp" else column.is_null() | column.is_nan()
         if bad.any():
-            row = int(bad.arg_max())  # first True
+            row = int(bad.arg_max() or 0)  # first True (never None: some value is True)
             raise DataError(f"add_indicators: column {name!r} has a missing value at row {row}",
                             "run the candle quality checks and repair or drop the bar first")
     stamps = candles["timestamp"].cast(pl.Int64).to_numpy()

@@ -159,8 +159,8 @@ def evaluate_oos(
             raise DataError(f"no candles for predicted symbol {symbol!r}", "pass candles for every symbol")
         bars = conform(candles[symbol], f"candles of {symbol}").sort("timestamp")
         stamps = bars["timestamp"].dt.epoch("ms").to_numpy().astype(np.int64)
-        arrays = [bars[name].to_numpy() for name in ("open", "high", "low", "close")]
-        atr = atr_indicator(*arrays[1:], 14) if cfg.backtest.uses_stops else None
+        open_, high, low, close = (bars[name].to_numpy() for name in ("open", "high", "low", "close"))
+        atr = atr_indicator(high, low, close, 14) if cfg.backtest.uses_stops else None
         chains: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"oos": [], "bh": []}
         last_end = -1
         for (fold,), window in sorted(part.partition_by("fold", as_dict=True).items(), key=lambda kv: kv[0]):
@@ -179,7 +179,7 @@ def evaluate_oos(
             cut = slice(int(lo), int(hi) + 1)
             targets = np.zeros(hi - lo + 1, dtype=np.int8)
             targets[at - lo] = window["position"].to_numpy()
-            args = (*(a[cut] for a in arrays), stamps[cut])
+            args = (open_[cut], high[cut], low[cut], close[cut], stamps[cut])
             model = run_backtest(*args, targets, cfg.backtest, atr=None if atr is None else atr[cut])
             hold = run_backtest(*args, np.ones_like(targets), bh_config)
             for key, result in (("oos", model), ("bh", hold)):

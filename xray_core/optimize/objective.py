@@ -73,7 +73,7 @@ class Window:
         """Index in `history` of the signal bar (test_start - 1)."""
         return self.fold.test_start - 1 - self.fold.train_start
 
-    def engine_arrays(self) -> tuple[np.ndarray, ...]:
+    def engine_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         h, lo = self.history, self.signal_offset
         return h.open[lo:], h.high[lo:], h.low[lo:], h.close[lo:], h.timestamp[lo:]
 
@@ -196,9 +196,8 @@ def evaluate(strategy: str | Strategy, params: StrategyParams | Mapping[str, Any
 
     Raises the strategy's ConfigError for invalid parameters, and its error when it cannot run."""
     strategy = resolve_strategy(strategy)
-    if not isinstance(params, StrategyParams):
-        params = strategy.params(dict(params or {}))
-    table, errors = run_windows(strategy, [params], windows, backtest)
+    chosen = params if isinstance(params, StrategyParams) else strategy.params(dict(params or {}))
+    table, errors = run_windows(strategy, [chosen], windows, backtest)
     if errors[0] is not None:
         raise DataError(f"{strategy.name}: {errors[0]}", "give the folds more history (min_train_bars)")
     frame = pl.DataFrame({

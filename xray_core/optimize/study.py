@@ -64,7 +64,7 @@ from xray_core.optimize.storage import beating, close_storage, masked, open_stor
 from xray_core.progress import report
 from xray_core.strategies import ParamRange, Strategy
 
-DIRECTIONS = ("maximize", "minimize")
+DIRECTIONS: tuple[Literal["maximize", "minimize"], ...] = ("maximize", "minimize")
 SETUP_ATTR = "xray_setup"
 CROSSOVERS: dict[str, type[nsgaii.BaseCrossover]] = {
     "uniform": nsgaii.UniformCrossover, "blxalpha": nsgaii.BLXAlphaCrossover, "sbx": nsgaii.SBXCrossover,
@@ -301,7 +301,7 @@ def choose_best(pareto: pl.DataFrame, config: OptimizeConfig) -> tuple[int | Non
     enough = pareto.filter(pl.col("n_trades") >= config.min_trades)
     if enough.is_empty():
         return None, (f"kept the defaults: no Pareto-optimal trial has >= {config.min_trades} trades "
-                      f"(the most is {pareto['n_trades'].max()})")
+                      f"(the most is {pareto.select(pl.max('n_trades')).item()})")
     profitable = enough.filter(pl.col("mean_return") > 0)
     if profitable.is_empty():
         return None, (f"kept the defaults: none of the {len(enough)} Pareto-optimal trial(s) with "

@@ -79,6 +79,12 @@ def filter_symbols(
     return frame.sort(["kept", "sharpe"], descending=[True, True], nulls_last=True)
 
 
+def _sharpe_or_last(run: dict[str, object]) -> float:
+    """Sort key: a run's Sharpe ratio; a run without one (None) sorts below every other."""
+    sharpe = run["sharpe"]
+    return float(sharpe) if isinstance(sharpe, int | float) else float("-inf")
+
+
 def _decide(
     market: dict[str, object],
     verdict: dict[str, object] | None,
@@ -104,7 +110,7 @@ def _decide(
     qualifying = [r for r in ok if not thresholds.failures(r)]
     ranked = sorted(
         qualifying or ok,
-        key=lambda r: r["sharpe"] if r["sharpe"] is not None else float("-inf"),
+        key=_sharpe_or_last,
         reverse=True,
     )
     best = ranked[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, SupportsFloat
 
 import numpy as np
 from annotated_types import Ge, Gt, Le, Lt
@@ -85,13 +85,20 @@ class Strategy(ABC):
             low = high = None
             for bound in field.metadata:
                 if isinstance(bound, Ge | Gt):
-                    low = float(bound.ge if isinstance(bound, Ge) else bound.gt)
+                    low = _number(bound.ge if isinstance(bound, Ge) else bound.gt)
                 elif isinstance(bound, Le | Lt):
-                    high = float(bound.le if isinstance(bound, Le) else bound.lt)
+                    high = _number(bound.le if isinstance(bound, Le) else bound.lt)
             if low is None or high is None:
                 raise TypeError(f"{self.name}.{name} needs both bounds to be searchable")
             ranges.append(ParamRange(name, low, high, field.annotation is int))
         return ranges
+
+
+def _number(bound: object) -> float:
+    """A Field bound as a float (annotated_types types it as merely comparable)."""
+    if not isinstance(bound, SupportsFloat):
+        raise TypeError(f"bound {bound!r} is not a number")
+    return float(bound)
 
 
 def flat_before(positions: np.ndarray, warmup: int) -> np.ndarray:

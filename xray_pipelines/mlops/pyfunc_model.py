@@ -11,20 +11,24 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+# The defining module: mlflow.pyfunc re-exports these only implicitly, which a type checker does not see.
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
-class XraySignalModel(mlflow.pyfunc.PythonModel):
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+
+class XraySignalModel(PythonModel):
+    def load_context(self, context: PythonModelContext) -> None:
         from xray_core.learning.models.registry import load_model
 
         self.model = load_model(context.artifacts["model_dir"])
 
     def predict(
-        self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params: dict | None = None
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None
     ) -> np.ndarray:
         frame = pl.from_pandas(model_input)
         if "timestamp" in frame.columns:  # the models expect Datetime[ms, UTC]
             stamp = pl.col("timestamp").dt.cast_time_unit("ms")
-            naive = frame.schema["timestamp"].time_zone is None  # type: ignore[union-attr]
+            dtype = frame.schema["timestamp"]
+            naive = isinstance(dtype, pl.Datetime) and dtype.time_zone is None
             frame = frame.with_columns(
                 stamp.dt.replace_time_zone("UTC") if naive else stamp.dt.convert_time_zone("UTC")
             )

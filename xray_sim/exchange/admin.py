@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from xray_core.errors import ConfigError
 from xray_sim.exchange import shapes
@@ -51,7 +52,7 @@ def add_admin_routes(app: web.Application) -> None:
 
 
 @web.middleware
-async def admin_errors(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def admin_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except _BadRequestError as error:

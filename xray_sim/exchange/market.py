@@ -116,7 +116,7 @@ class SyntheticMarket:
             good = day.close[i, :m][np.isfinite(day.close[i, :m]) & (day.close[i, :m] > 0)]
             return float(good[-1]) if len(good) else spec.price
         frac = (t_ms - minute) / MINUTE_MS
-        return _round_to(o + (c - o) * frac, spec.price_decimals)
+        return float(_round_to(o + (c - o) * frac, spec.price_decimals))
 
     # ---- bars ----------------------------------------------------------------------------------
     def bars(self, symbol: str, timeframe: str, start_ms: int, end_ms: int, now_ms: int) -> Bars:

@@ -9,6 +9,7 @@ trades) and integers where MEXC's are (kline open/close times, serverTime).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from xray_core.candles.bars import Bars
 from xray_sim.exchange.accounts import Account
@@ -138,7 +139,7 @@ def order(order: Order) -> Json:
         "cummulativeQuoteQty": fmt_decimal(order.cumulative_quote_qty), "status": order.status.value,
         "timeInForce": None, "type": order.type.value, "side": order.side.value, "stopPrice": None,
         "icebergQty": None, "time": str(order.time_ms), "updateTime": str(order.update_time_ms),
-        "isWorking": True, "origQuoteOrderQty": fmt_decimal(order.orig_quote_qty or 0),
+        "isWorking": True, "origQuoteOrderQty": fmt_decimal(order.orig_quote_qty or Decimal(0)),
     }
 
 

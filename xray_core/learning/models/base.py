@@ -53,10 +53,12 @@ CLIP = 5.0  # standardised features are clipped to ±CLIP: one extreme bar must 
 
 def check_int(name: str, value: object, low: int, high: int | None = None) -> None:
     """Refuse a setting that is not an int in [low, high] (bools are not ints here)."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
         bound = f"[{low}, {high}]" if high is not None else f">= {low}"
         raise ConfigError(f"{name} must be an integer {bound}, got {value!r}", "fix the model parameter")
 
@@ -294,7 +296,8 @@ class SignalModel(ABC):
     library: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, features: Sequence[str] | None = None, **params: Any) -> None:
-        self.config = make_config(self.Config, self.kind, params)
+        # Any: each kind reads its own Config's fields (Config is a ClassVar the subclass sets).
+        self.config: Any = make_config(self.Config, self.kind, params)
         self.feature_names: list[str] = list(features) if features is not None else default_features()
         if not self.feature_names or len(set(self.feature_names)) != len(self.feature_names):
             raise ConfigError(f"{self.kind}: features must be distinct names, at least one", "fix the list")

@@ -63,7 +63,7 @@ class Segment:
         return int(self.features.shape[0])
 
 
-class TradingEnv(gym.Env[np.ndarray, int]):
+class TradingEnv(gym.Env[np.ndarray, np.int64]):  # actions: Discrete(2) samples, np.int64
     """Long/flat trading over segments with the backtest engine's fills; see the module docstring."""
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium's class attribute)
@@ -147,7 +147,7 @@ class TradingEnv(gym.Env[np.ndarray, int]):
         self._reset_book(start)
         return self._observation(), {"segment": k, "start": start, "symbol": self._segment.symbol}
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: int | np.int64) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._t >= self._end:
             raise RuntimeError("step() after the episode ended: call reset()")
         target = int(action)

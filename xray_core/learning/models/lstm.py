@@ -168,8 +168,8 @@ class WindowData(torch.utils.data.Dataset):
         return x[0], y[0], w[0]
 
 
-def _as_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    """The collate function: `__getitems__` already returns a batch."""
+def _as_batch(batch: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
+    """The collate function: `__getitems__` already returns a batch (x, y, w)."""
     return batch
 
 

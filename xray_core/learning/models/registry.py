@@ -41,7 +41,7 @@ class _ImportedOnLookup(Mapping[str, V]):
 
     def __getitem__(self, kind: str) -> V:
         module, _, attribute = self._targets[kind].partition(":")  # KeyError for an unknown kind
-        return getattr(_import(kind, module), attribute)  # type: ignore[no-any-return]
+        return getattr(_import(kind, module), attribute)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._targets)

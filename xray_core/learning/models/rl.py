@@ -202,9 +202,9 @@ class RlAgent(SignalModel):
         segments = self.segments(frame)
         env = TradingEnv(segments, c.episode_len, c.backtest)  # refuses too little data
         seed_all(c.seed)
-        venv = DummyVecEnv([lambda: env])  # in-process, never pickled; PPO(seed=) seeds its resets
+        plain = DummyVecEnv([lambda: env])  # in-process, never pickled; PPO(seed=) seeds its resets
         # Rewards scaled by the running std of the discounted return, for learning only (see above).
-        venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=c.gamma)
+        venv = VecNormalize(plain, norm_obs=False, norm_reward=True, gamma=c.gamma)
         agent = PPO(
             "MlpPolicy",
             venv,
@@ -253,8 +253,11 @@ class RlAgent(SignalModel):
         """The policy's P(action = long) for each observation row (features + position)."""
         assert self.policy is not None
         with torch.inference_mode(), torch_threads(self.config.threads):
-            dist = self.policy.get_distribution(torch.from_numpy(observations.astype(np.float32)))
-            return dist.distribution.probs[:, 1].double().numpy()
+            obs = torch.from_numpy(observations.astype(np.float32))
+            dist = self.policy.get_distribution(obs).distribution
+            # A Discrete(2) action space: one categorical over {flat, long}.
+            assert isinstance(dist, torch.distributions.Categorical)
+            return dist.probs[:, 1].double().numpy()
 
     def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
         self._check_fitted()

@@ -25,7 +25,7 @@ def model_promotion(context: dg.AssetExecutionContext, models: ModelsResource) -
     config = GateConfig(margin=settings.promotion_margin, min_trades=settings.min_oos_trades)
     client = models.tracking().client()
     lineage = {"xray.dagster_run_id": context.run.run_id}
-    rows = []
+    rows: list[dict[str, object]] = []
     for kind in KINDS:
         name = MODEL_NAMES[kind]
         challenger = by_alias(client, name, CHALLENGER)
