@@ -32,7 +32,7 @@ from xray_pipelines.mlops.registry import Tracking, tracking_for
 from xray_pipelines.settings_config import settings_resource
 
 
-class ExchangeResource(settings_resource(ExchangeSettings, config_names={"id": "exchange_id"})):
+class ExchangeResource(settings_resource(ExchangeSettings, config_names={"id": "exchange_id"})):  # type: ignore[misc]  # a generated base class
     """The exchange to read market data from (ccxt id, optional base-URL override for the emulator);
     the API key and secret come from XRAY_EXCHANGE_API_KEY / _SECRET as `dg.EnvVar`s."""
 
@@ -59,7 +59,7 @@ class LakeResource(dg.ConfigurableResource):
         return ResearchStore(Path(self.duckdb_path), lake_dir)
 
 
-class MarketDataResource(settings_resource(IngestSettings, QualitySettings)):
+class MarketDataResource(settings_resource(IngestSettings, QualitySettings)):  # type: ignore[misc]  # a generated base class
     """What to ingest and what counts as good data: shared by every market-data asset and check."""
 
     def ingest(self) -> IngestSettings:
@@ -119,7 +119,7 @@ class MarketScope(dg.ConfigurableResource):
         return self.lake.research().drop_series(kind, self.exchange_id, self.timeframe, symbol)
 
 
-class ResearchResource(settings_resource(ResearchSettings)):
+class ResearchResource(settings_resource(ResearchSettings)):  # type: ignore[misc]  # a generated base class
     """Backtest costs, filter thresholds, optimiser budget and news sources of the research assets."""
 
     def settings(self) -> ResearchSettings:
@@ -134,7 +134,7 @@ class ResearchResource(settings_resource(ResearchSettings)):
         return f"sqlite:///{(home / 'optuna.db').resolve()}"
 
 
-class ModelsResource(settings_resource(ModelSettings)):
+class ModelsResource(settings_resource(ModelSettings)):  # type: ignore[misc]  # a generated base class
     """The self-learning loop's settings and its MLflow store."""
 
     # Resolved (never "unset"), like the lake's paths: the store every run of this location uses.
@@ -148,7 +148,7 @@ class ModelsResource(settings_resource(ModelSettings)):
         return Tracking(self.tracking_uri, self.artifact_root, self.experiment)
 
 
-class RuntimeJournalResource(settings_resource(JournalSettings)):
+class RuntimeJournalResource(settings_resource(JournalSettings)):  # type: ignore[misc]  # a generated base class
     """The runtime's order journal, read-only: its fills with the lineage of their orders
     (`xray_pipelines.journal`). The tables are the ones the runtime writes (`journal_schema`)."""
 

@@ -56,10 +56,10 @@ def decide(book: Book, signals: dict[str, Signal], promoted: Promoted, rules: di
     without a signal this bar (default: the newest signal's bar)."""
     decisions = Decisions()
     prices = book.price.copy()  # the last known closes, this bar's where a signal has one
-    for symbol, signal in signals.items():
+    for symbol, latest in signals.items():
         j = book.symbol_index.get(symbol)
-        if j is not None and math.isfinite(signal.close) and signal.close > 0:
-            prices[j] = signal.close
+        if j is not None and math.isfinite(latest.close) and latest.close > 0:
+            prices[j] = latest.close
     equity = book.equity(prices)
     free = book.free_cash(prices)
     users = book.active
@@ -74,9 +74,9 @@ def decide(book: Book, signals: dict[str, Signal], promoted: Promoted, rules: di
         leaving = plan is None or (signal is not None and signal.target == 0)
         exits = users & holding & (killed | leaving)
         bar = signal.bar_ms if signal is not None else bar_ms
-        for i in np.flatnonzero(exits) if bar is not None else ():
+        for i in np.flatnonzero(exits).tolist() if bar is not None else ():
             amount = _round_down(book.position[i, j] - book.pending_sell[i, j], rule.amount_step)
-            if amount > 0:
+            if amount > 0 and bar is not None:  # bar: always set here (see the loop), narrowed for mypy
                 intent = "kill" if killed[i] else ("exit" if plan is not None else DROPPED)
                 decisions.add(i, OrderIntent(book.user_ids[i], symbol, Side.SELL, amount, bar, intent,
                                              _lineage(promoted, plan, signal, symbol, bar)))
@@ -93,7 +93,7 @@ def decide(book: Book, signals: dict[str, Signal], promoted: Promoted, rules: di
         amounts = np.floor(notional / price / rule.amount_step) * rule.amount_step
         big_enough = amounts * price >= rule.min_cost
         decisions.skipped_small += int((enters & ~big_enough).sum())
-        for i in np.flatnonzero(enters & big_enough):
+        for i in np.flatnonzero(enters & big_enough).tolist():
             decisions.add(i, _intent(book, i, signal, Side.BUY, float(amounts[i]), "enter"))
             free[i] -= amounts[i] * price
     return decisions

@@ -96,7 +96,7 @@ class FailoverCluster(RedisCluster):
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
         if transaction or shard_hint:  # a transaction's repeat is not ours to judge safe; none is used
             return super().pipeline(transaction, shard_hint)
-        return _ReplayingPipeline(self)
+        return _ReplayingPipeline(self)  # type: ignore[abstract]  # redis-py's types; __init__ sets it
 
 
 class _ReplayingPipeline(ClusterPipeline):
@@ -126,7 +126,8 @@ class _ReplayingPipeline(ClusterPipeline):
 
         return await _through_failover(attempt, self._failover_s)
 
-    async def reset(self) -> None:
+    # The pipeline's reset (empty the queue), which redis-py's types confuse with the RESET command.
+    async def reset(self) -> None:  # type: ignore[override]
         self._queued = []
         await super().reset()
 

@@ -6,13 +6,10 @@ import json
 import logging
 
 import pytest
-import test_service
-from test_service import MINUTE, _add_users, _service, fast_bundle
+from service_support import MINUTE, add_users, fast_bundle, start_service
 
 from xray_core.bundle import CURRENT, Bundle, publish
 from xray_runtime.artefacts import ArtefactWatcher
-
-runtime_env = test_service.runtime_env
 
 
 def _good() -> dict:
@@ -63,8 +60,8 @@ def test_a_malformed_bundle_is_refused_once_and_the_last_good_one_keeps_trading(
 async def test_a_first_start_on_a_malformed_bundle_runs_trades_nothing_and_says_why(runtime_env):
     settings, emulator, admin = runtime_env
     (settings.bundle_dir / CURRENT).write_text(json.dumps({"version": "v1", "symbols": [7]}))
-    _add_users(settings, admin, 2)
-    service = await _service(settings, emulator.base_url)  # does not crash
+    add_users(settings, admin, 2)
+    service = await start_service(settings, emulator.base_url)  # does not crash
     try:
         reports = []
         for _ in range(3):

@@ -9,8 +9,7 @@ import math
 
 import numpy as np
 import pytest
-import test_service
-from test_service import MINUTE, SYMBOLS, _add_users, _service, fast_bundle
+from service_support import MINUTE, SYMBOLS, add_users, fast_bundle, start_service, store_args
 
 from xray_core.bundle import publish
 from xray_core.candles.bars import Bars
@@ -18,8 +17,6 @@ from xray_core.risk.limits.drawdown import DRAWDOWN_KILL
 from xray_core.trading.orders import OrderStatus
 from xray_runtime.market import SymbolBars
 from xray_runtime.users import RiskSettings
-
-runtime_env = test_service.runtime_env  # the service tests' fixture: emulator, settings, a bundle
 
 
 async def _bar(service, admin):
@@ -58,10 +55,10 @@ async def _until_holding(service, admin, user_id, bars=30):
 @pytest.mark.parametrize("trouble", ["tick_fails", "sell_rejected"])
 async def test_a_killed_user_is_flattened_on_every_tick_until_flat_then_disabled(runtime_env, trouble):
     settings, emulator, admin = runtime_env
-    store, keys = _add_users(settings, admin, 1)
+    store, keys = add_users(settings, admin, 1)
     # Any dip under the peak kills: the first fee or adverse move after an entry.
     store.update_risk("user0", RiskSettings(trade_percentage=0.2, max_drawdown=1e-6))
-    service = await _service(settings, emulator.base_url)
+    service = await start_service(settings, emulator.base_url)
     executor = service.parts.executor
     send = executor.submit
     troubled = []
@@ -100,10 +97,10 @@ async def test_a_killed_user_is_flattened_on_every_tick_until_flat_then_disabled
 
 async def test_a_symbol_the_bundle_drops_is_priced_and_sold_not_valued_at_zero(runtime_env):
     settings, emulator, admin = runtime_env
-    store, keys = _add_users(settings, admin, 1)
+    store, keys = add_users(settings, admin, 1)
     # Most of the equity in one position: valued at zero, it would be a 90% drawdown (a kill).
     store.update_risk("user0", RiskSettings(trade_percentage=0.9, margin_multiplier=1.0, max_drawdown=0.3))
-    service = await _service(settings, emulator.base_url)
+    service = await start_service(settings, emulator.base_url)
     try:
         dropped = (await _until_holding(service, admin, "user0"))[0]
         publish(fast_bundle([s for s in SYMBOLS if s != dropped]), settings.bundle_dir)  # hot reload
@@ -121,9 +118,9 @@ async def test_a_symbol_the_bundle_drops_is_priced_and_sold_not_valued_at_zero(r
 
 async def test_a_null_close_keeps_the_last_known_price(runtime_env):
     settings, emulator, admin = runtime_env
-    store, _keys = _add_users(settings, admin, 1)
+    store, _keys = add_users(settings, admin, 1)
     store.update_risk("user0", RiskSettings(trade_percentage=0.9, margin_multiplier=1.0, max_drawdown=0.3))
-    service = await _service(settings, emulator.base_url)
+    service = await start_service(settings, emulator.base_url)
     try:
         held = await _until_holding(service, admin, "user0")
         windows = await service.parts.candle_windows("1m")
@@ -150,9 +147,9 @@ async def test_a_null_close_keeps_the_last_known_price(runtime_env):
 
 async def test_the_kill_flag_day_open_and_peak_survive_a_restart(runtime_env):
     settings, emulator, admin = runtime_env
-    store, _keys = _add_users(settings, admin, 2)
+    store, _keys = add_users(settings, admin, 2)
     store.update_risk("user0", RiskSettings(trade_percentage=0.2, max_drawdown=1e-6))
-    first = await _service(settings, emulator.base_url)
+    first = await start_service(settings, emulator.base_url)
     send = first.parts.executor.submit
     died = []
 
@@ -173,7 +170,7 @@ async def test_the_kill_flag_day_open_and_peak_survive_a_restart(runtime_env):
     assert died and store.get("user0").status == "active"
     # A later change of the limit does not revive a user whose kill switch fired.
     store.update_risk("user0", RiskSettings(trade_percentage=0.2, max_drawdown=0.9))
-    second = await _service(settings, emulator.base_url)
+    second = await start_service(settings, emulator.base_url)
     try:
         for _ in range(10):
             await _bar(second, admin)
@@ -197,14 +194,13 @@ async def test_the_kill_flag_day_open_and_peak_survive_a_restart(runtime_env):
 
 async def test_an_exit_sells_only_what_x_ray_bought(runtime_env):
     settings, emulator, admin = runtime_env
-    from test_service import _store_args
 
     from xray_runtime.users import UserStore
 
-    store = UserStore(*_store_args(settings))
+    store = UserStore(*store_args(settings))
     key, secret = admin.create_account({"USDT": "1000", "ETH": "5", "BTC": "0.1"})  # coins held before
     store.add("user0", "Holder", key, secret, risk=RiskSettings(trade_percentage=0.2))
-    service = await _service(settings, emulator.base_url)
+    service = await start_service(settings, emulator.base_url)
     try:
         for _ in range(16):
             await _bar(service, admin)

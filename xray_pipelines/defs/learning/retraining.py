@@ -92,7 +92,7 @@ def retrain_on_drift(context: dg.SensorEvaluationContext, market: MarketScope, m
             f"no drift (largest: {worst['feature']} PSI {worst['psi']:.3f}, "
             f"normally up to {worst['psi_normal']:.3f})"
         )
-    key = hashlib.sha256(f"{reference['timestamp'].max()}{sorted(moved)}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{reference['timestamp'].max()!s}{sorted(moved)}".encode()).hexdigest()[:12]
     return dg.RunRequest(run_key=f"drift-{key}", tags={"xray/trigger": f"drift in {', '.join(moved)}"})
 
 
