@@ -21,10 +21,13 @@ import numpy as np
 import polars as pl
 from numba import njit, prange
 
-from xray_core.backtest.config import BacktestConfig
-from xray_core.backtest.engine import MIN_BARS, Prices, checked_atr, kernel_params, metrics_frame
-from xray_core.backtest.kernels import close_returns, return_prefix, simulate
+from xray_core.backtest.config import BacktestConfig, SimParams
+from xray_core.backtest.engine import MIN_BARS, Prices, checked_atr, metrics_frame
+from xray_core.backtest.kernels import simulate
 from xray_core.backtest.metrics import N_METRICS, Calendar
+from xray_core.backtest.series import Bars, series_bars, symbol_bars
+from xray_core.backtest.signals import Signal
+from xray_core.backtest.trades import N_FIELDS
 from xray_core.errors import ConfigError, DataError
 
 
@@ -75,29 +78,32 @@ def _moving_averages(close: np.ndarray, bounds: np.ndarray, periods: np.ndarray,
         _means_from_sums(sums[lo:hi], periods[p], out[p * n_total + lo : p * n_total + hi])
 
 
+@njit(cache=True, inline="always")
+def _cross(
+    bars: Bars,
+    fast: np.ndarray,
+    slow: np.ndarray,
+    params: SimParams,
+    bars_per_year: float,
+    years: float,
+    changes: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """One combination on one symbol's `bars`: metrics only (no equity curve, no trade records)."""
+    signal = Signal(np.empty(0, dtype=np.int8), fast, slow, True)
+    no_equity = np.empty(0, dtype=np.float64)
+    no_trades = np.empty((0, N_FIELDS), dtype=np.float64)
+    simulate(bars, signal, params, bars_per_year, years, changes, out, no_equity, no_trades)
+
+
 @njit(cache=True, parallel=True)
 def _grid_kernel(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    rets: np.ndarray,
-    prefix: np.ndarray,
+    bars: Bars,
     bounds: np.ndarray,
     sma: np.ndarray,
     fast_idx: np.ndarray,
     slow_idx: np.ndarray,
-    atr: np.ndarray,
-    fee: float,
-    slip: float,
-    cash0: float,
-    frac: float,
-    lev: float,
-    mmr: float,
-    sl_k: float,
-    tp_k: float,
-    long_short: bool,
-    check_hl: bool,
+    params: SimParams,
     bars_per_year: np.ndarray,
     years: np.ndarray,
     out: np.ndarray,
@@ -106,12 +112,8 @@ def _grid_kernel(
 
     Jobs are numbered symbol-major, so each thread's contiguous share of them walks few symbols and
     their prices and averages stay in cache across that symbol's combinations."""
-    n_total = close.shape[0]
+    n_total = bars.close.shape[0]
     n_combos = fast_idx.shape[0]
-    no_targets = np.empty(0, dtype=np.int8)
-    no_equity = np.empty(0, dtype=np.float64)
-    no_trades = np.empty((0, 9), dtype=np.float64)
-    use_atr = atr.shape[0] > 0
     for job in prange((bounds.shape[0] - 1) * n_combos):
         k = job // n_combos
         c = job % n_combos
@@ -119,60 +121,20 @@ def _grid_kernel(
         f0 = fast_idx[c] * n_total
         s0 = slow_idx[c] * n_total
         changes = np.empty(hi - lo + 1, dtype=np.int64)
-        simulate(
-            open_[lo:hi],
-            high[lo:hi],
-            low[lo:hi],
-            close[lo:hi],
-            rets[lo:hi],
-            prefix[:, lo + k : hi + k + 1],
-            changes,
-            no_targets,
-            sma[f0 + lo : f0 + hi],
-            sma[s0 + lo : s0 + hi],
-            True,
-            atr[lo:hi] if use_atr else atr,
-            fee,
-            slip,
-            cash0,
-            frac,
-            lev,
-            mmr,
-            sl_k,
-            tp_k,
-            long_short,
-            check_hl,
-            bars_per_year[k],
-            years[k],
-            out[job],
-            no_equity,
-            no_trades,
+        fast, slow = sma[f0 + lo : f0 + hi], sma[s0 + lo : s0 + hi]
+        _cross(
+            symbol_bars(bars, bounds, k), fast, slow, params, bars_per_year[k], years[k], changes, out[job]
         )
 
 
 @njit(cache=True, parallel=True)
 def _grid_by_symbol(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    rets: np.ndarray,
-    prefix: np.ndarray,
+    bars: Bars,
     bounds: np.ndarray,
     periods: np.ndarray,
     fast_idx: np.ndarray,
     slow_idx: np.ndarray,
-    atr: np.ndarray,
-    fee: float,
-    slip: float,
-    cash0: float,
-    frac: float,
-    lev: float,
-    mmr: float,
-    sl_k: float,
-    tp_k: float,
-    long_short: bool,
-    check_hl: bool,
+    params: SimParams,
     bars_per_year: np.ndarray,
     years: np.ndarray,
     out: np.ndarray,
@@ -181,48 +143,19 @@ def _grid_by_symbol(
     block that stays in cache) and then every combination on them; the same `simulate` as `_grid_kernel`,
     so both give identical numbers."""
     n_combos = fast_idx.shape[0]
-    no_targets = np.empty(0, dtype=np.int8)
-    no_equity = np.empty(0, dtype=np.float64)
-    no_trades = np.empty((0, 9), dtype=np.float64)
-    use_atr = atr.shape[0] > 0
     for k in prange(bounds.shape[0] - 1):
-        lo, hi = bounds[k], bounds[k + 1]
-        n = hi - lo
+        series = symbol_bars(bars, bounds, k)
+        n = series.close.shape[0]
         sums = np.empty(n, dtype=np.float64)
-        _running_sum(close[lo:hi], sums)
+        _running_sum(series.close, sums)
         sma = np.empty((periods.shape[0], n), dtype=np.float64)
         for p in range(periods.shape[0]):
             _means_from_sums(sums, periods[p], sma[p])
         changes = np.empty(n + 1, dtype=np.int64)  # reused by the symbol's combinations
         for c in range(n_combos):
-            simulate(
-                open_[lo:hi],
-                high[lo:hi],
-                low[lo:hi],
-                close[lo:hi],
-                rets[lo:hi],
-                prefix[:, lo + k : hi + k + 1],
-                changes,
-                no_targets,
-                sma[fast_idx[c]],
-                sma[slow_idx[c]],
-                True,
-                atr[lo:hi] if use_atr else atr,
-                fee,
-                slip,
-                cash0,
-                frac,
-                lev,
-                mmr,
-                sl_k,
-                tp_k,
-                long_short,
-                check_hl,
-                bars_per_year[k],
-                years[k],
-                out[k * n_combos + c],
-                no_equity,
-                no_trades,
+            row = out[k * n_combos + c]
+            _cross(
+                series, sma[fast_idx[c]], sma[slow_idx[c]], params, bars_per_year[k], years[k], changes, row
             )
 
 
@@ -267,7 +200,6 @@ def sma_cross_grid(
     fields = ("open", "high", "low", "close") if config.needs_high_low else ("open", "close")
     flat = {f: np.concatenate([getattr(p, f) for p in series]) for f in fields}
     nothing = np.empty(0, dtype=np.float64)  # high/low are read only when a level can trigger
-    open_, high, low, close = (flat.get(f, nothing) for f in ("open", "high", "low", "close"))
     if config.uses_stops:
         if atr is None:
             raise ConfigError("sl_atr/tp_atr are set but no ATR was passed", "pass atr={symbol: array}")
@@ -281,21 +213,17 @@ def sma_cross_grid(
     years = np.array([c.years for c in calendars])
 
     table = np.empty((len(symbols) * len(pairs), N_METRICS), dtype=np.float64)
-    rets = close_returns(close, bounds[:-1])
-    prefix = return_prefix(rets, bounds)
-    params = (*kernel_params(config), bars_per_year, years, table)
+    high, low = (flat.get(f, nothing) for f in ("high", "low"))
+    bars = series_bars(flat["open"], high, low, flat["close"], atr_flat, bounds)
+    params = config.sim_params()
     if len(symbols) >= 2 * numba.get_num_threads():
         # Enough symbols to share out: each thread computes one symbol's averages and runs all its
         # combinations while they are in cache (~20% faster than sharing combinations out).
-        _grid_by_symbol(
-            open_, high, low, close, rets, prefix, bounds, periods, fast_idx, slow_idx, atr_flat, *params
-        )
+        _grid_by_symbol(bars, bounds, periods, fast_idx, slow_idx, params, bars_per_year, years, table)
     else:
-        sma = np.empty(len(periods) * close.shape[0], dtype=np.float64)
-        _moving_averages(close, bounds, periods, sma)
-        _grid_kernel(
-            open_, high, low, close, rets, prefix, bounds, sma, fast_idx, slow_idx, atr_flat, *params
-        )
+        sma = np.empty(len(periods) * bars.close.shape[0], dtype=np.float64)
+        _moving_averages(bars.close, bounds, periods, sma)
+        _grid_kernel(bars, bounds, sma, fast_idx, slow_idx, params, bars_per_year, years, table)
     symbol_of_row = np.repeat(np.arange(len(symbols)), len(pairs))
     keys = pl.DataFrame(
         {

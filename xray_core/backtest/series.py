@@ -1,0 +1,93 @@
+"""The price series as the kernels read them: one tuple of per-bar arrays, with the close's returns and
+their running sums computed once per call (not once per run).
+
+Several symbols are laid end to end (symbol k's bars at bounds[k]:bounds[k + 1]) so that one parallel
+kernel can walk them all; `symbol_bars` cuts one symbol's view out of that.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+
+class Bars(NamedTuple):
+    """Per-bar float64 arrays. `high`/`low` may be empty when no intrabar level can trigger and `atr`
+    when no stop is set (the kernels then never read them); `prefix` is (3, bars + 1) per series (see
+    `return_prefix`)."""
+
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    rets: np.ndarray
+    prefix: np.ndarray
+    atr: np.ndarray
+
+
+def series_bars(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    atr: np.ndarray,
+    bounds: np.ndarray,
+) -> Bars:
+    """The kernels' view of the series laid end to end at `bounds` (np.array([0, n]) for one)."""
+    rets = close_returns(close, bounds[:-1])
+    return Bars(open_, high, low, close, rets, return_prefix(rets, bounds), atr)
+
+
+@njit(cache=True, inline="always")
+def symbol_bars(bars: Bars, bounds: np.ndarray, k: int) -> Bars:
+    """Series k of `bars` (views, no copy); an empty array stays empty."""
+    lo, hi = bounds[k], bounds[k + 1]
+    return Bars(
+        bars.open[lo:hi],
+        bars.high[lo:hi],
+        bars.low[lo:hi],
+        bars.close[lo:hi],
+        bars.rets[lo:hi],
+        bars.prefix[:, lo + k : hi + k + 1],
+        bars.atr[lo:hi],
+    )
+
+
+def close_returns(close: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+    """Bar-to-bar returns of the close, 0 at the first bar (of each series starting at `starts`)."""
+    out = np.zeros_like(close)
+    out[1:] = (close[1:] - close[:-1]) / close[:-1]
+    if starts is not None:
+        out[starts] = 0.0
+    return out
+
+
+@njit(cache=True)
+def return_prefix(rets: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Running sums of rets, rets^2 and min(rets, 0)^2 before each bar, for the series laid end to end
+    at `bounds` (k-th series: rets[bounds[k]:bounds[k + 1]]). Series k's n + 1 prefixes sit in columns
+    bounds[k] + k ... bounds[k + 1] + k, starting from zero, so a series gets the same numbers whether
+    it is backtested alone or beside others, and a stretch's sums are two lookups."""
+    out = np.empty((3, rets.shape[0] + bounds.shape[0] - 1), dtype=np.float64)
+    for k in range(bounds.shape[0] - 1):
+        lo, hi = bounds[k], bounds[k + 1]
+        col = lo + k
+        total = 0.0
+        squares = 0.0
+        downs = 0.0
+        out[0, col] = 0.0
+        out[1, col] = 0.0
+        out[2, col] = 0.0
+        for i in range(lo, hi):
+            r = rets[i]
+            down = r if r < 0.0 else 0.0
+            total += r
+            squares += r * r
+            downs += down * down
+            col += 1
+            out[0, col] = total
+            out[1, col] = squares
+            out[2, col] = downs
+    return out
