@@ -14,10 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from xray_core.backtest import metrics as m
 from xray_core.backtest import trades as t
 from xray_core.backtest.config import SimParams
-from xray_core.backtest.series import Bars
 
 INF = math.inf
 
@@ -47,9 +45,10 @@ def flat() -> Position:
 
 @njit(cache=True, inline="always")
 def open_position(
-    target: int, o: float, i: int, cash: float, atr: np.ndarray, params: SimParams
+    target: int, o: float, a: float, i: int, cash: float, params: SimParams
 ) -> tuple[float, Position]:
-    """Enter `target` (+1/-1) at bar i's open `o` from flat: (cash after, the position)."""
+    """Enter `target` (+1/-1) at bar i's open `o` from flat, with `a` the ATR at the signal bar (NaN:
+    no stops): (cash after, the position)."""
     fee = params.fee
     slip = params.slippage
     margin = params.size_fraction * cash
@@ -71,7 +70,6 @@ def open_position(
         cash = cash + (value - entry_fees)
         liq = (cash - free) / (size * (1.0 + params.maintenance_margin))
     side = target
-    a = atr[i - 1] if atr.shape[0] > 0 else math.nan  # the ATR at the signal bar
     sl_k = params.sl_atr
     tp_k = params.tp_atr
     sl = o - side * sl_k * a if sl_k == sl_k and a == a else -side * INF
@@ -101,9 +99,9 @@ def exit_fill(p: Position, price: float, cash: float, params: SimParams) -> tupl
 
 
 @njit(cache=True, inline="always")
-def in_reach(bars: Bars, i: int, p: Position) -> bool:
-    """Whether bar i's open or range touches a level of `p` (a stop, a take-profit, the liquidation)."""
-    return min(bars.open[i], bars.low[i]) <= p.lower or max(bars.open[i], bars.high[i]) >= p.upper
+def in_reach(o: float, hi: float, lo: float, p: Position) -> bool:
+    """Whether a bar's open or range touches a level of `p` (a stop, a take-profit, the liquidation)."""
+    return min(o, lo) <= p.lower or max(o, hi) >= p.upper
 
 
 @njit(cache=True, inline="always")
@@ -146,72 +144,38 @@ def level_hit(p: Position, i: int, o: float, hi: float, lo: float) -> tuple[int,
     return reason, px
 
 
-@njit(cache=True, inline="always")
-def book(
+@njit(cache=True)
+def record(
     trades: np.ndarray,
-    stats: m.TradeStats,
+    k: int,
     p: Position,
     exit_bar: int,
     px: float,
     pnl: float,
     reason: int,
     leverage: float,
-) -> m.TradeStats:
-    """Record the trade that closes `p` at `px` (when the caller wants records: `trades` has rows)
-    and count it."""
-    k = stats.n_trades
-    if k < trades.shape[0]:
-        row = trades[k]
-        row[t.ENTRY_BAR] = p.entry_bar
-        row[t.EXIT_BAR] = exit_bar
-        row[t.SIDE] = p.side
-        row[t.ENTRY_PRICE] = p.entry_px
-        row[t.EXIT_PRICE] = px
-        row[t.SIZE] = p.size
-        row[t.PNL] = pnl
-        row[t.RETURN] = pnl / (p.size * p.entry_px / leverage)  # on the margin, before the fee
-        row[t.REASON] = reason
-    return m.count_trade(stats, pnl)
+) -> None:
+    """Write trade k, which closes `p` at `px`, into row k of `trades` (the caller checks there is one:
+    a check in here would leave numba a reference count on `trades` at every trade)."""
+    trades[k, t.ENTRY_BAR] = p.entry_bar
+    trades[k, t.EXIT_BAR] = exit_bar
+    trades[k, t.SIDE] = p.side
+    trades[k, t.ENTRY_PRICE] = p.entry_px
+    trades[k, t.EXIT_PRICE] = px
+    trades[k, t.SIZE] = p.size
+    trades[k, t.PNL] = pnl
+    trades[k, t.RETURN] = pnl / (p.size * p.entry_px / leverage)  # on the margin, before the fee
+    trades[k, t.REASON] = reason
 
 
 @njit(cache=True, inline="always")
-def on_signal(
-    bars: Bars,
-    i: int,
-    target: int,
-    cash: float,
-    p: Position,
-    stats: m.TradeStats,
-    params: SimParams,
-    trades: np.ndarray,
-) -> tuple[float, Position, m.TradeStats]:
-    """The order placed after bar i-1's close for a new `target`, filled at bar i's open: close what
-    is held (a reversal is two trades), then enter the target if it is not flat and cash remains."""
-    o = bars.open[i]
-    if p.side != 0:
-        cash, px, pnl = exit_fill(p, o, cash, params)
-        stats = book(trades, stats, p, i, px, pnl, t.SIGNAL, params.leverage)
-        p = flat()
-    if target != 0 and cash > 0.0:
-        cash, p = open_position(target, o, i, cash, bars.atr, params)
-    return cash, p, stats
-
-
-@njit(cache=True, inline="always")
-def on_levels(
-    bars: Bars, i: int, cash: float, p: Position, stats: m.TradeStats, params: SimParams, trades: np.ndarray
-) -> tuple[float, Position, m.TradeStats]:
-    """Intrabar exits of the held `p` in bar i (see `level_hit`)."""
-    reason, px = level_hit(p, i, bars.open[i], bars.high[i], bars.low[i])
-    if reason < 0:
-        return cash, p, stats
+def level_exit(
+    p: Position, reason: int, px: float, cash: float, params: SimParams
+) -> tuple[float, float, float]:
+    """Close `p` at the level `level_hit` found: (cash after, fill price, trade pnl)."""
     if reason == t.LIQUIDATION:
-        px = p.liq
-        pnl = -p.margin  # the margin is lost, whatever the gap
-        cash = p.free
-    else:
-        cash, px, pnl = exit_fill(p, px, cash, params)
-    return cash, flat(), book(trades, stats, p, i, px, pnl, reason, params.leverage)
+        return p.free, p.liq, -p.margin  # the margin is lost, whatever the gap
+    return exit_fill(p, px, cash, params)
 
 
 @njit(cache=True, inline="always")

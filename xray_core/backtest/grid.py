@@ -78,22 +78,15 @@ def _moving_averages(close: np.ndarray, bounds: np.ndarray, periods: np.ndarray,
         _means_from_sums(sums[lo:hi], periods[p], out[p * n_total + lo : p * n_total + hi])
 
 
-@njit(cache=True, inline="always")
-def _cross(
-    bars: Bars,
-    fast: np.ndarray,
-    slow: np.ndarray,
-    params: SimParams,
-    bars_per_year: float,
-    years: float,
-    changes: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """One combination on one symbol's `bars`: metrics only (no equity curve, no trade records)."""
-    signal = Signal(np.empty(0, dtype=np.int8), fast, slow, True)
-    no_equity = np.empty(0, dtype=np.float64)
-    no_trades = np.empty((0, N_FIELDS), dtype=np.float64)
-    simulate(bars, signal, params, bars_per_year, years, changes, out, no_equity, no_trades)
+@njit(cache=True)
+def _metrics_only() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The empty targets, equity and trade buffers of a grid run (its targets come from the averages,
+    and it keeps only metrics). Allocated once per kernel call, not per run: that costs measurably."""
+    return (
+        np.empty(0, dtype=np.int8),
+        np.empty(0, dtype=np.float64),
+        np.empty((0, N_FIELDS), dtype=np.float64),
+    )
 
 
 @njit(cache=True, parallel=True)
@@ -114,6 +107,7 @@ def _grid_kernel(
     their prices and averages stay in cache across that symbol's combinations."""
     n_total = bars.close.shape[0]
     n_combos = fast_idx.shape[0]
+    no_targets, no_equity, no_trades = _metrics_only()
     for job in prange((bounds.shape[0] - 1) * n_combos):
         k = job // n_combos
         c = job % n_combos
@@ -121,10 +115,9 @@ def _grid_kernel(
         f0 = fast_idx[c] * n_total
         s0 = slow_idx[c] * n_total
         changes = np.empty(hi - lo + 1, dtype=np.int64)
-        fast, slow = sma[f0 + lo : f0 + hi], sma[s0 + lo : s0 + hi]
-        _cross(
-            symbol_bars(bars, bounds, k), fast, slow, params, bars_per_year[k], years[k], changes, out[job]
-        )
+        signal = Signal(no_targets, sma[f0 + lo : f0 + hi], sma[s0 + lo : s0 + hi], True)
+        series = symbol_bars(bars, bounds, k)
+        simulate(series, signal, params, bars_per_year[k], years[k], changes, out[job], no_equity, no_trades)
 
 
 @njit(cache=True, parallel=True)
@@ -143,6 +136,7 @@ def _grid_by_symbol(
     block that stays in cache) and then every combination on them; the same `simulate` as `_grid_kernel`,
     so both give identical numbers."""
     n_combos = fast_idx.shape[0]
+    no_targets, no_equity, no_trades = _metrics_only()
     for k in prange(bounds.shape[0] - 1):
         series = symbol_bars(bars, bounds, k)
         n = series.close.shape[0]
@@ -153,10 +147,9 @@ def _grid_by_symbol(
             _means_from_sums(sums, periods[p], sma[p])
         changes = np.empty(n + 1, dtype=np.int64)  # reused by the symbol's combinations
         for c in range(n_combos):
+            signal = Signal(no_targets, sma[fast_idx[c]], sma[slow_idx[c]], True)
             row = out[k * n_combos + c]
-            _cross(
-                series, sma[fast_idx[c]], sma[slow_idx[c]], params, bars_per_year[k], years[k], changes, row
-            )
+            simulate(series, signal, params, bars_per_year[k], years[k], changes, row, no_equity, no_trades)
 
 
 def sma_cross_grid(

@@ -10,13 +10,25 @@ accumulators in `metrics`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
 from xray_core.backtest import metrics as m
 from xray_core.backtest import trades as t
 from xray_core.backtest.config import SimParams
-from xray_core.backtest.fills import Position, book, end_pnl, flat, in_reach, on_levels, on_signal
+from xray_core.backtest.fills import (
+    Position,
+    end_pnl,
+    exit_fill,
+    flat,
+    in_reach,
+    level_exit,
+    level_hit,
+    open_position,
+    record,
+)
 from xray_core.backtest.series import Bars
 from xray_core.backtest.signals import Signal, target_at, target_changes
 
@@ -41,9 +53,17 @@ def simulate(
 
     Each bar that may change something (a new target, a level within reach) goes through the full
     step; between such bars the simulation jumps to the next target change (listed once, up front):
-    see `_fast_forward`.
+    flat bars need nothing; held bars are marked to the close, and an all-in long that no level can stop
+    (equity = size x close, so its returns are the close's own) takes its return sums for the whole
+    stretch from `prefix` and only walks the closes for the drawdown.
+
+    Only scalars cross the boundaries of the step helpers (`fills`, `metrics`), and the loops over a
+    stretch are small njit functions of their own: numba prunes the reference counting of the arrays
+    a function uses only within a small function, so arrays handed to helpers inlined into this one
+    would cost atomic reference counts at every step.
     """
-    n = bars.close.shape[0]
+    open_, close, atr = bars.open, bars.close, bars.atr
+    n = close.shape[0]
     record_equity = equity.shape[0] > 0
     cash = params.cash
     p = flat()
@@ -58,76 +78,78 @@ def simulate(
 
     i = 1
     while i < n:
-        # The full step. The order placed after bar i-1's close fills at bar i's open, then the levels
-        # are checked within the bar (so a signal exit at the open takes precedence over a stop).
+        # ---- full step. The order placed after bar i-1's close fills at bar i's open ----------------
         target = target_at(i - 1, signal, params.long_short)
         if target != prev_target:
             prev_target = target
             if target != p.side:
-                cash, p, stats = on_signal(bars, i, target, cash, p, stats, params, trades)
-        if p.side != 0 and params.check_hl:
-            cash, p, stats = on_levels(bars, i, cash, p, stats, params, trades)
+                o = open_[i]
+                if p.side != 0:  # a reversal is two trades
+                    cash, px, pnl = exit_fill(p, o, cash, params)
+                    if stats.n_trades < trades.shape[0]:
+                        record(trades, stats.n_trades, p, i, px, pnl, t.SIGNAL, params.leverage)
+                    stats = m.count_trade(stats, pnl)
+                    p = flat()
+                if target != 0 and cash > 0.0:
+                    a = atr[i - 1] if atr.shape[0] > 0 else math.nan  # the ATR at the signal bar
+                    cash, p = open_position(target, o, a, i, cash, params)
 
-        # Mark to the close.
-        eq = cash + p.pos * bars.close[i]
+        # ---- intrabar exits: liquidation from the entry bar on, stops from the bar after ------------
+        if p.side != 0 and params.check_hl:
+            reason, px = level_hit(p, i, open_[i], bars.high[i], bars.low[i])
+            if reason >= 0:
+                cash, px, pnl = level_exit(p, reason, px, cash, params)
+                if stats.n_trades < trades.shape[0]:
+                    record(trades, stats.n_trades, p, i, px, pnl, reason, params.leverage)
+                stats = m.count_trade(stats, pnl)
+                p = flat()
+
+        # ---- mark to the close ----------------------------------------------------------------------
+        eq = cash + p.pos * close[i]
         if record_equity:
             equity[i] = eq
         curve = m.fold(curve, m.bar_return(eq, eq_prev), eq, p.side * p.side)
         eq_prev = eq
         i += 1
 
+        # ---- fast-forward over bars where nothing can happen ----------------------------------------
         while changes[next_change] < i:
             next_change += 1
-        i, eq_prev, curve = _fast_forward(
-            bars, i, changes[next_change], cash, p, eq_prev, curve, params, equity
-        )
+        end = changes[next_change]  # the next bar whose order target differs
+        if p.side == 0:  # flat: equity stays `cash`, returns are 0
+            if record_equity:
+                equity[i:end] = cash
+            i = end
+        elif p.side > 0 and cash == 0.0 and not params.check_hl:  # all-in long (no cash left, none borrowed)
+            curve = _ride(bars, i, end, p.pos, curve, equity)
+            i = end
+            eq_prev = p.pos * close[i - 1]
+        elif p.side > 0 and cash == 0.0:
+            i, curve = _ride_watched(bars, i, end, p, curve, equity)
+            eq_prev = p.pos * close[i - 1]
+        else:
+            i, eq_prev, curve = _hold(bars, i, end, cash, p, eq_prev, curve, params.check_hl, equity)
 
-    if p.side != 0:
-        px = bars.close[n - 1]
-        stats = book(trades, stats, p, n - 1, px, end_pnl(p, px), t.END, params.leverage)
+    if p.side != 0:  # still open: valued at the last close, no exit fee or slippage
+        px = close[n - 1]
+        pnl = end_pnl(p, px)
+        if stats.n_trades < trades.shape[0]:
+            record(trades, stats.n_trades, p, n - 1, px, pnl, t.END, params.leverage)
+        stats = m.count_trade(stats, pnl)
     m.finish(out, eq_prev, params.cash, n, curve, stats, bars_per_year, years)
 
 
-@njit(cache=True, inline="always")
-def _fast_forward(
-    bars: Bars,
-    i: int,
-    end: int,
-    cash: float,
-    p: Position,
-    eq_prev: float,
-    curve: m.CurveStats,
-    params: SimParams,
-    equity: np.ndarray,
-) -> tuple[int, float, m.CurveStats]:
-    """Walk bars i, i+1, ... before `end` (the next bar whose order target differs) where nothing can
-    happen: (the bar to resume the full step at, the last equity, the curve's stats).
-
-    Flat bars need nothing; held bars are marked to the close, and an all-in long that no level can
-    stop (equity = size x close, so its returns are the close's own) takes its return sums for the
-    whole stretch from `prefix` and only walks the closes for the drawdown."""
-    if p.side == 0:  # flat: equity stays `cash`, returns are 0
-        if equity.shape[0] > 0:
-            equity[i:end] = cash
-        return end, eq_prev, curve
-    if p.side > 0 and cash == 0.0:  # all-in long: no cash left, none borrowed
-        if params.check_hl:
-            return _ride_watched(bars, i, end, p, curve, equity)
-        return end, p.pos * bars.close[end - 1], _ride(bars, i, end, p, curve, equity)
-    return _hold(bars, i, end, cash, p, eq_prev, curve, params.check_hl, equity)
-
-
-@njit(cache=True, inline="always")
-def _ride(bars: Bars, i: int, end: int, p: Position, curve: m.CurveStats, equity: np.ndarray) -> m.CurveStats:
-    """An all-in long that no level can stop, from bar i to `end`: the stretch's return sums are two
-    lookups; only the drawdown needs the closes walked."""
+@njit(cache=True)
+def _ride(bars: Bars, i: int, end: int, pos: float, curve: m.CurveStats, equity: np.ndarray) -> m.CurveStats:
+    """An all-in long that no level can stop, over bars i to `end`: equity = size x close, so the
+    stretch's return sums are two lookups in `prefix`; only the drawdown needs the closes walked."""
     prefix = bars.prefix
     close = bars.close
     record_equity = equity.shape[0] > 0
     peak = curve.peak
     max_dd = curve.max_dd
     for k in range(i, end):
-        eq = p.pos * close[k]
+        eq = pos * close[k]
         if record_equity:
             equity[k] = eq
         peak, max_dd = m.drawdown(peak, max_dd, eq)
@@ -141,25 +163,24 @@ def _ride(bars: Bars, i: int, end: int, p: Position, curve: m.CurveStats, equity
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _ride_watched(
     bars: Bars, i: int, end: int, p: Position, curve: m.CurveStats, equity: np.ndarray
-) -> tuple[int, float, m.CurveStats]:
-    """The same with a level in reach: bar by bar (the close's own returns), until a bar that may hit
-    a level, which goes back to the full step."""
+) -> tuple[int, m.CurveStats]:
+    """The same with a level in reach: bar by bar (the close's own returns), until `end` or a bar that
+    may hit a level, which the full step then takes: (that bar, the curve's stats)."""
+    open_, high, low, close, rets = bars.open, bars.high, bars.low, bars.close, bars.rets
     record_equity = equity.shape[0] > 0
-    while i < end:
-        if in_reach(bars, i, p):
-            break
-        eq = p.pos * bars.close[i]
+    while i < end and not in_reach(open_[i], high[i], low[i], p):  # no `break`: it defeats numba's pruning
+        eq = p.pos * close[i]
         if record_equity:
             equity[i] = eq
-        curve = m.fold(curve, bars.rets[i], eq, 1)
+        curve = m.fold(curve, rets[i], eq, 1)
         i += 1
-    return i, p.pos * bars.close[i - 1], curve
+    return i, curve
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _hold(
     bars: Bars,
     i: int,
@@ -171,13 +192,12 @@ def _hold(
     check_hl: bool,
     equity: np.ndarray,
 ) -> tuple[int, float, m.CurveStats]:
-    """Any other held position: marked to each close (cash + position x close), until `end` or a bar
-    that may hit a level."""
+    """Any other held position, marked to each close (cash + position x close) until `end` or a bar
+    that may hit a level: (that bar, the last equity, the curve's stats)."""
+    open_, high, low, close = bars.open, bars.high, bars.low, bars.close
     record_equity = equity.shape[0] > 0
-    while i < end:
-        if check_hl and in_reach(bars, i, p):
-            break
-        eq = cash + p.pos * bars.close[i]
+    while i < end and not (check_hl and in_reach(open_[i], high[i], low[i], p)):
+        eq = cash + p.pos * close[i]
         if record_equity:
             equity[i] = eq
         curve = m.fold(curve, m.bar_return(eq, eq_prev), eq, 1)

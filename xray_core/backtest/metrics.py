@@ -176,11 +176,15 @@ def fold(curve: CurveStats, r: float, eq: float, held: int) -> CurveStats:
 
 @njit(cache=True, inline="always")
 def count_trade(stats: TradeStats, pnl: float) -> TradeStats:
+    wins = stats.wins
+    gross_win = stats.gross_win
+    gross_loss = stats.gross_loss
     if pnl > 0.0:
-        return TradeStats(stats.n_trades + 1, stats.wins + 1, stats.gross_win + pnl, stats.gross_loss)
-    if pnl < 0.0:
-        return TradeStats(stats.n_trades + 1, stats.wins, stats.gross_win, stats.gross_loss - pnl)
-    return TradeStats(stats.n_trades + 1, stats.wins, stats.gross_win, stats.gross_loss)
+        wins += 1
+        gross_win += pnl
+    elif pnl < 0.0:
+        gross_loss -= pnl
+    return TradeStats(stats.n_trades + 1, wins, gross_win, gross_loss)
 
 
 @njit(cache=True, inline="always")

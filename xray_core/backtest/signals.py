@@ -21,7 +21,7 @@ class Signal(NamedTuple):
     use_sma: bool
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def target_at(i: int, signal: Signal, long_short: bool) -> int:
     """The target decided at bar i's close."""
     if signal.use_sma:
@@ -35,7 +35,7 @@ def target_at(i: int, signal: Signal, long_short: bool) -> int:
     return target
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def target_changes(n: int, signal: Signal, long_short: bool, out: np.ndarray) -> None:
     """Fill `out` with the bars j in [1, n) whose order target (decided at bar j - 1) differs from the
     one before (flat before bar 0), then n as a sentinel.
