@@ -154,9 +154,9 @@ def _ride(bars: Bars, i: int, end: int, pos: float, curve: m.CurveStats, equity:
             equity[k] = eq
         peak, max_dd = m.drawdown(peak, max_dd, eq)
     return m.CurveStats(
-        curve.sum_r + (prefix[0, end] - prefix[0, i]),
-        curve.sum_r2 + (prefix[1, end] - prefix[1, i]),
-        curve.sum_down2 + (prefix[2, end] - prefix[2, i]),
+        curve.sum_r + (prefix[end, 0] - prefix[i, 0]),
+        curve.sum_r2 + (prefix[end, 1] - prefix[i, 1]),
+        curve.sum_down2 + (prefix[end, 2] - prefix[i, 2]),
         peak,
         max_dd,
         curve.exposed + (end - i),

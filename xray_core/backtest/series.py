@@ -14,9 +14,10 @@ from numba import njit
 
 
 class Bars(NamedTuple):
-    """Per-bar float64 arrays. `high`/`low` may be empty when no intrabar level can trigger and `atr`
-    when no stop is set (the kernels then never read them); `prefix` is (3, bars + 1) per series (see
-    `return_prefix`)."""
+    """Per-bar float64 arrays, all C-contiguous (so one series cut out of several has the same numba type
+    as a series alone, and the kernels compile once for both). `high`/`low` may be empty when no intrabar
+    level can trigger and `atr` when no stop is set (the kernels then never read them); `prefix` has
+    bars + 1 rows of 3 per series (see `return_prefix`)."""
 
     open: np.ndarray
     high: np.ndarray
@@ -50,7 +51,7 @@ def symbol_bars(bars: Bars, bounds: np.ndarray, k: int) -> Bars:
         bars.low[lo:hi],
         bars.close[lo:hi],
         bars.rets[lo:hi],
-        bars.prefix[:, lo + k : hi + k + 1],
+        bars.prefix[lo + k : hi + k + 1],
         bars.atr[lo:hi],
     )
 
@@ -66,28 +67,28 @@ def close_returns(close: np.ndarray, starts: np.ndarray | None = None) -> np.nda
 
 @njit(cache=True)
 def return_prefix(rets: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Running sums of rets, rets^2 and min(rets, 0)^2 before each bar, for the series laid end to end
-    at `bounds` (k-th series: rets[bounds[k]:bounds[k + 1]]). Series k's n + 1 prefixes sit in columns
-    bounds[k] + k ... bounds[k + 1] + k, starting from zero, so a series gets the same numbers whether
-    it is backtested alone or beside others, and a stretch's sums are two lookups."""
-    out = np.empty((3, rets.shape[0] + bounds.shape[0] - 1), dtype=np.float64)
+    """Running sums of rets, rets^2 and min(rets, 0)^2 before each bar (one row of 3 per bar), for the
+    series laid end to end at `bounds` (k-th series: rets[bounds[k]:bounds[k + 1]]). Series k's n + 1
+    rows are bounds[k] + k ... bounds[k + 1] + k, starting from zero, so a series gets the same numbers
+    whether it is backtested alone or beside others, and a stretch's sums are two lookups."""
+    out = np.empty((rets.shape[0] + bounds.shape[0] - 1, 3), dtype=np.float64)
     for k in range(bounds.shape[0] - 1):
         lo, hi = bounds[k], bounds[k + 1]
-        col = lo + k
+        row = lo + k
         total = 0.0
         squares = 0.0
         downs = 0.0
-        out[0, col] = 0.0
-        out[1, col] = 0.0
-        out[2, col] = 0.0
+        out[row, 0] = 0.0
+        out[row, 1] = 0.0
+        out[row, 2] = 0.0
         for i in range(lo, hi):
             r = rets[i]
             down = r if r < 0.0 else 0.0
             total += r
             squares += r * r
             downs += down * down
-            col += 1
-            out[0, col] = total
-            out[1, col] = squares
-            out[2, col] = downs
+            row += 1
+            out[row, 0] = total
+            out[row, 1] = squares
+            out[row, 2] = downs
     return out
