@@ -15,6 +15,7 @@ combinations themselves are shared out (`_grid_kernel`), ordered by symbol.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -89,22 +90,26 @@ def _metrics_only() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
+class Layout(NamedTuple):
+    """How the grid's runs are laid out: symbol k's bars at bounds[k]:bounds[k + 1] with its calendar
+    (bars_per_year[k], years[k]); combination c pairs periods[fast_idx[c]] with periods[slow_idx[c]]."""
+
+    bounds: np.ndarray
+    periods: np.ndarray
+    fast_idx: np.ndarray
+    slow_idx: np.ndarray
+    bars_per_year: np.ndarray
+    years: np.ndarray
+
+
 @njit(cache=True, parallel=True)
-def _grid_kernel(
-    bars: Bars,
-    bounds: np.ndarray,
-    sma: np.ndarray,
-    fast_idx: np.ndarray,
-    slow_idx: np.ndarray,
-    params: SimParams,
-    bars_per_year: np.ndarray,
-    years: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """Metrics of combination c on symbol k into out[k * n_combos + c].
+def _grid_kernel(bars: Bars, layout: Layout, sma: np.ndarray, params: SimParams, out: np.ndarray) -> None:
+    """Metrics of combination c on symbol k into out[k * n_combos + c], from the averages in `sma`
+    (see `_moving_averages`).
 
     Jobs are numbered symbol-major, so each thread's contiguous share of them walks few symbols and
     their prices and averages stay in cache across that symbol's combinations."""
+    bounds, fast_idx, slow_idx = layout.bounds, layout.fast_idx, layout.slow_idx
     n_total = bars.close.shape[0]
     n_combos = fast_idx.shape[0]
     no_targets, no_equity, no_trades = _metrics_only()
@@ -117,28 +122,20 @@ def _grid_kernel(
         changes = np.empty(hi - lo + 1, dtype=np.int64)
         signal = Signal(no_targets, sma[f0 + lo : f0 + hi], sma[s0 + lo : s0 + hi], True)
         series = symbol_bars(bars, bounds, k)
-        simulate(series, signal, params, bars_per_year[k], years[k], changes, out[job], no_equity, no_trades)
+        calendar = layout.bars_per_year[k], layout.years[k]
+        simulate(series, signal, params, *calendar, changes, out[job], no_equity, no_trades)
 
 
 @njit(cache=True, parallel=True)
-def _grid_by_symbol(
-    bars: Bars,
-    bounds: np.ndarray,
-    periods: np.ndarray,
-    fast_idx: np.ndarray,
-    slow_idx: np.ndarray,
-    params: SimParams,
-    bars_per_year: np.ndarray,
-    years: np.ndarray,
-    out: np.ndarray,
-) -> None:
+def _grid_by_symbol(bars: Bars, layout: Layout, params: SimParams, out: np.ndarray) -> None:
     """Symbol by symbol, in parallel: a symbol's averages (one running sum, then each period's mean, in a
     block that stays in cache) and then every combination on them; the same `simulate` as `_grid_kernel`,
     so both give identical numbers."""
+    periods, fast_idx, slow_idx = layout.periods, layout.fast_idx, layout.slow_idx
     n_combos = fast_idx.shape[0]
     no_targets, no_equity, no_trades = _metrics_only()
-    for k in prange(bounds.shape[0] - 1):
-        series = symbol_bars(bars, bounds, k)
+    for k in prange(layout.bounds.shape[0] - 1):
+        series = symbol_bars(bars, layout.bounds, k)
         n = series.close.shape[0]
         sums = np.empty(n, dtype=np.float64)
         _running_sum(series.close, sums)
@@ -146,10 +143,11 @@ def _grid_by_symbol(
         for p in range(periods.shape[0]):
             _means_from_sums(sums, periods[p], sma[p])
         changes = np.empty(n + 1, dtype=np.int64)  # reused by the symbol's combinations
+        calendar = layout.bars_per_year[k], layout.years[k]
         for c in range(n_combos):
             signal = Signal(no_targets, sma[fast_idx[c]], sma[slow_idx[c]], True)
             row = out[k * n_combos + c]
-            simulate(series, signal, params, bars_per_year[k], years[k], changes, row, no_equity, no_trades)
+            simulate(series, signal, params, *calendar, changes, row, no_equity, no_trades)
 
 
 def sma_cross_grid(
@@ -204,6 +202,7 @@ def sma_cross_grid(
     calendars = [Calendar.from_timestamps(p.timestamps_ms) for p in series]
     bars_per_year = np.array([c.bars_per_year for c in calendars])
     years = np.array([c.years for c in calendars])
+    layout = Layout(bounds, periods, fast_idx, slow_idx, bars_per_year, years)
 
     table = np.empty((len(symbols) * len(pairs), N_METRICS), dtype=np.float64)
     high, low = (flat.get(f, nothing) for f in ("high", "low"))
@@ -212,11 +211,11 @@ def sma_cross_grid(
     if len(symbols) >= 2 * numba.get_num_threads():
         # Enough symbols to share out: each thread computes one symbol's averages and runs all its
         # combinations while they are in cache (~20% faster than sharing combinations out).
-        _grid_by_symbol(bars, bounds, periods, fast_idx, slow_idx, params, bars_per_year, years, table)
+        _grid_by_symbol(bars, layout, params, table)
     else:
         sma = np.empty(len(periods) * bars.close.shape[0], dtype=np.float64)
         _moving_averages(bars.close, bounds, periods, sma)
-        _grid_kernel(bars, bounds, sma, fast_idx, slow_idx, params, bars_per_year, years, table)
+        _grid_kernel(bars, layout, sma, params, table)
     symbol_of_row = np.repeat(np.arange(len(symbols)), len(pairs))
     keys = pl.DataFrame(
         {
