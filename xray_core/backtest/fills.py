@@ -144,6 +144,24 @@ def level_hit(p: Position, i: int, o: float, hi: float, lo: float) -> tuple[int,
     return reason, px
 
 
+@njit(cache=True, inline="always")
+def level_exit(
+    p: Position, reason: int, px: float, cash: float, params: SimParams
+) -> tuple[float, float, float]:
+    """Close `p` at the level `level_hit` found: (cash after, fill price, trade pnl)."""
+    if reason == t.LIQUIDATION:
+        return p.free, p.liq, -p.margin  # the margin is lost, whatever the gap
+    return exit_fill(p, px, cash, params)
+
+
+@njit(cache=True, inline="always")
+def end_pnl(p: Position, px: float) -> float:
+    """The pnl of `p` still open at the end, valued at `px` (the last close) without exit fee or slippage."""
+    if p.side > 0:
+        return (p.size * px - p.size * p.entry_px) - p.entry_fees
+    return (p.size * p.entry_px - p.size * px) - p.entry_fees
+
+
 @njit(cache=True)
 def record(
     trades: np.ndarray,
@@ -166,21 +184,3 @@ def record(
     trades[k, t.PNL] = pnl
     trades[k, t.RETURN] = pnl / (p.size * p.entry_px / leverage)  # on the margin, before the fee
     trades[k, t.REASON] = reason
-
-
-@njit(cache=True, inline="always")
-def level_exit(
-    p: Position, reason: int, px: float, cash: float, params: SimParams
-) -> tuple[float, float, float]:
-    """Close `p` at the level `level_hit` found: (cash after, fill price, trade pnl)."""
-    if reason == t.LIQUIDATION:
-        return p.free, p.liq, -p.margin  # the margin is lost, whatever the gap
-    return exit_fill(p, px, cash, params)
-
-
-@njit(cache=True, inline="always")
-def end_pnl(p: Position, px: float) -> float:
-    """The pnl of `p` still open at the end, valued at `px` (the last close) without exit fee or slippage."""
-    if p.side > 0:
-        return (p.size * px - p.size * p.entry_px) - p.entry_fees
-    return (p.size * p.entry_px - p.size * px) - p.entry_fees

@@ -5,7 +5,11 @@ generic engine (targets given as an int8 array) and the fused SMA-cross grid (ta
 from two moving averages) call it, which is what makes their numbers identical. It allocates nothing:
 metrics go into a row of the caller's table, and the equity curve and trade records only when the
 caller passes non-empty buffers for them. The fills themselves are in `fills`, the metrics'
-accumulators in `metrics`.
+accumulators in `metrics`, the targets in `signals`, the price arrays in `series`.
+
+numba's on-disk cache (`cache=True`) checks only the file of the function it caches: after editing a
+helper in another module, clear the cache (`find . -name "*.nb[ic]" -delete`) or touch the files of its
+callers (this one, `grid`), or they run the helper's old code.
 """
 
 from __future__ import annotations
