@@ -56,12 +56,11 @@ def symbol_bars(bars: Bars, bounds: np.ndarray, k: int) -> Bars:
     )
 
 
-def close_returns(close: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
-    """Bar-to-bar returns of the close, 0 at the first bar (of each series starting at `starts`)."""
+def close_returns(close: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Bar-to-bar returns of the close, 0 at the first bar of each series (the bars at `starts`)."""
     out = np.zeros_like(close)
     out[1:] = (close[1:] - close[:-1]) / close[:-1]
-    if starts is not None:
-        out[starts] = 0.0
+    out[starts] = 0.0
     return out
 
 
