@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from xray_core.errors import ConfigError
 
@@ -20,6 +20,22 @@ MAX_FEE = 0.1  # 10% per fill: anything above is a typo (0.1 meant as 0.1%?)
 MAX_SLIPPAGE = 0.1
 MAX_LEVERAGE = 125.0  # the highest leverage crypto venues offer
 MAX_MAINTENANCE_MARGIN = 0.5
+
+
+class SimParams(NamedTuple):
+    """The config as the numba kernels read it: plain floats and flags, passed as one tuple so that no
+    kernel spells the list out (numba types a NamedTuple by its fields, so each is a register there)."""
+
+    fee: float
+    slippage: float
+    cash: float
+    size_fraction: float
+    leverage: float
+    maintenance_margin: float
+    sl_atr: float  # NaN: no stop-loss
+    tp_atr: float  # NaN: no take-profit
+    long_short: bool
+    check_hl: bool  # whether any intrabar level can trigger: see `BacktestConfig.needs_high_low`
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +100,21 @@ class BacktestConfig:
                     f"{name} must be a positive number of ATRs or None, got {value!r}",
                     "e.g. 2.0 places the level two ATRs from the entry price",
                 )
+
+    def sim_params(self) -> SimParams:
+        """The kernels' parameters (built here only, so a new setting has one place to go)."""
+        return SimParams(
+            fee=float(self.fee),
+            slippage=float(self.slippage),
+            cash=float(self.cash),
+            size_fraction=float(self.size_fraction),
+            leverage=float(self.leverage),
+            maintenance_margin=float(self.maintenance_margin),
+            sl_atr=math.nan if self.sl_atr is None else float(self.sl_atr),
+            tp_atr=math.nan if self.tp_atr is None else float(self.tp_atr),
+            long_short=self.mode == "long_short",
+            check_hl=self.needs_high_low,
+        )
 
     @property
     def uses_stops(self) -> bool:

@@ -7,15 +7,15 @@ NaN price or a mismatched length it would silently turn into a wrong number.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from xray_core.backtest.config import BacktestConfig
-from xray_core.backtest.kernels import close_returns, return_prefix, run_many_kernel
+from xray_core.backtest.kernels import run_many_kernel
 from xray_core.backtest.metrics import METRIC_NAMES, N_METRICS, N_TRADES, Calendar, Metrics
+from xray_core.backtest.series import series_bars
 from xray_core.backtest.trades import N_FIELDS, trades_frame
 from xray_core.errors import ConfigError, DataError
 
@@ -162,24 +162,6 @@ def metrics_frame(table: np.ndarray) -> pl.DataFrame:
     return frame.with_columns(pl.col("n_trades").cast(pl.Int64))
 
 
-def kernel_params(
-    config: BacktestConfig,
-) -> tuple[float, float, float, float, float, float, float, float, bool, bool]:
-    """The config as the positional scalars the kernels take (NaN disables a stop)."""
-    return (
-        float(config.fee),
-        float(config.slippage),
-        float(config.cash),
-        float(config.size_fraction),
-        float(config.leverage),
-        float(config.maintenance_margin),
-        math.nan if config.sl_atr is None else float(config.sl_atr),
-        math.nan if config.tp_atr is None else float(config.tp_atr),
-        config.mode == "long_short",
-        config.needs_high_low,
-    )
-
-
 def checked_atr(atr: np.ndarray | None, config: BacktestConfig, n: int, source: str = "atr") -> np.ndarray:
     """The ATR array the kernels need: empty without stops, else n finite-or-NaN non-negative values."""
     if not config.uses_stops:
@@ -217,26 +199,15 @@ def _run(
     equity = np.empty((n_runs, n if keep_equity else 0), dtype=np.float64)
     records = np.empty((0, N_FIELDS), dtype=np.float64)
     offsets = np.zeros(n_runs + 1, dtype=np.int64)
-    rets = close_returns(prices.close)
-    prefix = return_prefix(rets, np.array([0, len(prices)], dtype=np.int64))
-    args = (
-        prices.open,
-        prices.high,
-        prices.low,
-        prices.close,
-        rets,
-        prefix,
-        targets,
-        atr_values,
-        *kernel_params(config),
-        calendar.bars_per_year,
-        calendar.years,
+    bars = series_bars(
+        prices.open, prices.high, prices.low, prices.close, atr_values, np.array([0, n], dtype=np.int64)
     )
-    run_many_kernel(*args, table, equity, records, offsets)
+    args = (bars, targets, config.sim_params(), calendar.bars_per_year, calendar.years, table, equity)
+    run_many_kernel(*args, records, offsets)
     if with_trades:
         offsets[1:] = np.cumsum(table[:, N_TRADES].astype(np.int64))
         records = np.empty((int(offsets[-1]), N_FIELDS), dtype=np.float64)
-        run_many_kernel(*args, table, equity, records, offsets)
+        run_many_kernel(*args, records, offsets)
     return table, equity, records
 
 

@@ -15,16 +15,20 @@ combinations themselves are shared out (`_grid_kernel`), ordered by symbol.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
 import polars as pl
 from numba import njit, prange
 
-from xray_core.backtest.config import BacktestConfig
-from xray_core.backtest.engine import MIN_BARS, Prices, checked_atr, kernel_params, metrics_frame
-from xray_core.backtest.kernels import close_returns, return_prefix, simulate
+from xray_core.backtest.config import BacktestConfig, SimParams
+from xray_core.backtest.engine import MIN_BARS, Prices, checked_atr, metrics_frame
+from xray_core.backtest.kernels import simulate
 from xray_core.backtest.metrics import N_METRICS, Calendar
+from xray_core.backtest.series import Bars, series_bars, symbol_bars
+from xray_core.backtest.signals import Signal
+from xray_core.backtest.trades import N_FIELDS
 from xray_core.errors import ConfigError, DataError
 
 
@@ -75,43 +79,40 @@ def _moving_averages(close: np.ndarray, bounds: np.ndarray, periods: np.ndarray,
         _means_from_sums(sums[lo:hi], periods[p], out[p * n_total + lo : p * n_total + hi])
 
 
+@njit(cache=True)
+def _metrics_only() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The empty targets, equity and trade buffers of a grid run (its targets come from the averages,
+    and it keeps only metrics). Allocated once per kernel call, not per run: that costs measurably."""
+    return (
+        np.empty(0, dtype=np.int8),
+        np.empty(0, dtype=np.float64),
+        np.empty((0, N_FIELDS), dtype=np.float64),
+    )
+
+
+class Layout(NamedTuple):
+    """How the grid's runs are laid out: symbol k's bars at bounds[k]:bounds[k + 1] with its calendar
+    (bars_per_year[k], years[k]); combination c pairs periods[fast_idx[c]] with periods[slow_idx[c]]."""
+
+    bounds: np.ndarray
+    periods: np.ndarray
+    fast_idx: np.ndarray
+    slow_idx: np.ndarray
+    bars_per_year: np.ndarray
+    years: np.ndarray
+
+
 @njit(cache=True, parallel=True)
-def _grid_kernel(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    rets: np.ndarray,
-    prefix: np.ndarray,
-    bounds: np.ndarray,
-    sma: np.ndarray,
-    fast_idx: np.ndarray,
-    slow_idx: np.ndarray,
-    atr: np.ndarray,
-    fee: float,
-    slip: float,
-    cash0: float,
-    frac: float,
-    lev: float,
-    mmr: float,
-    sl_k: float,
-    tp_k: float,
-    long_short: bool,
-    check_hl: bool,
-    bars_per_year: np.ndarray,
-    years: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """Metrics of combination c on symbol k into out[k * n_combos + c].
+def _grid_kernel(bars: Bars, layout: Layout, sma: np.ndarray, params: SimParams, out: np.ndarray) -> None:
+    """Metrics of combination c on symbol k into out[k * n_combos + c], from the averages in `sma`
+    (see `_moving_averages`).
 
     Jobs are numbered symbol-major, so each thread's contiguous share of them walks few symbols and
     their prices and averages stay in cache across that symbol's combinations."""
-    n_total = close.shape[0]
+    bounds, fast_idx, slow_idx = layout.bounds, layout.fast_idx, layout.slow_idx
+    n_total = bars.close.shape[0]
     n_combos = fast_idx.shape[0]
-    no_targets = np.empty(0, dtype=np.int8)
-    no_equity = np.empty(0, dtype=np.float64)
-    no_trades = np.empty((0, 9), dtype=np.float64)
-    use_atr = atr.shape[0] > 0
+    no_targets, no_equity, no_trades = _metrics_only()
     for job in prange((bounds.shape[0] - 1) * n_combos):
         k = job // n_combos
         c = job % n_combos
@@ -119,111 +120,34 @@ def _grid_kernel(
         f0 = fast_idx[c] * n_total
         s0 = slow_idx[c] * n_total
         changes = np.empty(hi - lo + 1, dtype=np.int64)
-        simulate(
-            open_[lo:hi],
-            high[lo:hi],
-            low[lo:hi],
-            close[lo:hi],
-            rets[lo:hi],
-            prefix[:, lo + k : hi + k + 1],
-            changes,
-            no_targets,
-            sma[f0 + lo : f0 + hi],
-            sma[s0 + lo : s0 + hi],
-            True,
-            atr[lo:hi] if use_atr else atr,
-            fee,
-            slip,
-            cash0,
-            frac,
-            lev,
-            mmr,
-            sl_k,
-            tp_k,
-            long_short,
-            check_hl,
-            bars_per_year[k],
-            years[k],
-            out[job],
-            no_equity,
-            no_trades,
-        )
+        signal = Signal(no_targets, sma[f0 + lo : f0 + hi], sma[s0 + lo : s0 + hi], True)
+        series = symbol_bars(bars, bounds, k)
+        calendar = layout.bars_per_year[k], layout.years[k]
+        simulate(series, signal, params, *calendar, changes, out[job], no_equity, no_trades)
 
 
 @njit(cache=True, parallel=True)
-def _grid_by_symbol(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    rets: np.ndarray,
-    prefix: np.ndarray,
-    bounds: np.ndarray,
-    periods: np.ndarray,
-    fast_idx: np.ndarray,
-    slow_idx: np.ndarray,
-    atr: np.ndarray,
-    fee: float,
-    slip: float,
-    cash0: float,
-    frac: float,
-    lev: float,
-    mmr: float,
-    sl_k: float,
-    tp_k: float,
-    long_short: bool,
-    check_hl: bool,
-    bars_per_year: np.ndarray,
-    years: np.ndarray,
-    out: np.ndarray,
-) -> None:
+def _grid_by_symbol(bars: Bars, layout: Layout, params: SimParams, out: np.ndarray) -> None:
     """Symbol by symbol, in parallel: a symbol's averages (one running sum, then each period's mean, in a
     block that stays in cache) and then every combination on them; the same `simulate` as `_grid_kernel`,
     so both give identical numbers."""
+    periods, fast_idx, slow_idx = layout.periods, layout.fast_idx, layout.slow_idx
     n_combos = fast_idx.shape[0]
-    no_targets = np.empty(0, dtype=np.int8)
-    no_equity = np.empty(0, dtype=np.float64)
-    no_trades = np.empty((0, 9), dtype=np.float64)
-    use_atr = atr.shape[0] > 0
-    for k in prange(bounds.shape[0] - 1):
-        lo, hi = bounds[k], bounds[k + 1]
-        n = hi - lo
+    no_targets, no_equity, no_trades = _metrics_only()
+    for k in prange(layout.bounds.shape[0] - 1):
+        series = symbol_bars(bars, layout.bounds, k)
+        n = series.close.shape[0]
         sums = np.empty(n, dtype=np.float64)
-        _running_sum(close[lo:hi], sums)
+        _running_sum(series.close, sums)
         sma = np.empty((periods.shape[0], n), dtype=np.float64)
         for p in range(periods.shape[0]):
             _means_from_sums(sums, periods[p], sma[p])
         changes = np.empty(n + 1, dtype=np.int64)  # reused by the symbol's combinations
+        calendar = layout.bars_per_year[k], layout.years[k]
         for c in range(n_combos):
-            simulate(
-                open_[lo:hi],
-                high[lo:hi],
-                low[lo:hi],
-                close[lo:hi],
-                rets[lo:hi],
-                prefix[:, lo + k : hi + k + 1],
-                changes,
-                no_targets,
-                sma[fast_idx[c]],
-                sma[slow_idx[c]],
-                True,
-                atr[lo:hi] if use_atr else atr,
-                fee,
-                slip,
-                cash0,
-                frac,
-                lev,
-                mmr,
-                sl_k,
-                tp_k,
-                long_short,
-                check_hl,
-                bars_per_year[k],
-                years[k],
-                out[k * n_combos + c],
-                no_equity,
-                no_trades,
-            )
+            signal = Signal(no_targets, sma[fast_idx[c]], sma[slow_idx[c]], True)
+            row = out[k * n_combos + c]
+            simulate(series, signal, params, *calendar, changes, row, no_equity, no_trades)
 
 
 def sma_cross_grid(
@@ -267,7 +191,6 @@ def sma_cross_grid(
     fields = ("open", "high", "low", "close") if config.needs_high_low else ("open", "close")
     flat = {f: np.concatenate([getattr(p, f) for p in series]) for f in fields}
     nothing = np.empty(0, dtype=np.float64)  # high/low are read only when a level can trigger
-    open_, high, low, close = (flat.get(f, nothing) for f in ("open", "high", "low", "close"))
     if config.uses_stops:
         if atr is None:
             raise ConfigError("sl_atr/tp_atr are set but no ATR was passed", "pass atr={symbol: array}")
@@ -279,23 +202,20 @@ def sma_cross_grid(
     calendars = [Calendar.from_timestamps(p.timestamps_ms) for p in series]
     bars_per_year = np.array([c.bars_per_year for c in calendars])
     years = np.array([c.years for c in calendars])
+    layout = Layout(bounds, periods, fast_idx, slow_idx, bars_per_year, years)
 
     table = np.empty((len(symbols) * len(pairs), N_METRICS), dtype=np.float64)
-    rets = close_returns(close, bounds[:-1])
-    prefix = return_prefix(rets, bounds)
-    params = (*kernel_params(config), bars_per_year, years, table)
+    high, low = (flat.get(f, nothing) for f in ("high", "low"))
+    bars = series_bars(flat["open"], high, low, flat["close"], atr_flat, bounds)
+    params = config.sim_params()
     if len(symbols) >= 2 * numba.get_num_threads():
         # Enough symbols to share out: each thread computes one symbol's averages and runs all its
         # combinations while they are in cache (~20% faster than sharing combinations out).
-        _grid_by_symbol(
-            open_, high, low, close, rets, prefix, bounds, periods, fast_idx, slow_idx, atr_flat, *params
-        )
+        _grid_by_symbol(bars, layout, params, table)
     else:
-        sma = np.empty(len(periods) * close.shape[0], dtype=np.float64)
-        _moving_averages(close, bounds, periods, sma)
-        _grid_kernel(
-            open_, high, low, close, rets, prefix, bounds, sma, fast_idx, slow_idx, atr_flat, *params
-        )
+        sma = np.empty(len(periods) * bars.close.shape[0], dtype=np.float64)
+        _moving_averages(bars.close, bounds, periods, sma)
+        _grid_kernel(bars, layout, sma, params, table)
     symbol_of_row = np.repeat(np.arange(len(symbols)), len(pairs))
     keys = pl.DataFrame(
         {

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -114,30 +114,96 @@ def ratio(num: float, den: float) -> float:
     return math.nan
 
 
+class CurveStats(NamedTuple):
+    """What the kernels keep of the equity curve while they walk it."""
+
+    sum_r: float
+    sum_r2: float
+    sum_down2: float  # of min(r, 0)^2
+    peak: float
+    max_dd: float
+    exposed: int  # bars that end with a position open
+
+
+class TradeStats(NamedTuple):
+    n_trades: int
+    wins: int
+    gross_win: float
+    gross_loss: float  # positive
+
+
+@njit(cache=True, inline="always")
+def start_curve(cash: float) -> CurveStats:
+    return CurveStats(0.0, 0.0, 0.0, cash, 0.0, 0)
+
+
+@njit(cache=True, inline="always")
+def no_trades() -> TradeStats:
+    return TradeStats(0, 0, 0.0, 0.0)
+
+
+@njit(cache=True, inline="always")
+def bar_return(eq: float, eq_prev: float) -> float:
+    if eq == eq_prev or eq_prev <= 0.0:
+        return 0.0
+    return (eq - eq_prev) / eq_prev
+
+
+@njit(cache=True, inline="always")
+def drawdown(peak: float, max_dd: float, eq: float) -> tuple[float, float]:
+    """The running peak and worst drawdown after a close at equity `eq`."""
+    peak = max(peak, eq)  # branch-free: new peaks come at random in a rally
+    if eq < peak * (1.0 - max_dd):  # rare: a deeper drawdown than any so far
+        max_dd = 1.0 - eq / peak
+    return peak, max_dd
+
+
+@njit(cache=True, inline="always")
+def fold(curve: CurveStats, r: float, eq: float, held: int) -> CurveStats:
+    """Fold one bar's return, closing equity and exposure (0 or 1) into the curve's stats (adding a
+    zero return changes nothing, so flat bars may be skipped)."""
+    down = r if r < 0.0 else 0.0  # branch-free: the sign of r is a coin flip
+    peak, max_dd = drawdown(curve.peak, curve.max_dd, eq)
+    return CurveStats(
+        curve.sum_r + r,
+        curve.sum_r2 + r * r,
+        curve.sum_down2 + down * down,
+        peak,
+        max_dd,
+        curve.exposed + held,
+    )
+
+
+@njit(cache=True, inline="always")
+def count_trade(stats: TradeStats, pnl: float) -> TradeStats:
+    wins = stats.wins
+    gross_win = stats.gross_win
+    gross_loss = stats.gross_loss
+    if pnl > 0.0:
+        wins += 1
+        gross_win += pnl
+    elif pnl < 0.0:
+        gross_loss -= pnl
+    return TradeStats(stats.n_trades + 1, wins, gross_win, gross_loss)
+
+
 @njit(cache=True, inline="always")
 def finish(
     out: np.ndarray,
     final_equity: float,
     cash: float,
     n_bars: int,
-    sum_r: float,
-    sum_r2: float,
-    sum_down2: float,
-    max_dd: float,
-    exposed: int,
-    n_trades: int,
-    wins: int,
-    gross_win: float,
-    gross_loss: float,
+    curve: CurveStats,
+    trades: TradeStats,
     bars_per_year: float,
     years: float,
 ) -> None:
     """Write the metrics of one run into `out` (length N_METRICS) from the kernel's accumulators."""
     n = float(n_bars)
-    mean = sum_r / n
-    var = (sum_r2 - sum_r * mean) / (n - 1.0) if n_bars > 1 else 0.0
+    mean = curve.sum_r / n
+    var = (curve.sum_r2 - curve.sum_r * mean) / (n - 1.0) if n_bars > 1 else 0.0
     std = math.sqrt(var) if var > 0.0 else 0.0
-    downside = math.sqrt(sum_down2 / n) * math.sqrt(bars_per_year)
+    downside = math.sqrt(curve.sum_down2 / n) * math.sqrt(bars_per_year)
     growth = final_equity / cash
     cagr = growth ** (1.0 / years) - 1.0 if growth > 0.0 else -1.0
     out[FINAL_EQUITY] = final_equity
@@ -145,9 +211,9 @@ def finish(
     out[CAGR] = cagr
     out[SHARPE] = ratio(mean, std) * math.sqrt(bars_per_year)
     out[SORTINO] = ratio(mean * bars_per_year, downside)
-    out[MAX_DRAWDOWN] = max_dd
-    out[CALMAR] = ratio(cagr, max_dd)
-    out[WIN_RATE] = ratio(float(wins), float(n_trades))
-    out[PROFIT_FACTOR] = ratio(gross_win, gross_loss)
-    out[EXPOSURE] = exposed / n
-    out[N_TRADES] = n_trades
+    out[MAX_DRAWDOWN] = curve.max_dd
+    out[CALMAR] = ratio(cagr, curve.max_dd)
+    out[WIN_RATE] = ratio(float(trades.wins), float(trades.n_trades))
+    out[PROFIT_FACTOR] = ratio(trades.gross_win, trades.gross_loss)
+    out[EXPOSURE] = curve.exposed / n
+    out[N_TRADES] = trades.n_trades

@@ -48,3 +48,14 @@ def test_what_needs_high_and_low():
     assert BacktestConfig(mode="long_short").needs_high_low  # an unlevered short can be liquidated
     assert BacktestConfig(leverage=2.0).needs_high_low
     assert BacktestConfig(tp_atr=3.0).needs_high_low and BacktestConfig(tp_atr=3.0).uses_stops
+
+
+def test_sim_params_are_the_kernels_view_of_the_config():
+    params = BacktestConfig(fee=0.002, slippage=0.0005, cash=500, mode="long_short", sl_atr=2).sim_params()
+    assert (params.fee, params.slippage, params.cash, params.sl_atr) == (0.002, 0.0005, 500.0, 2.0)
+    assert math.isnan(params.tp_atr)  # a disabled level is NaN: the kernels test `k == k`
+    assert params.long_short and params.check_hl
+    plain = BacktestConfig().sim_params()
+    assert not plain.long_short and not plain.check_hl and math.isnan(plain.sl_atr)
+    # numba types each field by its Python type: every one must be a float or a bool, never an int
+    assert all(type(value) in (float, bool) for value in (*params, *plain))
