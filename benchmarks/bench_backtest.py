@@ -146,7 +146,7 @@ def vectorbt_grid(inputs: tuple[pd.DataFrame, np.ndarray, np.ndarray], pairs: li
 def generic_grid(prices: dict[str, Prices], pairs: list[tuple[int, int]], config: BacktestConfig,
                  targets: dict[str, np.ndarray]) -> None:
     for symbol, p in prices.items():
-        run_many(p.open, p.high, p.low, p.close, p.timestamps_ms, targets[symbol], config)
+        run_many(p, targets[symbol], config)
 
 
 def main() -> None:

@@ -199,15 +199,7 @@ def _strategy_rows(
                     targets = np.empty((len(prices), len(batch)), dtype=np.int8)
                     for column, combo in enumerate(batch):
                         targets[:, column] = strategy.positions(bars, combo, mode)
-                    result = run_many(
-                        prices.open,
-                        prices.high,
-                        prices.low,
-                        prices.close,
-                        prices.timestamps_ms,
-                        targets,
-                        config,
-                    )
+                    result = run_many(prices, targets, config)
                     tables.append(result.metrics.drop("run"))
         except DataError as exc:
             failures.append((path, exc))

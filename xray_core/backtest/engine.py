@@ -133,18 +133,11 @@ def run_backtest(
 
 
 def run_many(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    timestamps_ms: np.ndarray,
-    positions: np.ndarray,
-    config: BacktestConfig,
-    atr: np.ndarray | None = None,
+    prices: Prices, positions: np.ndarray, config: BacktestConfig, atr: np.ndarray | None = None,
     with_trades: bool = False,
 ) -> RunsResult:
-    """Backtest every column of `positions` (bars x runs) over the same prices, in parallel."""
-    prices = Prices.from_arrays(open_, high, low, close, timestamps_ms)
+    """Backtest every column of `positions` (bars x runs) over the same prices (`Prices.from_arrays`,
+    validated once for all the runs), in parallel."""
     targets = np.ascontiguousarray(_targets(positions, len(prices), ndim=2).T)
     table, _, records = _run(prices, targets, config, atr, with_trades, keep_equity=False)
     frame = metrics_frame(table).with_row_index("run").with_columns(pl.col("run").cast(pl.Int64))

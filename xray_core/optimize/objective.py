@@ -160,7 +160,7 @@ def run_windows(strategy: Strategy, params_list: Sequence[StrategyParams], windo
         if backtest.uses_stops:
             h = window.history
             atr_values = atr(h.high, h.low, h.close, ATR_PERIOD)[window.signal_offset:]
-        runs = run_many(*arrays, np.column_stack(columns), backtest, atr=atr_values)
+        runs = run_many(Prices.from_arrays(*arrays), np.column_stack(columns), backtest, atr=atr_values)
         table[runnable, w, :] = runs.metrics.select(METRIC_NAMES).to_numpy()
     table[[j for j, error in enumerate(errors) if error is not None]] = np.nan
     return table, errors

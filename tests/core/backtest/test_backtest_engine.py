@@ -176,8 +176,7 @@ def test_run_many_equals_run_backtest_per_column():
     matrix = np.column_stack([random_targets(1500, s, True) for s in range(6)])
     config = BacktestConfig(fee=0.001, slippage=0.001, mode="long_short", leverage=4.0, sl_atr=2.0)
     atr = np.full(1500, 1.0)
-    many = run_many(prices.open, prices.high, prices.low, prices.close, prices.timestamps_ms, matrix, config,
-                    atr=atr, with_trades=True)
+    many = run_many(prices, matrix, config, atr=atr, with_trades=True)
     for j in range(matrix.shape[1]):
         one = backtest(prices, matrix[:, j], config, atr=atr)
         row = many.metrics.row(j, named=True)

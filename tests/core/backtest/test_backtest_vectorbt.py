@@ -90,8 +90,7 @@ def _vectorbt(prices: Prices, targets: np.ndarray, long_short: bool, fraction: f
 def _compare(prices: Prices, targets: np.ndarray, long_short: bool, fraction: float = 1.0) -> None:
     config = BacktestConfig(fee=FEE, slippage=SLIPPAGE, cash=CASH, size_fraction=fraction,
                             mode="long_short" if long_short else "long_only")
-    ours = run_many(prices.open, prices.high, prices.low, prices.close, prices.timestamps_ms, targets,
-                    config, with_trades=True)
+    ours = run_many(prices, targets, config, with_trades=True)
     pf = _vectorbt(prices, targets, long_short, fraction)
     table = ours.metrics
 
@@ -141,8 +140,7 @@ def test_stops_equal_to_vectorbt(real_prices, name, long_short):
     atr = spread.rolling(14).mean().to_numpy()
     config = BacktestConfig(fee=FEE, slippage=SLIPPAGE, cash=CASH, sl_atr=2.0, tp_atr=3.0,
                             mode="long_short" if long_short else "long_only")
-    ours = run_many(prices.open, prices.high, prices.low, prices.close, prices.timestamps_ms,
-                    targets[:, None], config, atr=atr, with_trades=True)
+    ours = run_many(prices, targets[:, None], config, atr=atr, with_trades=True)
 
     signal = np.zeros(n, dtype=np.int8)
     signal[1:] = targets[:-1]
