@@ -37,12 +37,14 @@ VOLATILE = ("created_at", "dagster_run_id")  # not part of the content version
 class Bundle:
     exchange: str
     timeframe: str
-    symbols: list[dict[str, Any]]  # symbol, strategy, params, group
+    symbols: list[dict[str, Any]]  # symbol, strategy, params, group (and model: the kind, on `model`)
     risk_profiles: dict[str, dict[str, dict[str, float]]]  # profile -> symbol -> sizing
     models: dict[str, dict[str, Any]]  # kind -> name, uri, version
     feature_version: str
     code_version: str
     data_versions: dict[str, str]
+    # Per symbol: why it trades its strategy (`xray_core.research.selection`: rule vs model scores).
+    selection: dict[str, dict[str, Any]] = field(default_factory=dict)
     dagster_run_id: str = ""
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
@@ -122,6 +124,7 @@ class SymbolSpec(_Strict):
     strategy: Name
     params: dict[str, Any] = Field(default_factory=dict)
     group: int | str | None = None
+    model: Name | None = None  # which champion (a key of `models`) a `model` symbol trades
 
     @model_validator(mode="after")
     def _strategy_and_params(self) -> SymbolSpec:
@@ -131,7 +134,18 @@ class SymbolSpec(_Strict):
             get_strategy(self.strategy).params(self.params)
         except XrayError as exc:
             raise ValueError(exc.problem) from None
+        if self.model is not None and self.strategy != "model":
+            raise ValueError(f"{self.symbol} names model {self.model!r} but trades {self.strategy}")
         return self
+
+
+class SelectionSpec(BaseModel):
+    """Why a symbol trades its strategy: the scores it was chosen on (informative, not traded from)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    chosen: Name
+    reason: str
 
 
 class SizingSpec(_Strict):
@@ -158,6 +172,7 @@ class BundleSpec(_Strict):
     feature_version: Name
     code_version: Name
     data_versions: dict[str, Name] = Field(default_factory=dict)  # per symbol ("" in lineage if none)
+    selection: dict[str, SelectionSpec] = Field(default_factory=dict)
     dagster_run_id: str = ""
     created_at: str = ""
 
@@ -169,6 +184,10 @@ class BundleSpec(_Strict):
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError(f"symbols listed twice: {', '.join(twice)}")
+        unknown = sorted({f"{e.symbol} ({e.model})" for e in self.symbols
+                          if e.model is not None and e.model not in self.models})
+        if unknown:
+            raise ValueError(f"symbols trade models the bundle does not list: {', '.join(unknown)}")
         for profile, sizing in self.risk_profiles.items():
             if profile not in PROFILES:
                 raise ValueError(f"risk profile {profile!r} is not one of {', '.join(PROFILES)}")

@@ -39,6 +39,7 @@ class SymbolPlan:
     params: Any  # the strategy's validated parameters
     params_json: str  # canonical JSON, recorded with every order
     data_version: str
+    model_kind: str | None = None  # the champion a `model` symbol trades (the bundle's choice)
 
 
 @dataclass(frozen=True)
@@ -111,17 +112,19 @@ def validate(data: Any, model_kind: str, loader: Callable[[str], Any], quote: st
     plans = {}
     for entry in spec.symbols:
         strategy = get_strategy(entry.strategy)
-        if strategy.name == "model" and model_kind not in predictors:
-            if model_kind not in models:
+        # The bundle names the champion a symbol earned its place with; an older bundle without one
+        # trades the runtime's configured kind.
+        kind = (entry.model or model_kind) if strategy.name == "model" else None
+        if kind is not None and kind not in predictors:
+            if kind not in models:
                 raise DataError(
-                    f"bundle {version}: {entry.symbol} trades the model, but there is no "
-                    f"{model_kind} champion",
+                    f"bundle {version}: {entry.symbol} trades the model, but there is no {kind} champion",
                     "promote one (`xray models promote`) or set XRAY_RUNTIME_MODEL_KIND",
                 )
-            predictors[model_kind] = _load(loader, models[model_kind]["uri"], version)
+            predictors[kind] = _load(loader, models[kind]["uri"], version)
         plans[entry.symbol] = SymbolPlan(
             entry.symbol, strategy, strategy.params(entry.params), json.dumps(entry.params, sort_keys=True),
-            spec.data_versions.get(entry.symbol, ""),
+            spec.data_versions.get(entry.symbol, ""), kind,
         )
     profiles = {name: {symbol: sizing.model_dump() for symbol, sizing in rows.items()}
                 for name, rows in spec.risk_profiles.items()}

@@ -67,8 +67,9 @@ def _decide(promoted: Promoted, plan: SymbolPlan, bars: SymbolBars, benchmark: S
         context = MarketContext(
             plan.symbol, candles_of(benchmark.bars) if benchmark and benchmark.symbol != plan.symbol else None
         )
-        strategy = strategy.bind(promoted.predictors[model_kind], context)
-        model_version = promoted.model_version(model_kind)
+        kind = plan.model_kind or model_kind
+        strategy = strategy.bind(promoted.predictors[kind], context)
+        model_version = promoted.model_version(kind)
     positions = strategy.positions(bars.bars, plan.params, Mode.LONG_ONLY)
     target = int(positions[-1] > 0)
     previous = int(positions[-2] > 0) if len(positions) > 1 else 0

@@ -1,0 +1,83 @@
+"""A symbol the bundle plans on `model` trades the champion it was chosen with, and each order's
+lineage names that model's version (`xray_core.research.selection` picks it per symbol)."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from xray_core.bundle import Bundle, parse, publish
+from xray_core.candles.bars import Bars
+from xray_core.errors import DataError
+from xray_runtime.artefacts import ArtefactWatcher
+from xray_runtime.market import SymbolBars
+from xray_runtime.signals import compute_signals
+
+HOUR = 3_600_000
+MODELS = {
+    "gbm": {"name": "xray-gbm", "uri": "models:/xray-gbm@champion", "version": 2},
+    "rl": {"name": "xray-rl", "uri": "models:/xray-rl@champion", "version": 7},
+}
+
+
+class Bullish:
+    """A champion that always says up (the runtime's side of the model strategy, without MLflow)."""
+
+    feature_names: list[str] = []  # noqa: RUF012
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
+        return np.full(frame.height, 0.9)
+
+
+def _bundle(entries, models=MODELS):
+    symbols = [e["symbol"] for e in entries]
+    return Bundle(exchange="mexc", timeframe="1h", symbols=entries, risk_profiles={}, models=models,
+                  feature_version="f", code_version="c", data_versions={s: f"d-{s}" for s in symbols},
+                  selection={e["symbol"]: {"chosen": e["strategy"], "reason": "test"} for e in entries})
+
+
+def _bars(seed: int, n: int = 400) -> Bars:
+    closes = 100 * np.exp(np.cumsum(np.random.default_rng(seed).normal(0, 0.01, n)))
+    stamps = np.arange(n, dtype=np.int64) * HOUR
+    return Bars(stamps, closes, closes * 1.01, closes * 0.99, closes, np.ones(n))
+
+
+def test_each_model_symbol_trades_its_champion_with_the_version_in_the_lineage(tmp_path):
+    bundle = _bundle([
+        {"symbol": "ETH/USDT", "strategy": "model", "params": {}, "group": 0, "model": "rl"},
+        {"symbol": "SOL/USDT", "strategy": "model", "params": {}, "group": 0},  # older bundle: no kind
+        {"symbol": "BTC/USDT", "strategy": "sma_cross", "params": {}, "group": 1},
+    ])
+    publish(bundle, tmp_path)
+    watcher = ArtefactWatcher(tmp_path, model_kind="gbm", loader=Bullish)
+    assert watcher.poll(), watcher.refused
+    promoted = watcher.current
+    assert {k: p.uri for k, p in promoted.predictors.items()} == {
+        "rl": "models:/xray-rl@champion", "gbm": "models:/xray-gbm@champion"}
+    data = {s: SymbolBars(s, _bars(k), True) for k, s in enumerate(("BTC/USDT", "ETH/USDT", "SOL/USDT"))}
+    signals, skipped = compute_signals(promoted, data, "gbm")
+    assert not skipped
+    lineage = {s: (sig.lineage.strategy, sig.lineage.model_version) for s, sig in signals.items()}
+    assert lineage == {"ETH/USDT": ("model", "xray-rl/7"), "SOL/USDT": ("model", "xray-gbm/2"),
+                       "BTC/USDT": ("sma_cross", None)}
+    assert signals["ETH/USDT"].target == 1  # the champion said up
+    assert parse(bundle_json(tmp_path)).selection["ETH/USDT"].reason == "test"
+
+
+def bundle_json(directory):
+    import json
+
+    return json.loads((directory / "current.json").read_text())
+
+
+def test_a_symbol_on_a_model_the_bundle_does_not_list_is_refused():
+    bundle = _bundle([{"symbol": "ETH/USDT", "strategy": "model", "params": {}, "group": 0, "model": "lstm"}])
+    data = {"version": bundle.version, **bundle.__dict__}
+    with pytest.raises(DataError, match=r"models the bundle does not list: ETH/USDT \(lstm\)"):
+        parse(data)
+    rule = _bundle([{"symbol": "ETH/USDT", "strategy": "sma_cross", "params": {}, "group": 0,
+                     "model": "gbm"}])
+    with pytest.raises(DataError, match="names model 'gbm' but trades sma_cross"):
+        parse({"version": rule.version, **rule.__dict__})
