@@ -6,15 +6,19 @@ import dagster as dg
 import polars as pl
 
 from xray_core.bundle import Bundle, publish
+from xray_core.research.selection import Candidate, select_all, summary
 from xray_core.research.store import LakeTable
 from xray_core.research.versions import backtest_code_version, code_version
 from xray_pipelines.defs.learning.promotion import model_promotion
 from xray_pipelines.defs.learning.training import LEARNING_CODE
+from xray_pipelines.defs.research.backtests import backtest_config
 from xray_pipelines.defs.research.params import strategy_params
 from xray_pipelines.defs.research.risk import risk_profiles
 from xray_pipelines.groups import Group
+from xray_pipelines.metadata import markdown
+from xray_pipelines.mlops.oos import oos_predictions
 from xray_pipelines.mlops.registry import CHAMPION, MODEL_NAMES, by_alias
-from xray_pipelines.resources import MarketScope, ModelsResource
+from xray_pipelines.resources import MarketScope, ModelsResource, ResearchResource
 
 
 @dg.asset(
@@ -27,15 +31,20 @@ from xray_pipelines.resources import MarketScope, ModelsResource
     automation_condition=dg.AutomationCondition.eager().ignore(dg.AssetSelection.assets(model_promotion)),
 )
 def promoted_bundle(
-    context: dg.AssetExecutionContext, market: MarketScope, models: ModelsResource
+    context: dg.AssetExecutionContext, market: MarketScope, models: ModelsResource, research: ResearchResource
 ) -> dg.MaterializeResult:
     """The manifest the runtime trades from: symbols with their strategy and parameters, risk sizing
     per profile, champion models by alias, and the versions behind them. Published atomically; an
-    unchanged bundle keeps its version."""
+    unchanged bundle keeps its version.
+
+    Models trade when they earn it: each kept symbol trades its rule strategy (optimised parameters)
+    unless a champion model beat it there on the champion's walk-forward test windows, with the same
+    engine and research costs (`xray_core.research.selection`); then it is planned on `model` with that
+    champion. The bundle's `selection` keeps, per symbol, both scores and the reason."""
     kept = market.read(LakeTable.FILTERED_SYMBOLS)
     kept_symbols = set(kept.filter(pl.col("kept"))["symbol"]) if kept.height else set()
     chosen = market.read(LakeTable.SYMBOL_PARAMS)
-    symbols = [
+    plans = [
         {
             "symbol": r["symbol"],
             "strategy": r["strategy"],
@@ -52,7 +61,7 @@ def promoted_bundle(
             k: r[k] for k in ("leverage", "trade_percentage", "margin_multiplier")
         }
     client = models.tracking().client()
-    champions = {}
+    champions, candidates = {}, []
     for kind, name in MODEL_NAMES.items():
         version = by_alias(client, name, CHAMPION)
         if version is not None:
@@ -61,8 +70,17 @@ def promoted_bundle(
                 "uri": f"models:/{name}@{CHAMPION}",
                 "version": int(version.version),
             }
-    candles = market.lake.candles()
-    versions = {s["symbol"]: candles.fingerprint(market.series_key(s["symbol"])) for s in symbols}
+            predictions = oos_predictions(client, version)
+            if predictions is not None:
+                candidates.append(Candidate(kind, int(version.version), predictions))
+    candles = {s.symbol: s.candles for s in market.good_series()}
+    symbols, selection = select_all(
+        plans, candles, candidates, backtest_config(research), models.settings().min_oos_trades
+    )
+    counts = summary(selection)
+    context.log.info("strategies: " + ", ".join(f"{n} on {s}" for s, n in sorted(counts.items())))
+    store = market.lake.candles()
+    versions = {s["symbol"]: store.fingerprint(market.series_key(s["symbol"])) for s in symbols}
     bundle = Bundle(
         exchange=market.exchange_id,
         timeframe=market.timeframe,
@@ -72,6 +90,7 @@ def promoted_bundle(
         feature_version=code_version(*LEARNING_CODE),
         code_version=backtest_code_version(),
         data_versions=versions,
+        selection=selection,
         dagster_run_id=context.run.run_id,
     )
     directory = market.lake.research().lake_dir.parent / "bundles"
@@ -84,5 +103,16 @@ def promoted_bundle(
             "path": dg.MetadataValue.path(str(path)),
             "symbols": len(symbols),
             "models": dg.MetadataValue.json(champions),
+            "on_model": counts.get("model", 0),
+            "on_rules": len(symbols) - counts.get("model", 0),
+            "selection": markdown(_selection_table(selection)),
         },
     )
+
+
+def _selection_table(selection: dict[str, dict[str, object]]) -> pl.DataFrame:
+    shown = ("chosen", "rule_sharpe", "model_sharpe", "reason")
+    rows = [{"symbol": s, **{k: record.get(k) for k in shown}} for s, record in sorted(selection.items())]
+    schema = {"symbol": pl.String, "chosen": pl.String, "rule_sharpe": pl.Float64, "model_sharpe": pl.Float64,
+              "reason": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)

@@ -3,8 +3,8 @@
 Each asset evaluates its model with purged walk-forward folds (a fresh model per fold, trained only on
 the past), backtests the out-of-sample signals with the same engine as every strategy, then fits the
 final model on all the data and logs it to MLflow — parameters, `oos_*` and `bh_*` metrics, lineage,
-signature and an input example — as a new version of its registered model with the alias
-`challenger`. Whether it becomes `champion` is `model_promotion`'s decision.
+signature, an input example and the out-of-sample predictions — as a new version of its registered
+model with the alias `challenger`. Whether it becomes `champion` is `model_promotion`'s decision.
 """
 
 from typing import Any
@@ -22,6 +22,7 @@ from xray_pipelines.defs.learning.training import LEARNING_CODE, training_data
 from xray_pipelines.defs.research.backtests import backtest_config
 from xray_pipelines.groups import Group
 from xray_pipelines.metadata import markdown
+from xray_pipelines.mlops.oos import log_oos_predictions
 from xray_pipelines.mlops.registry import FLAVORS, MODEL_NAMES, log_model_version
 from xray_pipelines.resources import MarketScope, ModelsResource, ResearchResource
 
@@ -93,6 +94,8 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             tags=lineage,
             example=frame.select("timestamp", "symbol", *FEATURES).tail(64),
         )
+        # Its walk-forward record, for strategy selection at bundle time (xray_core.research.selection).
+        log_oos_predictions(models.tracking().client(), version, report.predictions)
         context.log.info(
             f"{MODEL_NAMES[kind]} version {version.version}: "
             + ", ".join(f"{k}={v:.3f}" for k, v in report.metrics.items())
