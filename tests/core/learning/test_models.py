@@ -178,8 +178,21 @@ def test_agent_probability_follows_its_own_positions(fitted, split):
     for row in x:
         prob = float(agent.long_probability(np.append(row, held)[None, :])[0])
         expected.append(prob)
-        held = float(prob > 0.5)
+        held = float(prob > 0.55)  # long as the model strategy goes long (its long_above), not at 0.5
     np.testing.assert_allclose(p[(test["symbol"] == "SOL/USDT").to_numpy()], expected, rtol=1e-6)
+
+
+def test_agent_holds_the_position_the_model_strategy_would_hold(fitted, split, monkeypatch):
+    """Between P(long) 0.5 and the strategy's 0.55 the strategy stays flat, so the agent's next
+    observation must say flat too: the path it is evaluated and traded on, not its argmax's."""
+    agent, test = fitted["rl"], split[1]
+    assert agent.config.long_above == 0.55 and agent.config.slippage == 0.0005  # the research defaults
+    one = test.filter(pl.col("symbol") == "SOL/USDT").head(20)
+    # 0.52 when flat, 0.9 when long: an argmax-at-0.5 path would go long and read 0.9 from row 2 on.
+    monkeypatch.setattr(agent, "long_probability", lambda obs: np.where(obs[:, -1] > 0, 0.9, 0.52))
+    p = agent.predict_proba(one)
+    finite = np.isfinite(agent.standardiser.transform(one.select(agent.feature_names).to_numpy())).all(axis=1)
+    assert finite.all() and np.allclose(p, 0.52)
 
 
 @pytest.mark.parametrize("kind", KINDS)

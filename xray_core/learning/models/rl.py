@@ -14,10 +14,12 @@ PPO learnt policies backwards from the value noise in our tests.
 
 `predict_proba` is the policy's probability of action 1 (long). That probability depends on the
 position held, which is part of the observation, so each symbol's rows are run through the policy in
-time order: flat at the start of each unbroken run, then holding whatever the policy itself chose on the
-previous row (its most likely action, i.e. long when P(long) > 0.5). A row with a NaN feature gives 0.5
-and resets the position to flat, as the model strategy is flat there. Both possible observations of a
-row (flat, long) are evaluated in two batched passes; only the cheap walk over positions is sequential.
+time order: flat at the start of each unbroken run, then holding what the model strategy holds after
+the previous row: long when P(long) > `long_above`, the model strategy's entry threshold (0.55), not the
+policy's argmax at 0.5 — the path the agent is evaluated and traded on is the strategy's. A row with
+a NaN feature gives 0.5 and resets the position to flat, as the model strategy is flat there. Both
+possible observations of a row (flat, long) are evaluated in two batched passes; only the cheap walk
+over positions is sequential.
 
 Saved as the policy network's `state_dict` plus `model.json` (standardiser, net sizes): the PPO object,
 its rollout buffer and optimizer are training state only, and stable-baselines3's own zip format
@@ -75,8 +77,11 @@ class RlConfig:
     clip_range: float = 0.2
     ent_coef: float = 0.01
     hidden: int = 32  # units in each of the two hidden layers (policy and value nets)
+    # Costs and entry threshold: those it is judged and traded with (the model assets pass the research
+    # costs and the model strategy's long_above; these defaults are theirs).
     fee: float = 0.001  # per fill, as BacktestConfig
-    slippage: float = 0.0
+    slippage: float = 0.0005
+    long_above: float = 0.55
     seed: int = 0
     threads: int = 1  # torch intra-op threads while fitting and predicting (see base.torch_threads)
 
@@ -94,6 +99,7 @@ class RlConfig:
         check_int("hidden", self.hidden, 1, 1024)
         check_int("seed", self.seed, 0)
         check_int("threads", self.threads, 1, 256)
+        check_float("long_above", self.long_above, 0.5, 0.99)
         BacktestConfig(fee=self.fee, slippage=self.slippage)  # the engine's own bounds and messages
 
     @property
@@ -279,7 +285,7 @@ class RlAgent(SignalModel):
                     continue
                 p = p_long[row] if held else p_flat[row]
                 out[row] = p
-                held = p > 0.5
+                held = p > self.config.long_above
         return out
 
     def _state(self, directory: Path) -> dict[str, Any]:

@@ -12,12 +12,14 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from xray_core.backtest import BacktestConfig
 from xray_core.learning.dataset import FEATURES
 from xray_core.learning.evaluate import EvalConfig, walk_forward_evaluate
 from xray_core.learning.models.registry import DEMO_PARAMS, build_model
 from xray_core.learning.splits import purged_walk_forward
 from xray_core.research.store import LakeSeries
 from xray_core.research.versions import code_version
+from xray_core.strategies import get_strategy
 from xray_pipelines.defs.learning.training import LEARNING_CODE, training_data
 from xray_pipelines.defs.research.backtests import backtest_config
 from xray_pipelines.groups import Group
@@ -33,9 +35,17 @@ KIND_LIBRARIES = {
 }
 
 
-def model_params(kind: str, size: str) -> dict[str, Any]:
-    """The classes' defaults are the tiny test settings; "demo" are sized for real runs."""
-    return dict(DEMO_PARAMS[kind]) if size == "demo" else {}
+def model_params(kind: str, size: str, backtest: BacktestConfig) -> dict[str, Any]:
+    """The classes' defaults are the tiny test settings; "demo" are sized for real runs. The agent,
+    which trades while it learns, learns with the costs (research fee and slippage) and the entry
+    threshold (the model strategy's long_above) it is then judged and traded with."""
+    params = dict(DEMO_PARAMS[kind]) if size == "demo" else {}
+    if kind == "rl":
+        params |= {"fee": backtest.fee, "slippage": backtest.slippage, "long_above": LONG_ABOVE}
+    return params
+
+
+LONG_ABOVE = float(get_strategy("model").params().long_above)  # the model strategy's entry threshold
 
 
 def build_model_asset(kind: str) -> dg.AssetsDefinition:
@@ -64,7 +74,8 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             from xray_core.learning.models.rl import with_prices
 
             frame = with_prices(frame, candles)
-        params = model_params(kind, settings.size)
+        costs = backtest_config(research)
+        params = model_params(kind, settings.size, costs)
         folds = purged_walk_forward(
             frame["timestamp"],
             n_folds=settings.folds,
@@ -76,7 +87,7 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             candles,
             lambda train, test: build_model(kind, **params).fit(train).predict_proba(test),
             folds,
-            EvalConfig(backtest=backtest_config(research)),
+            EvalConfig(long_above=LONG_ABOVE, backtest=costs),
         )
         model = build_model(kind, **params).fit(frame)
         lineage = {
