@@ -54,7 +54,7 @@ __all__ = [
     "HOUR_MS", "MARKET", "NEWS_SCHEMA", "FetchReport", "Headline", "HeadlineScorer", "JsonDropSource",
     "NewsConfig", "NewsSource", "RssSource", "ScoredHeadline", "Sentiment", "SourceReport", "SymbolMapper",
     "aggregate_sentiment", "dedupe_headlines", "fetch_news", "mapper_symbols", "news_sentiment",
-    "parse_feed", "score_headlines", "source_from_spec",
+    "parse_feed", "score_headlines", "sentiment_of", "source_from_spec",
 ]
 
 NEWS_SCHEMA: Mapping[str, pl.DataType] = {
@@ -186,11 +186,18 @@ def news_sentiment(sources: Sequence[NewsSource], universe: Sequence[str],
     """Fetch, map, score and aggregate in one call: the frame for every universe symbol and "*",
     and the per-source report (broken sources are in it, not raised)."""
     config = config or NewsConfig()
-    mapper = SymbolMapper(universe, names)
     headlines, report = fetch_news(sources, max_workers=config.max_workers)
+    return sentiment_of(headlines, universe, names, config, start_ms=start_ms, end_ms=end_ms), report
+
+
+def sentiment_of(headlines: Sequence[Headline], universe: Sequence[str],
+                 names: Mapping[str, str | Sequence[str]] | None = None, config: NewsConfig | None = None,
+                 *, start_ms: int | None = None, end_ms: int | None = None) -> pl.DataFrame:
+    """Map, score and aggregate `headlines` (already fetched, or stored: `news_items`)."""
+    config = config or NewsConfig()
+    mapper = SymbolMapper(universe, names)
     scorer = HeadlineScorer(summary_weight=config.summary_weight, crypto_lexicon=config.crypto_lexicon,
                             mapper=mapper)
     scored = score_headlines(headlines, mapper, scorer, map_summaries=config.map_summaries)
-    frame = aggregate_sentiment(scored, half_life_hours=config.half_life_hours,
-                                symbols=mapper_symbols(mapper), start_ms=start_ms, end_ms=end_ms)
-    return frame, report
+    return aggregate_sentiment(scored, half_life_hours=config.half_life_hours,
+                               symbols=mapper_symbols(mapper), start_ms=start_ms, end_ms=end_ms)

@@ -31,6 +31,7 @@ class LakeTable(StrEnum):
     CORRELATION_EXCLUDED = "correlation_excluded"
     CORRELATION_SKIPPED = "correlation_skipped"
     NEWS_SENTIMENT = "news_sentiment"
+    NEWS_ITEMS = "news_items"  # every headline ever fetched, with when it was first seen
     STRATEGY_PARAMS = "strategy_params"
     SYMBOL_PARAMS = "symbol_params"
     RISK_PROFILES = "risk_profiles"
@@ -38,7 +39,8 @@ class LakeTable(StrEnum):
 
     @property
     def scope_keys(self) -> tuple[str, ...]:
-        return ("exchange",) if self is LakeTable.NEWS_SENTIMENT else ("exchange", "timeframe")
+        news = (LakeTable.NEWS_SENTIMENT, LakeTable.NEWS_ITEMS)
+        return ("exchange",) if self in news else ("exchange", "timeframe")
 
     @classmethod
     def correlation(cls, part: str) -> LakeTable:

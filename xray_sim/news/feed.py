@@ -20,7 +20,7 @@ Paths (all GET):
 - `/slow.xml`: the RSS feed after `slow_s` seconds (exercises client timeouts).
 - `/status/{code}`: a short text body with that HTTP status, 200-599 (`/status/500`).
 - anything else: 404. `RunningFeed.fail(path, status)` makes any path answer `status` until
-  `heal()`; `hits(path)` counts requests per path.
+  `heal()`; `hits(path)` counts requests per path; `serve(items)` changes what the feeds carry.
 With `malformed=k`, each feed also carries k entries without a publication date.
 
 What is generated lives in `xray_sim.news.content` (pure); this module only serves it.
@@ -106,6 +106,12 @@ class RunningFeed(LoopbackServer):
                 self._failures.clear()
             else:
                 self._failures.pop("/" + path.lstrip("/"), None)
+
+    def serve(self, items: Sequence[FeedItem]) -> None:
+        """Serve `items` from now on instead of the generated ones, as a real feed moves on: the
+        oldest stories roll off, new ones (or old ones published late) appear. `items` stays the truth."""
+        with self._lock:
+            self.items = tuple(items)
 
     def hits(self, path: str) -> int:
         with self._lock:
