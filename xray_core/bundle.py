@@ -160,6 +160,7 @@ class ModelSpec(_Strict):
     name: Name
     uri: Name
     version: int = Field(ge=1)
+    sentiment: bool = False  # trained with news sentiment: the runtime must feed it the same
 
 
 class BundleSpec(_Strict):

@@ -33,6 +33,7 @@ from xray_runtime.order_state import LocalOrderState, OrderState, RedisOrderStat
 from xray_runtime.ratelimit import build_limiter, ccxt_throttle, install_ccxt_throttle, ip_scope, key_scope
 from xray_runtime.reconcile import reconcile
 from xray_runtime.roster import Roster
+from xray_runtime.sentiment import SentimentFeed
 from xray_runtime.settings import RuntimeSettings, TelegramSettings
 from xray_runtime.sharding import build_membership
 from xray_runtime.users import UserStore
@@ -66,6 +67,7 @@ class Components:
     _public: Any = None
     _runner: Any = None
     health: Callable[[], dict[str, Any]] | None = None
+    sentiment: SentimentFeed | None = None  # the lake's news sentiment, for models trained with it
 
     @property
     def market_url(self) -> str | None:
@@ -99,7 +101,7 @@ class Components:
             roster=Roster(users, sharding, settings, exchange.url, refresh_s=settings.users_refresh_s),
             pool=pool, journal=journal, state=state,
             executor=executor, notifier=Notifier(telegram), metrics=Metrics(), sharding=sharding,
-            limiter=limiter, redis=redis,
+            limiter=limiter, redis=redis, sentiment=SentimentFeed.from_settings(settings.exchange_id),
         )
 
     async def start(self) -> None:

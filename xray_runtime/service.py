@@ -34,6 +34,7 @@ from xray_runtime.decide import MarketRules, decide
 from xray_runtime.execution import AccountError
 from xray_runtime.market import UNAVAILABLE, SymbolBars
 from xray_runtime.risk_keeper import RiskKeeper, flat
+from xray_runtime.sentiment import wants_sentiment
 from xray_runtime.signals import Signal, compute_signals
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,18 @@ class TradingService:
             return
         windows = await self.parts.candle_windows(promoted.timeframe)
         data = await windows.refresh(self._wanted(promoted), await windows.now_ms())
-        signals, _ = compute_signals(promoted, data, self.model_kind)
+        signals, _ = compute_signals(promoted, data, self.model_kind,
+                                     sentiment=await self._sentiment(promoted))
         await self._ensure_rules(promoted.exchange, list(signals))
+
+    async def _sentiment(self, promoted: Promoted) -> Any:
+        """The news sentiment, when a champion the bundle trades was trained with it (else None:
+        the lake is not read for rule strategies or models that never saw news)."""
+        kinds = {plan.model_kind or self.model_kind for plan in promoted.plans.values()
+                 if plan.strategy.name == "model"}
+        if self.parts.sentiment is None or not wants_sentiment(promoted.models, kinds):
+            return None
+        return await self.parts.sentiment.current()
 
     async def stop(self) -> None:
         await self.parts.stop()
@@ -196,7 +207,8 @@ class TradingService:
         started = time.perf_counter()
         windows = await parts.candle_windows(promoted.timeframe)
         data = await windows.refresh(self._wanted(promoted), now_ms)
-        signals, skipped = compute_signals(promoted, data, self.model_kind)
+        sentiment = await self._sentiment(promoted)
+        signals, skipped = compute_signals(promoted, data, self.model_kind, sentiment=sentiment)
         book = parts.book
         await self._ensure_rules(promoted.exchange, list(dict.fromkeys([*signals, *book.symbols])))
         book.mark({symbol: _last_close(bars) for symbol, bars in data.items()})

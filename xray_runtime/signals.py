@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import polars as pl
+
 from xray_core.errors import XrayError
 from xray_core.strategies import MarketContext, Mode, ModelStrategy
 from xray_core.strategies.model import candles_of
@@ -40,9 +42,11 @@ class Skipped:
 
 
 def compute_signals(promoted: Promoted, data: dict[str, SymbolBars], model_kind: str,
-                    benchmark: str = "BTC/USDT") -> tuple[dict[str, Signal], list[Skipped]]:
+                    benchmark: str = "BTC/USDT", sentiment: pl.DataFrame | None = None,
+                    ) -> tuple[dict[str, Signal], list[Skipped]]:
     """Signals of every promoted symbol with fresh data; the others with the reason they were skipped.
-    One symbol's failure never stops the others."""
+    One symbol's failure never stops the others. `sentiment` (the lake's news_sentiment rows) reaches
+    the models that were trained with it (the bundle says which), no other."""
     signals: dict[str, Signal] = {}
     skipped: list[Skipped] = []
     for symbol, plan in promoted.plans.items():
@@ -51,7 +55,7 @@ def compute_signals(promoted: Promoted, data: dict[str, SymbolBars], model_kind:
             skipped.append(Skipped(symbol, bars.reason if bars else "no candles fetched"))
             continue
         try:
-            signals[symbol] = _decide(promoted, plan, bars, data.get(benchmark), model_kind)
+            signals[symbol] = _decide(promoted, plan, bars, data.get(benchmark), model_kind, sentiment)
         except (XrayError, ValueError, IndexError) as exc:
             skipped.append(Skipped(symbol, f"strategy failed: {exc}"))
             log.warning("signal failed",
@@ -60,14 +64,14 @@ def compute_signals(promoted: Promoted, data: dict[str, SymbolBars], model_kind:
 
 
 def _decide(promoted: Promoted, plan: SymbolPlan, bars: SymbolBars, benchmark: SymbolBars | None,
-            model_kind: str) -> Signal:
+            model_kind: str, sentiment: pl.DataFrame | None) -> Signal:
     strategy = plan.strategy
     model_version = None
     if isinstance(strategy, ModelStrategy):
-        context = MarketContext(
-            plan.symbol, candles_of(benchmark.bars) if benchmark and benchmark.symbol != plan.symbol else None
-        )
         kind = plan.model_kind or model_kind
+        trained_with_news = bool(promoted.models.get(kind, {}).get("sentiment"))
+        bench = candles_of(benchmark.bars) if benchmark and benchmark.symbol != plan.symbol else None
+        context = MarketContext(plan.symbol, bench, sentiment if trained_with_news else None)
         strategy = strategy.bind(promoted.predictors[kind], context)
         model_version = promoted.model_version(kind)
     positions = strategy.positions(bars.bars, plan.params, Mode.LONG_ONLY)

@@ -94,7 +94,8 @@ def _champion(models: ModelsResource, record: pl.DataFrame) -> int:
                                pl.lit(1.0).alias("weight"))
     models.tracking().activate()
     model = build_model("gbm").fit(frame)
-    version = log_model_version("gbm", model, params=model.params(), metrics={"oos_sharpe": 1.0}, tags={},
+    version = log_model_version("gbm", model, params=model.params(), metrics={"oos_sharpe": 1.0},
+                                tags={"xray.sentiment": "true"},
                                 example=frame.select("timestamp", "symbol", *FEATURES).head(8))
     client = models.tracking().client()
     log_oos_predictions(client, version, record)
@@ -117,6 +118,7 @@ def test_the_champion_trades_the_symbol_it_won_and_the_rule_keeps_the_other(reso
     plans = {e.symbol: (e.strategy, e.model) for e in bundle.symbols}
     assert plans == {"ETH/USDT": ("model", "gbm"), "BTC/USDT": ("macd_trend", None)}
     assert bundle.models["gbm"].version == version
+    assert bundle.models["gbm"].sentiment  # it learnt from news: the runtime feeds it the lake's
     eth, btc = bundle.selection["ETH/USDT"], bundle.selection["BTC/USDT"]
     assert eth.reason.startswith(f"model wins: model gbm v{version}") and "vs sma_cross" in eth.reason
     assert btc.reason.startswith(f"macd_trend kept: model gbm v{version}")

@@ -81,3 +81,56 @@ def test_a_symbol_on_a_model_the_bundle_does_not_list_is_refused():
                      "model": "gbm"}])
     with pytest.raises(DataError, match="names model 'gbm' but trades sma_cross"):
         parse({"version": rule.version, **rule.__dict__})
+
+
+class NewsReader:
+    """A champion that learnt from news: up exactly when its symbol's decayed sentiment is positive."""
+
+    feature_names = ["sent_decayed"]  # noqa: RUF012
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
+        return np.where(frame["sent_decayed"].to_numpy() > 0.1, 0.9, 0.1)
+
+
+def _sentiment(symbol: str, hours: int) -> pl.DataFrame:
+    from xray_core.analysis.news import NEWS_SCHEMA
+
+    return pl.DataFrame({
+        "symbol": [symbol] * hours, "hour": [h * HOUR for h in range(hours)], "n_headlines": [2] * hours,
+        "sentiment_mean": [0.6] * hours, "sentiment_decayed": [0.5] * hours, "positive": [2] * hours,
+        "negative": [0] * hours,
+    }).with_columns(pl.col("hour").cast(pl.Datetime("ms", "UTC"))).select(list(NEWS_SCHEMA))
+
+
+@pytest.mark.parametrize("trained_with_news", [True, False])
+def test_sentiment_reaches_the_models_trained_with_it_and_no_other(tmp_path, trained_with_news):
+    models = {"gbm": MODELS["gbm"] | {"sentiment": trained_with_news}}
+    publish(_bundle([{"symbol": "ETH/USDT", "strategy": "model", "params": {}, "group": 0, "model": "gbm"}],
+                    models), tmp_path)
+    watcher = ArtefactWatcher(tmp_path, loader=NewsReader)
+    assert watcher.poll(), watcher.refused
+    data = {s: SymbolBars(s, _bars(k), True) for k, s in enumerate(("BTC/USDT", "ETH/USDT"))}
+    signals, skipped = compute_signals(watcher.current, data, "gbm", sentiment=_sentiment("ETH/USDT", 400))
+    assert not skipped
+    # Bullish news: the model that read it goes long; one trained without news never sees it.
+    assert signals["ETH/USDT"].target == int(trained_with_news)
+
+
+async def test_the_runtime_reads_the_pipelines_sentiment_from_the_lake(tmp_path):
+    from xray_core.research.store import LakeTable, ResearchStore
+    from xray_runtime.sentiment import SentimentFeed, wants_sentiment
+
+    duckdb_file = tmp_path / "xray.duckdb"
+    feed = SentimentFeed(duckdb_file, "mexc", refresh_s=3600)
+    assert await feed.current() is None  # the pipelines have not written any yet
+    rows = _sentiment("ETH/USDT", 5)
+    ResearchStore(duckdb_file, tmp_path / "lake").write(LakeTable.NEWS_SENTIMENT, rows, {"exchange": "mexc"})
+    assert (await feed.current()) is None  # read at most once per refresh_s
+    fresh = SentimentFeed(duckdb_file, "mexc", refresh_s=0)
+    read = await fresh.current()  # as the pipelines' training read it (DuckDB's own datetime type)
+    assert read.columns == rows.columns and read["sentiment_decayed"].to_list() == [0.5] * 5
+    assert wants_sentiment({"gbm": {"sentiment": True}, "rl": {}}, {"gbm"})
+    assert not wants_sentiment({"gbm": {"sentiment": True}, "rl": {}}, {"rl"})

@@ -69,6 +69,7 @@ def promoted_bundle(
                 "name": name,
                 "uri": f"models:/{name}@{CHAMPION}",
                 "version": int(version.version),
+                "sentiment": version.tags.get("xray.sentiment") == "true",  # fed news at training
             }
             predictions = oos_predictions(client, version)
             if predictions is not None:

@@ -95,6 +95,8 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             "xray.data_version": _training_data_version(context),
             "xray.code_version": code_version(*LEARNING_CODE),
             "xray.dagster_run_id": context.run.run_id,
+            # Whether it learnt from news: the runtime then feeds it the lake's sentiment (no skew).
+            "xray.sentiment": str(trained_with_news(frame)).lower(),
         }
         models.tracking().activate()
         version = log_model_version(
@@ -125,6 +127,12 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
         )
 
     return _model
+
+
+def trained_with_news(frame: pl.DataFrame) -> bool:
+    """Whether any training row had news (a sentiment feature not 0, the "no news" value)."""
+    news = [name for name in FEATURES if "sent_" in name]
+    return bool(frame.select(pl.any_horizontal(pl.col(news).fill_nan(0).fill_null(0) != 0).any()).item())
 
 
 def _training_data_version(context: dg.AssetExecutionContext) -> str:
