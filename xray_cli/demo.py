@@ -82,9 +82,11 @@ def _materialize_all() -> None:
     )
     with shown():  # walk-forward folds, LSTM epochs, RL steps
         _require(_run(defs.resolve_job_def("training_job"), instance), "training_job")
+    from xray_cli.demo_report import print_bundle
     from xray_cli.models_cmd import print_comparison
 
     print_comparison()
+    print_bundle(settings.store.lake_dir.parent / "bundles")  # where `promoted_bundle` publishes
 
 
 def _trade(emulator_url: str, bars: int | None) -> None:

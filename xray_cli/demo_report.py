@@ -113,6 +113,46 @@ def _short(params_json: str) -> str:
     )
 
 
+def print_bundle(bundle_dir: Any) -> None:
+    """The promoted bundle's strategy per symbol: how many trade on `model` and how many on rule
+    strategies, and why (the rule's and the model's Sharpe on the champion's walk-forward windows)."""
+    from xray_core.bundle import CURRENT, parse, read
+
+    path = bundle_dir / CURRENT
+    if not path.exists():
+        out.print("no bundle was published")
+        return
+    bundle = parse(read(path))
+    table = Table(title=f"bundle {bundle.version} — strategy per symbol (rule vs champion, same windows "
+                  "and costs)", **COMPACT)
+    for name in ("symbol", "trades on", "rule Sharpe", "model Sharpe", "why"):
+        table.add_column(name, justify="right" if "Sharpe" in name else "left")
+    rules: dict[str, int] = {}
+    on_model = 0
+    for entry in bundle.symbols:
+        record = bundle.selection.get(entry.symbol)
+        why = record.reason if record else "no selection record"
+        extra = record.model_extra if record and record.model_extra else {}
+        if entry.strategy == "model":
+            on_model += 1
+            model = bundle.models.get(entry.model or "")
+            label = f"model {entry.model} v{model.version}" if model else "model"
+        else:
+            rules[entry.strategy] = rules.get(entry.strategy, 0) + 1
+            label = entry.strategy
+        scores = (_sharpe(extra.get("rule_sharpe")), _sharpe(extra.get("model_sharpe")))
+        table.add_row(entry.symbol, label, *scores, why)
+    out.print(table)
+    per_rule = ", ".join(f"{name} {n}" for name, n in sorted(rules.items()))
+    counts = f" ({per_rule})" if per_rule else ""
+    out.print(f"{on_model} of {len(bundle.symbols)} symbols trade on a model, "
+              f"{len(bundle.symbols) - on_model} on rule strategies{counts}.")
+
+
+def _sharpe(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "-"
+
+
 def print_trading(result: Any) -> None:
     """The runtime's paper trading after the pipeline (`xray_cli.demo_trading.TradingResult`)."""
     out.print(
