@@ -175,8 +175,8 @@ def select(
                                                         f"fewer than {min_trades} model trades"})
     if model.rank <= max(rule_score.rank, 0.0):
         return Selection(dict(plan), record | {"reason": f"{rule_name} kept: {versus}"})
-    entry = {"symbol": symbol, "strategy": MODEL, "params": {}, "group": plan.get("group"),
-             "model": candidate.kind}
+    entry: dict[str, Any] = {"symbol": symbol, "strategy": MODEL, "params": {}, "group": plan.get("group"),
+                             "model": candidate.kind}
     return Selection(entry, record | {"chosen": MODEL, "reason": f"model wins: {versus}"})
 
 
