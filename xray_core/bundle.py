@@ -1,7 +1,9 @@
 """The promoted bundle: the one artefact through which the pipelines hand work to the trading runtime.
 
-A small JSON manifest: which symbols to trade with which strategy and parameters, each risk profile's
-sizing per symbol, the champion models by MLflow alias, and the data, feature and code versions it was
+A small JSON manifest: which symbols to trade with which strategy and parameters (a `model` symbol
+names its champion's kind), each risk profile's sizing per symbol, the champion models by MLflow alias
+(and whether each was trained with news sentiment), why each symbol trades its strategy (`selection`:
+rule vs model scores, `xray_core.research.selection`), and the data, feature and code versions it was
 built from. The pipelines write `bundle-<version>.json` and then atomically replace `current.json`; the
 runtime polls `current.json` and swaps a new version in between ticks. The version is a content hash,
 so an unchanged bundle keeps its version and triggers nothing.
