@@ -1,5 +1,6 @@
 """The model registry on a real MLflow store: versions, aliases, the gate, lineage, rollback."""
 
+import dataclasses
 import subprocess
 import sys
 from importlib.metadata import version
@@ -14,7 +15,7 @@ from xray_core.errors import XrayError
 from xray_core.learning.dataset import FEATURES
 from xray_core.learning.gate import GateConfig
 from xray_core.learning.models.registry import MODEL_KINDS, build_model
-from xray_core.learning.skill import PairedReturns
+from xray_core.learning.skill import SHADOW, PairedReturns
 from xray_pipelines.mlops.registry import (
     CHALLENGER,
     CHAMPION,
@@ -240,3 +241,21 @@ def test_each_kind_requires_its_own_libraries_and_no_other_kinds(kind):
     names = _requirement_names(pip_requirements(MODEL_KINDS[kind]))
     others = set().union(*(libs for k, libs in OWN_LIBRARIES.items() if k != kind)) - OWN_LIBRARIES[kind]
     assert names == WRAPPER | OWN_LIBRARIES[kind] and not names & others
+
+
+def test_a_long_enough_shadow_record_replaces_the_walk_forward_evidence(tracking, frame):
+    client = tracking.client()
+    first = _register(tracking, frame, sharpe=1.0, evidence=_evidence(1.0))
+    assert gate_challenger(client, "gbm", GATE, {}).promote
+    _register(tracking, frame, sharpe=1.0, evidence=_evidence(1.0, champion=first, seed=5))
+    # The shadow books say it guesses: that live record wins over the folds' planted skill.
+    shadow = dataclasses.replace(_evidence(0.0, champion=first, seed=6), source=SHADOW)
+    record = gate_challenger(client, "gbm", GATE, {}, shadow=shadow)
+    assert record.source == SHADOW and not record.promote, record.reason
+    # Fewer than min_shadow_bars shadow bars: the folds decide.
+    _register(tracking, frame, sharpe=1.0, evidence=_evidence(1.0, champion=first, seed=5))
+    n = GATE.min_shadow_bars - 1
+    short = dataclasses.replace(shadow, challenger=shadow.challenger[:n], champion=shadow.champion[:n],
+                                buy_and_hold=shadow.buy_and_hold[:n], challenger_2x=shadow.challenger_2x[:n])
+    record = gate_challenger(client, "gbm", GATE, {}, shadow=short)
+    assert record.source == "walk-forward" and record.promote, record.reason
