@@ -40,7 +40,7 @@ def list_models(*, as_json: bool) -> None:
                 f"{metrics[k]:.3f}" if k in metrics else "-"
                 for k in ("oos_sharpe", "oos_return", "bh_sharpe")
             ),
-            row["gate"],
+            gate_summary(row["gate"]),
         )
     out.print(table)
     if not rows:
@@ -48,12 +48,9 @@ def list_models(*, as_json: bool) -> None:
 
 
 def promote(*, name: str, version: str | None, force: bool) -> None:
-    from xray_core.learning.gate import GateConfig
-
     registry, client = _registry()
-    settings = load_settings().models
     kind = name.removeprefix("xray-")
-    config = GateConfig(margin=settings.promotion_margin, min_trades=settings.min_oos_trades)
+    config = registry.gate_config(load_settings().models)
     decision = registry.gate_challenger(
         client, kind, config, {"xray.promoted_by": "xray models promote"}, version=version, force=force
     )
@@ -143,11 +140,23 @@ def print_comparison() -> None:
     out.print(table)
     for row in newest.values():
         if row["gate"]:
-            out.print(f"  {row['name']} v{row['version']}: {row['gate']}")
+            gate = row["gate"]
+            label = f"{row['name']} v{row['version']}"
+            out.print(f"  {label} gate: {gate_summary(gate)} — {gate.get('reason', '')}")
     champions = [
         f"{r['name']} v{r['version']}" for r in registry.list_versions(client) if "champion" in r["aliases"]
     ]
-    out.print(f"champions: {', '.join(champions) or 'none yet (no model beat buy-and-hold by the margin)'}")
+    out.print(f"champions: {', '.join(champions) or 'none yet (no model passed the gate)'}")
+
+
+def gate_summary(gate: dict[str, Any]) -> str:
+    """`keep (paired p=0.412, 3 trials)`: the gate's verdict with the evidence behind it."""
+    if not gate:
+        return "-"
+    p = gate.get("p_value")
+    shown = f"{gate.get('verdict') or 'judged'} (paired p={'-' if p is None else f'{p:.3f}'}, "
+    shown += f"{gate.get('trials', '-')} trials)"
+    return shown + (" demoted" if gate.get("demoted") else "")
 
 
 def _num(value: float | None, digits: int = 2) -> str:

@@ -168,8 +168,18 @@ class ModelSettings(BaseSettings):
     folds: int = Field(3, ge=2, le=20, description="Purged walk-forward folds")
     embargo_bars: int = Field(24, ge=0, description="Bars embargoed after each test block")
     size: Literal["test", "demo"] = Field("demo", description="Model sizes: test (tiny) or demo")
-    promotion_margin: float = Field(0.1, ge=0, description="oos_sharpe a challenger must gain to be promoted")
-    min_oos_trades: int = Field(5, ge=0, description="Fewest out-of-sample trades of a promotable model")
+    gate_alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="Gate: significance level of the paired bootstrap (DSR >= 1 - alpha)"
+    )
+    gate_block_bars: int = Field(24, ge=1, description="Gate: mean block length of the stationary bootstrap")
+    gate_resamples: int = Field(2000, ge=99, description="Gate: bootstrap resamples")
+    gate_min_bars: int = Field(240, ge=3, description="Gate: fewest paired out-of-sample bars")
+    min_trades_per_symbol: int = Field(
+        3, ge=0, description="Gate: fewest out-of-sample trades on every symbol a model is scored on"
+    )
+    min_shadow_bars: int = Field(
+        168, ge=3, description="Gate: shadow-book bars from which they replace the walk-forward evidence"
+    )
     retrain_new_bars: int = Field(24, ge=1, description="Retrain after this many new bars per symbol")
     drift_psi: float = Field(0.2, gt=0, description="Retrain when a key feature's PSI passes this")
     decay_sharpe_drop: float = Field(

@@ -6,7 +6,7 @@ import pytest
 
 from xray_core.learning.dataset import FEATURES, LABEL_COLUMNS
 from xray_pipelines.definitions import defs
-from xray_pipelines.mlops.registry import CHALLENGER, list_versions
+from xray_pipelines.mlops.registry import CHALLENGER, list_versions, load_evidence
 from xray_pipelines.partitions import SYMBOLS
 from xray_pipelines.resources import (
     ExchangeResource,
@@ -90,9 +90,14 @@ def test_three_models_train_register_and_meet_the_gate(instance, learning_resour
     for name in ("xray-gbm", "xray-lstm", "xray-rl"):
         assert name in decisions
     judged = list_versions(client)
-    assert all(r["gate"] for r in judged)  # every challenger was judged, with its reason
-    for r in judged:
-        promoted = r["gate"].startswith("first champion") or " beats the champion" in r["gate"]
-        assert ("champion" in r["aliases"]) == promoted, r
+    for r in judged:  # every challenger was judged on paired evidence, with its numbers and reason
+        keys = {"verdict", "reason", "p_value", "trials", "oos_sharpe_ci_low", "sharpe_at_2x_costs"}
+        assert set(r["gate"]) >= keys, r["gate"]
+        assert r["gate"]["trials"] == 1 and r["gate"]["source"] == "walk-forward", r["gate"]
+        assert ("champion" in r["aliases"]) == (r["gate"]["verdict"] == "promote"), r
+        evidence = load_evidence(client, client.get_model_version(r["name"], str(r["version"])))
+        assert evidence is not None and evidence.champion is None  # the first ones face the baselines
+        assert evidence.challenger.size == evidence.buy_and_hold.size == evidence.challenger_2x.size > 100
+        assert set(evidence.trades_per_symbol) == set(CHOSEN)
     again = _materialize(instance, learning_resources, "model_promotion")  # nothing new to judge
     assert again.asset_materializations_for_node("model_promotion")[0].metadata["promoted"].value == 0

@@ -1,5 +1,6 @@
 """The model registry on a real MLflow store: versions, aliases, the gate, lineage, rollback."""
 
+import dataclasses
 import subprocess
 import sys
 from importlib.metadata import version
@@ -14,10 +15,12 @@ from xray_core.errors import XrayError
 from xray_core.learning.dataset import FEATURES
 from xray_core.learning.gate import GateConfig
 from xray_core.learning.models.registry import MODEL_KINDS, build_model
+from xray_core.learning.skill import SHADOW, PairedReturns
 from xray_pipelines.mlops.registry import (
     CHALLENGER,
     CHAMPION,
     Tracking,
+    demote,
     gate_challenger,
     list_versions,
     log_model_version,
@@ -25,7 +28,10 @@ from xray_pipelines.mlops.registry import (
     rollback,
 )
 
-GATE = GateConfig(margin=0.1, min_trades=5)
+GATE = GateConfig(resamples=499)
+HOURLY = 24 * 365
+GATE_KEYS = {"p_value", "trials", "baseline_flat_sharpe", "sharpe_at_2x_costs", "verdict", "reason",
+             "oos_sharpe", "oos_sharpe_ci_low", "oos_sharpe_ci_high"}
 
 
 @pytest.fixture
@@ -63,11 +69,23 @@ def frame() -> pl.DataFrame:
     return pl.concat(rows).sort("timestamp", "symbol")
 
 
+def _evidence(skill: float, champion: str | None = None, seed: int = 1, trend: float = 0.0) -> PairedReturns:
+    """Paired returns of a long-only model that sees the next move's sign with strength `skill`,
+    against a guessing champion (version `champion`) or none."""
+    rng = np.random.default_rng(seed)
+    market = rng.normal(trend, 0.01, 1200)
+    held = ((skill * market + rng.normal(0, 0.01, market.size)) > 0).astype(float)
+    cost = 0.001 * np.abs(np.diff(np.concatenate([[0.0], held])))
+    guess = (rng.random(market.size) > 0.5) * market if champion else None
+    return PairedReturns(held * market - cost, guess, market, held * market - 2 * cost,
+                         {"AAA/USDT": 30.0, "BBB/USDT": 25.0}, HOURLY, champion_version=champion)
+
+
 def _register(
-    tracking: Tracking, frame: pl.DataFrame, sharpe: float, bh: float = 0.2, trades: float = 30
+    tracking: Tracking, frame: pl.DataFrame, sharpe: float, evidence: PairedReturns | None = None
 ) -> str:
     model = build_model("gbm").fit(frame)
-    metrics = {"oos_sharpe": sharpe, "bh_sharpe": bh, "oos_trades": trades, "oos_return": 0.1}
+    metrics = {"oos_sharpe": sharpe, "bh_sharpe": 0.2, "oos_trades": 30.0, "oos_return": 0.1}
     lineage = {
         "xray.data_version": f"data-{sharpe}",
         "xray.code_version": "code-1",
@@ -80,6 +98,7 @@ def _register(
         metrics=metrics,
         tags=lineage,
         example=frame.select("timestamp", "symbol", *FEATURES).head(8),
+        evidence=evidence,
     )
     return str(version.version)
 
@@ -88,27 +107,36 @@ def _alias(client, alias: str) -> str:
     return str(client.get_model_version_by_alias("xray-gbm", alias).version)
 
 
-def test_the_gate_promotes_a_better_challenger_and_refuses_a_worse_one(tracking, frame):
+def test_the_gate_promotes_skill_refuses_noise_and_logs_its_record(tracking, frame):
     client = tracking.client()
-    first = _register(tracking, frame, sharpe=1.0)
+    first = _register(tracking, frame, sharpe=1.0, evidence=_evidence(1.0))
     decision = gate_challenger(client, "gbm", GATE, {"xray.dagster_run_id": "run-1"})
     assert decision.promote, decision.reason
     assert _alias(client, CHAMPION) == first
 
-    worse = _register(tracking, frame, sharpe=1.05)  # better, but not by the margin
+    noise = _register(tracking, frame, sharpe=1.5, evidence=_evidence(0.0, champion=first, seed=2))
     decision = gate_challenger(client, "gbm", GATE, {})
-    assert not decision.promote and "does not beat the champion" in decision.reason
+    assert not decision.promote and decision.trials == 2 and "champion v1" in decision.reason
     assert _alias(client, CHAMPION) == first
-    assert _alias(client, CHALLENGER) == worse
+    assert _alias(client, CHALLENGER) == noise
 
-    better = _register(tracking, frame, sharpe=1.5)
+    better = _register(tracking, frame, sharpe=1.2, evidence=_evidence(1.0, champion=first, seed=3))
     decision = gate_challenger(client, "gbm", GATE, {"xray.dagster_run_id": "run-3"})
-    assert decision.promote
+    assert decision.promote, decision.reason
+    assert decision.trials == 3 and decision.p_value < GATE.alpha
     champion = client.get_model_version_by_alias("xray-gbm", CHAMPION)
     assert str(champion.version) == better
     assert champion.tags["xray.previous_champion"] == first
     assert champion.tags["xray.promotion.dagster_run_id"] == "run-3"
-    assert champion.tags["xray.data_version"] == "data-1.5" and champion.tags["xray.code_version"] == "code-1"
+    assert champion.tags["xray.data_version"] == "data-1.2" and champion.tags["xray.code_version"] == "code-1"
+
+    rows = {str(r["version"]): r for r in list_versions(client)}
+    for row in rows.values():
+        assert set(row["gate"]) >= GATE_KEYS, row["gate"]
+        assert {"oos_sharpe", "oos_sharpe_ci_low", "oos_sharpe_ci_high"} <= set(row["metrics"])
+    assert rows[noise]["gate"]["verdict"] == "keep" and rows[better]["gate"]["verdict"] == "promote"
+    logged = rows[better]["metrics"]["oos_sharpe_ci_low"]
+    assert logged == pytest.approx(rows[better]["gate"]["oos_sharpe_ci_low"])
 
     assert rollback(client, "gbm") == (better, first)
     assert _alias(client, CHAMPION) == first
@@ -116,17 +144,45 @@ def test_the_gate_promotes_a_better_challenger_and_refuses_a_worse_one(tracking,
         rollback(client, "gbm")
 
 
+def test_evidence_against_another_champion_or_none_is_not_used(tracking, frame):
+    client = tracking.client()
+    _register(tracking, frame, sharpe=1.0)  # logged without evidence
+    old = gate_challenger(client, "gbm", GATE, {})
+    assert not old.promote and "no paired evidence" in old.reason
+    first = _register(tracking, frame, sharpe=1.0, evidence=_evidence(1.0))
+    assert gate_challenger(client, "gbm", GATE, {}).promote
+    _register(tracking, frame, sharpe=1.0, evidence=_evidence(1.0, champion="99"))
+    stale = gate_challenger(client, "gbm", GATE, {})
+    assert not stale.promote and f"champion is v{first}" in stale.reason
+
+
 def test_a_challenger_that_loses_to_buy_and_hold_never_becomes_the_first_champion(tracking, frame):
     client = tracking.client()
-    _register(tracking, frame, sharpe=0.25, bh=0.2)
+    _register(tracking, frame, sharpe=0.25, evidence=_evidence(0.0, trend=0.003))
     decision = gate_challenger(client, "gbm", GATE, {})
     assert not decision.promote and "buy-and-hold" in decision.reason
     assert all(CHAMPION not in row["aliases"] for row in list_versions(client))
 
 
+def test_a_demoted_champion_hands_back_to_its_predecessor_then_to_flat(tracking, frame):
+    client = tracking.client()
+    first = _register(tracking, frame, sharpe=1.0, evidence=_evidence(1.0))
+    assert gate_challenger(client, "gbm", GATE, {}).promote
+    second = _register(tracking, frame, sharpe=1.0, evidence=_evidence(1.0, champion=first, seed=4))
+    assert gate_challenger(client, "gbm", GATE, {}).promote
+    assert demote(client, "gbm", "live Sharpe -1.00 below the promised lower bound 0.50") == first
+    assert _alias(client, CHAMPION) == first
+    demoted = client.get_model_version("xray-gbm", second)
+    assert demoted.tags["xray.demotion_reason"].startswith("live Sharpe -1.00")
+    rows = {str(r["version"]): r for r in list_versions(client)}
+    assert rows[second]["gate"]["demoted"].startswith("live Sharpe")
+    assert demote(client, "gbm", "again") is None  # no predecessor: flat, no champion
+    assert all(CHAMPION not in row["aliases"] for row in list_versions(client))
+
+
 def test_the_champion_loads_by_alias_in_a_fresh_process_and_predicts(tracking, frame, tmp_path):
     client = tracking.client()
-    _register(tracking, frame, sharpe=2.0)
+    _register(tracking, frame, sharpe=2.0, evidence=_evidence(1.0))
     assert gate_challenger(client, "gbm", GATE, {}).promote
     rows = list_versions(client)
     assert rows[0]["flavor"] == "sklearn" and rows[0]["aliases"] == [CHALLENGER, CHAMPION]
@@ -185,3 +241,21 @@ def test_each_kind_requires_its_own_libraries_and_no_other_kinds(kind):
     names = _requirement_names(pip_requirements(MODEL_KINDS[kind]))
     others = set().union(*(libs for k, libs in OWN_LIBRARIES.items() if k != kind)) - OWN_LIBRARIES[kind]
     assert names == WRAPPER | OWN_LIBRARIES[kind] and not names & others
+
+
+def test_a_long_enough_shadow_record_replaces_the_walk_forward_evidence(tracking, frame):
+    client = tracking.client()
+    first = _register(tracking, frame, sharpe=1.0, evidence=_evidence(1.0))
+    assert gate_challenger(client, "gbm", GATE, {}).promote
+    _register(tracking, frame, sharpe=1.0, evidence=_evidence(1.0, champion=first, seed=5))
+    # The shadow books say it guesses: that live record wins over the folds' planted skill.
+    shadow = dataclasses.replace(_evidence(0.0, champion=first, seed=6), source=SHADOW)
+    record = gate_challenger(client, "gbm", GATE, {}, shadow=shadow)
+    assert record.source == SHADOW and not record.promote, record.reason
+    # Fewer than min_shadow_bars shadow bars: the folds decide.
+    _register(tracking, frame, sharpe=1.0, evidence=_evidence(1.0, champion=first, seed=5))
+    n = GATE.min_shadow_bars - 1
+    short = dataclasses.replace(shadow, challenger=shadow.challenger[:n], champion=shadow.champion[:n],
+                                buy_and_hold=shadow.buy_and_hold[:n], challenger_2x=shadow.challenger_2x[:n])
+    record = gate_challenger(client, "gbm", GATE, {}, shadow=short)
+    assert record.source == "walk-forward" and record.promote, record.reason

@@ -4,11 +4,18 @@ promotion with lineage, rollback, and listing — all through the MLflow client.
 Names: one registered model per kind (`xray-gbm`, `xray-lstm`, `xray-rl`). A new version gets the
 alias `challenger`; the gate (`xray_core.learning.gate`) decides whether it also becomes `champion`.
 A promotion records on the new champion the version it replaced (`xray.previous_champion`), why, and
-the data version, code version and Dagster run behind it; `rollback` follows that record back.
+the data version, code version and Dagster run behind it; `rollback` follows that record back, and
+`demote` does so by itself (or leaves no champion) when a champion's live record breaks its promise.
+
+Gate records: every judged version carries the gate's record (`GateRecord.as_dict`) as the JSON tag
+`xray.gate_record` and the artifact `gate/record.json`, its reason as `xray.gate`, and the metrics
+`oos_sharpe_ci_low`, `oos_sharpe_ci_high`, `gate_p_value`, `gate_trials`, `gate_deflated_sharpe`,
+`sharpe_at_2x_costs` on its run. The evidence it was judged on is the artifact `gate/evidence.json`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import time
@@ -26,8 +33,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from xray_core.errors import ConfigError, XrayError
-from xray_core.learning.gate import GateConfig, GateDecision, decide
+from xray_core.learning.gate import PROMOTE, GateConfig, GateRecord, judge
 from xray_core.learning.models.base import BASE_LIBRARY, SignalModel
+from xray_core.learning.skill import PairedReturns
 from xray_core.settings import resolve_tracking_uri
 
 KINDS = ("gbm", "lstm", "rl")
@@ -36,6 +44,7 @@ FLAVORS = {"gbm": "sklearn", "lstm": "lightning", "rl": "sb3"}
 CHAMPION, CHALLENGER = "champion", "challenger"
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 LINEAGE_KEYS = ("xray.data_version", "xray.code_version", "xray.dagster_run_id")
+EVIDENCE, RECORD = "gate/evidence.json", "gate/record.json"
 # What pyfunc_model.py imports to serve any kind (pyarrow: polars converts MLflow's pandas input with it).
 WRAPPER_REQUIREMENTS = ("numpy", "pandas", "polars", "pyarrow")
 
@@ -80,9 +89,11 @@ def log_model_version(
     metrics: dict[str, float],
     tags: dict[str, str],
     example: pl.DataFrame,
+    evidence: PairedReturns | None = None,
 ) -> ModelVersion:
-    """Log `model` (a trained xray_core.learning model) with its parameters, out-of-sample metrics and
-    lineage as a new version of its registered model, and make it the challenger."""
+    """Log `model` (a trained xray_core.learning model) with its parameters, out-of-sample metrics,
+    lineage and the gate's evidence (its paired per-bar returns) as a new version of its registered
+    model, and make it the challenger."""
     name = _name(kind)
     with (
         tempfile.TemporaryDirectory(prefix=f"xray-{kind}-") as tmp,
@@ -93,6 +104,8 @@ def log_model_version(
         # ±inf is not, since MLflow would store it as ±1.8e308, a number that means nothing.
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and not np.isinf(v)})
         mlflow.set_tags(tags | {"xray.kind": kind, "xray.flavor": FLAVORS[kind]})
+        if evidence is not None:
+            mlflow.log_dict(evidence.to_json(), EVIDENCE)
         model.save(Path(tmp) / "model")
         # MLflow schemas take naive datetimes: send UTC without the zone (the wrapper restores it).
         example_pd = example.with_columns(pl.col("timestamp").dt.replace_time_zone(None)).to_pandas()
@@ -108,7 +121,10 @@ def log_model_version(
         )
     client = MlflowClient()
     version = client.get_model_version(name, str(info.registered_model_version))
-    for key, value in (tags | {"xray.flavor": FLAVORS[kind], "xray.run_id": run.info.run_id}).items():
+    # The recipe, so that a later challenger can refit this one on its own folds.
+    recipe = {"xray.flavor": FLAVORS[kind], "xray.run_id": run.info.run_id,
+              "xray.params": json.dumps(params, sort_keys=True, default=str)}
+    for key, value in (tags | recipe).items():
         client.set_model_version_tag(name, version.version, key, value)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return version
@@ -124,6 +140,25 @@ def champion(client: MlflowClient, name: str) -> ModelVersion | None:
     return by_alias(client, name, CHAMPION)
 
 
+def load_evidence(client: MlflowClient, version: ModelVersion) -> PairedReturns | None:
+    """The paired returns logged with `version` (None for a version logged without them)."""
+    if not version.run_id:
+        return None
+    try:
+        with tempfile.TemporaryDirectory(prefix="xray-evidence-") as tmp:
+            path = client.download_artifacts(version.run_id, EVIDENCE, tmp)
+            return PairedReturns.from_json(json.loads(Path(path).read_text()))
+    except (MlflowException, OSError):
+        return None
+
+
+def trials(client: MlflowClient, name: str) -> tuple[int, list[float]]:
+    """Every version ever logged for `name` (each one a trial) and their out-of-sample Sharpes."""
+    versions = client.search_model_versions(f"name = '{name}'")
+    sharpes = [version_metrics(client, v).get("oos_sharpe", float("nan")) for v in versions]
+    return len(versions), sharpes
+
+
 def gate_challenger(
     client: MlflowClient,
     kind: str,
@@ -131,24 +166,87 @@ def gate_challenger(
     lineage: dict[str, str],
     version: str | None = None,
     force: bool = False,
-) -> GateDecision:
-    """Run the gate on the challenger (or `version`) and promote it when it passes (or `force`)."""
+    shadow: PairedReturns | None = None,
+) -> GateRecord:
+    """Run the gate on the challenger (or `version`) and promote it when it passes (or `force`).
+    `shadow`: its shadow-book record against the champion, used instead of the walk-forward evidence
+    once it has `config.min_shadow_bars` bars. The record is logged on the version either way."""
     name = _name(kind)
     candidate = client.get_model_version(name, version) if version else by_alias(client, name, CHALLENGER)
     if candidate is None:
-        return GateDecision(False, f"{name} has no challenger to promote (train one with `xray train`)")
+        return _refusal(f"{name} has no challenger to promote (train one with `xray train`)")
     incumbent = champion(client, name)
     if incumbent is not None and incumbent.version == candidate.version:
-        return GateDecision(False, f"version {candidate.version} already is the champion")
-    decision = decide(
-        version_metrics(client, candidate), version_metrics(client, incumbent) if incumbent else None, config
-    )
-    if force and not decision.promote:
-        decision = GateDecision(True, f"forced by an operator (the gate said: {decision.reason})")
-    if decision.promote:
-        _promote(client, name, candidate, incumbent, decision.reason, lineage)
-    client.set_model_version_tag(name, candidate.version, "xray.gate", decision.reason)
-    return decision
+        return _refusal(f"version {candidate.version} already is the champion")
+    evidence = shadow if shadow is not None and shadow.challenger.size >= config.min_shadow_bars else None
+    evidence = evidence or load_evidence(client, candidate)
+    count, sharpes = trials(client, name)
+    if evidence is None:
+        record = _refusal(f"version {candidate.version} has no paired evidence (logged before the "
+                          "skill gate): retrain it", count)
+    elif incumbent is None and evidence.champion is not None:
+        # Its champion was demoted since: judge it against the baselines alone.
+        alone = dataclasses.replace(evidence, champion=None, champion_version=None)
+        record = judge(alone, count, sharpes, config)
+    elif incumbent is not None and evidence.champion_version != str(incumbent.version):
+        record = _refusal(f"scored against {_was(evidence)}, but the champion is v{incumbent.version}: "
+                          "retrain to compare on the same bars", count)
+    else:
+        record = judge(evidence, count, sharpes, config)
+    if force and not record.promote:
+        record = dataclasses.replace(record, verdict=PROMOTE,
+                                     reason=f"forced by an operator (the gate said: {record.reason})")
+    if record.promote:
+        _promote(client, name, candidate, incumbent, record.reason, lineage)
+    _log_record(client, name, candidate, record)
+    return record
+
+
+def _was(evidence: PairedReturns) -> str:
+    return f"v{evidence.champion_version}" if evidence.champion_version else "no champion"
+
+
+def _refusal(reason: str, count: int = 0) -> GateRecord:
+    nan = float("nan")
+    return GateRecord("keep", reason, nan, count, nan, nan, nan, nan, "-", nan, 0.0, nan, nan, 0.0, 0, "-")
+
+
+def _log_record(client: MlflowClient, name: str, version: ModelVersion, record: GateRecord) -> None:
+    data = record.as_dict()
+    client.set_model_version_tag(name, version.version, "xray.gate", record.reason)
+    client.set_model_version_tag(name, version.version, "xray.gate_record", json.dumps(data))
+    if not version.run_id:
+        return
+    client.log_dict(version.run_id, data, RECORD)
+    metrics = {
+        "oos_sharpe_ci_low": record.oos_sharpe_ci_low, "oos_sharpe_ci_high": record.oos_sharpe_ci_high,
+        "gate_p_value": record.p_value, "gate_trials": float(record.trials),
+        "gate_deflated_sharpe": record.deflated_sharpe, "sharpe_at_2x_costs": record.sharpe_at_2x_costs,
+    }
+    for key, value in metrics.items():
+        if np.isfinite(value):
+            client.log_metric(version.run_id, key, float(value))
+
+
+def demote(client: MlflowClient, kind_or_name: str, reason: str) -> str | None:
+    """Remove the champion whose live record broke its promise: its predecessor becomes champion again
+    (unless that one was demoted too), else no version is champion (the model is not traded: flat).
+    Returns the new champion's version, or None."""
+    name = kind_or_name if kind_or_name.startswith("xray-") else _name(kind_or_name)
+    current = champion(client, name)
+    if current is None:
+        return None
+    client.set_model_version_tag(name, current.version, "xray.demoted_at", _now())
+    client.set_model_version_tag(name, current.version, "xray.demotion_reason", reason)
+    previous = current.tags.get("xray.previous_champion")
+    if previous:
+        before = client.get_model_version(name, previous)
+        if "xray.demoted_at" not in before.tags:
+            client.set_registered_model_alias(name, CHAMPION, previous)
+            client.set_model_version_tag(name, previous, "xray.restored_at", _now())
+            return str(previous)
+    client.delete_registered_model_alias(name, CHAMPION)
+    return None
 
 
 def rollback(client: MlflowClient, kind_or_name: str) -> tuple[str, str]:
@@ -189,10 +287,21 @@ def list_versions(client: MlflowClient) -> list[dict[str, Any]]:
                     "lineage": {
                         k.removeprefix("xray."): version.tags[k] for k in LINEAGE_KEYS if k in version.tags
                     },
-                    "gate": version.tags.get("xray.gate", ""),
+                    "gate": _gate(version),
                 }
             )
     return rows
+
+
+def _gate(version: ModelVersion) -> dict[str, Any]:
+    """The gate's record of `version` ({} before it was judged), with why it was demoted, if it was."""
+    raw = version.tags.get("xray.gate_record")
+    record: dict[str, Any] = json.loads(raw) if raw else {}
+    if "xray.gate" in version.tags and not record:
+        record = {"verdict": None, "reason": version.tags["xray.gate"]}
+    if "xray.demotion_reason" in version.tags:
+        record["demoted"] = version.tags["xray.demotion_reason"]
+    return record
 
 
 def _promote(
@@ -246,6 +355,13 @@ def _now() -> str:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+
+
+def gate_config(settings: Any) -> GateConfig:
+    """The gate as `XRAY_MODELS_GATE_*` / `..._MIN_TRADES_PER_SYMBOL` / `..._MIN_SHADOW_BARS` set it."""
+    return GateConfig(alpha=settings.gate_alpha, block_bars=settings.gate_block_bars,
+                      resamples=settings.gate_resamples, min_trades_per_symbol=settings.min_trades_per_symbol,
+                      min_bars=settings.gate_min_bars, min_shadow_bars=settings.min_shadow_bars)
 
 
 def tracking_for(models_tracking_uri: str | None, experiment: str, home: Path) -> Tracking:

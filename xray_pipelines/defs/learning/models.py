@@ -5,18 +5,31 @@ the past), backtests the out-of-sample signals with the same engine as every str
 final model on all the data and logs it to MLflow — parameters, `oos_*` and `bh_*` metrics, lineage,
 signature, an input example and the out-of-sample predictions — as a new version of its registered
 model with the alias `challenger`. Whether it becomes `champion` is `model_promotion`'s decision.
+
+The gate's evidence is logged with it (`gate/evidence.json`): per-bar portfolio returns on the test
+folds of the challenger, of buy-and-hold, of the challenger at twice the fees and slippage, and of the
+current champion on the SAME folds — the champion's recipe (its logged parameters) refitted fold by
+fold like the challenger. When the recipe is the challenger's own (same parameters, same code), the
+refit would reproduce the challenger's returns, so they are reused: the folds cannot tell two fits of
+one recipe apart, only the shadow books can.
 """
 
+import dataclasses
+import json
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 import polars as pl
+from mlflow import MlflowClient
 
 from xray_core.backtest import BacktestConfig
+from xray_core.backtest.metrics import Calendar
 from xray_core.learning.dataset import FEATURES
-from xray_core.learning.evaluate import EvalConfig, walk_forward_evaluate
+from xray_core.learning.evaluate import EvalConfig, OosReport, evaluate_oos, walk_forward_evaluate
 from xray_core.learning.models.registry import DEMO_PARAMS, build_model
-from xray_core.learning.splits import purged_walk_forward
+from xray_core.learning.skill import PairedReturns, equity_returns
+from xray_core.learning.splits import Fold, purged_walk_forward
 from xray_core.research.store import LakeSeries
 from xray_core.research.versions import code_version
 from xray_core.strategies import get_strategy
@@ -25,7 +38,7 @@ from xray_pipelines.defs.research.backtests import backtest_config
 from xray_pipelines.groups import Group
 from xray_pipelines.metadata import markdown
 from xray_pipelines.mlops.oos import log_oos_predictions
-from xray_pipelines.mlops.registry import FLAVORS, MODEL_NAMES, log_model_version
+from xray_pipelines.mlops.registry import CHAMPION, FLAVORS, MODEL_NAMES, by_alias, log_model_version
 from xray_pipelines.resources import MarketScope, ModelsResource, ResearchResource
 
 KIND_LIBRARIES = {
@@ -82,12 +95,17 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             horizon_bars=settings.horizon_bars,
             embargo_bars=settings.embargo_bars,
         )
+        config = EvalConfig(long_above=LONG_ABOVE, backtest=costs)
         report = walk_forward_evaluate(
             frame,
             candles,
             lambda train, test: build_model(kind, **params).fit(train).predict_proba(test),
             folds,
-            EvalConfig(long_above=LONG_ABOVE, backtest=costs),
+            config,
+        )
+        models.tracking().activate()
+        evidence = paired_evidence(
+            kind, params, report, models.tracking().client(), frame, candles, folds, config
         )
         model = build_model(kind, **params).fit(frame)
         lineage = {
@@ -98,7 +116,6 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             # Whether it learnt from news: the runtime then feeds it the lake's sentiment (no skew).
             "xray.sentiment": str(trained_with_news(frame)).lower(),
         }
-        models.tracking().activate()
         version = log_model_version(
             kind,
             model,
@@ -106,6 +123,7 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             metrics=report.metrics,
             tags=lineage,
             example=frame.select("timestamp", "symbol", *FEATURES).tail(64),
+            evidence=evidence,
         )
         # Its walk-forward record, for strategy selection at bundle time (xray_core.research.selection).
         log_oos_predictions(models.tracking().client(), version, report.predictions)
@@ -120,6 +138,7 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
                 "version": int(version.version),
                 "mlflow_run_id": version.run_id or "",
                 "folds": len(folds),
+                "gate_evidence": "; ".join(evidence.notes),
                 "training_rows": frame.height,
                 "params": dg.MetadataValue.json(model.params()),
                 "windows": markdown(report.windows.select(pl.all().exclude("^.*_ms$")).head(40)),
@@ -133,6 +152,51 @@ def trained_with_news(frame: pl.DataFrame) -> bool:
     """Whether any training row had news (a sentiment feature not 0, the "no news" value)."""
     news = [name for name in FEATURES if "sent_" in name]
     return bool(frame.select(pl.any_horizontal(pl.col(news).fill_nan(0).fill_null(0) != 0).any()).item())
+
+
+def paired_evidence(
+    kind: str,
+    params: dict[str, Any],
+    report: OosReport,
+    client: MlflowClient,
+    frame: pl.DataFrame,
+    candles: Mapping[str, pl.DataFrame],
+    folds: list[Fold],
+    config: EvalConfig,
+) -> PairedReturns:
+    """The challenger's, buy-and-hold's, its 2x-costs and the champion's per-bar returns on these folds."""
+    backtest = config.backtest
+    doubled = dataclasses.replace(
+        config, backtest=dataclasses.replace(backtest, fee=2 * backtest.fee, slippage=2 * backtest.slippage)
+    )
+    at_2x = evaluate_oos(report.predictions, candles, doubled).equity["oos"].to_numpy()
+    trades = report.windows.group_by("symbol").agg(pl.col("n_trades").sum()).rows()
+    stamps = report.equity["timestamp"].dt.epoch("ms").to_numpy()
+    per_year = float(Calendar.from_timestamps(stamps).bars_per_year)
+    incumbent = by_alias(client, MODEL_NAMES[kind], CHAMPION)
+    champion, notes = None, []
+    if incumbent is not None:
+        recipe = json.loads(incumbent.tags.get("xray.params", "null")) or params
+        same = recipe == json.loads(json.dumps(params, sort_keys=True, default=str)) and (
+            incumbent.tags.get("xray.code_version") == code_version(*LEARNING_CODE)
+        )
+        if same:
+            champion = equity_returns(report.equity["oos"].to_numpy())
+            notes.append(f"champion v{incumbent.version} has the same recipe: its fold returns are these")
+        else:
+            def refit(train: pl.DataFrame, test: pl.DataFrame) -> Any:
+                return build_model(kind, **recipe).fit(train).predict_proba(test)
+
+            theirs = walk_forward_evaluate(frame, candles, refit, folds, config)
+            champion = equity_returns(theirs.equity["oos"].to_numpy())
+            notes.append(f"champion v{incumbent.version} refitted on these {len(folds)} folds")
+    else:
+        notes.append("no champion: judged against flat and buy-and-hold")
+    ours, bh = (equity_returns(report.equity[key].to_numpy()) for key in ("oos", "bh"))
+    return PairedReturns(
+        ours, champion, bh, equity_returns(at_2x), {str(s): float(n) for s, n in trades}, per_year,
+        champion_version=None if incumbent is None else str(incumbent.version), notes=tuple(notes),
+    )
 
 
 def _training_data_version(context: dg.AssetExecutionContext) -> str:

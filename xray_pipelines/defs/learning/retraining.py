@@ -7,15 +7,19 @@ trigger fire once per cause) or a SkipReason saying why not:
 * `retrain_on_drift`: has a key feature's distribution over the recent bars drifted from the training
   data — PSI above XRAY_MODELS_DRIFT_PSI and above what windows of the same length normally show?
 * `retrain_on_decay`: has the champion's live record fallen XRAY_MODELS_DECAY_SHARPE_DROP below the
-  out-of-sample Sharpe it was promoted on? Judged only on bars whose labels it never saw (after
-  `trained_until` + XRAY_MODELS_HORIZON_BARS), on the symbols that have XRAY_MODELS_DECAY_MIN_BARS such
-  bars each, at the research costs the gate used; its positions are its fills where the runtime traded
-  it (`live_fills`) and its own replayed signals elsewhere (`xray_core.learning.live_record`).
+  out-of-sample Sharpe it was promoted on, or below that Sharpe's lower confidence bound (the gate's
+  `oos_sharpe_ci_low`; `model_promotion` then demotes it)? Judged only on bars whose labels it never
+  saw (after `trained_until` + XRAY_MODELS_HORIZON_BARS), on the symbols that have
+  XRAY_MODELS_DECAY_MIN_BARS such bars each, at the research costs the gate used; its positions are its
+  fills where the runtime traded it (`live_fills`) and its own replayed signals elsewhere
+  (`xray_core.learning.live_record`).
 """
 
 import hashlib
 import math
 import statistics
+from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -24,6 +28,7 @@ import polars as pl
 from xray_core.learning.dataset import live_features
 from xray_core.learning.drift import calibrated_drift
 from xray_core.learning.evaluate import EvalConfig, evaluate_oos
+from xray_core.learning.gate import decayed
 from xray_core.learning.live_record import Replay, champion_record, fresh_after_ms, fresh_bars
 from xray_core.research.store import LakeSeries, LakeTable
 from xray_core.timeframes import TIMEFRAME_MS
@@ -106,47 +111,87 @@ def retrain_on_decay(
 ):
     """A champion whose live record — its fills where the runtime traded it, its own positions replayed
     on the candles elsewhere — on bars it never saw a label of has lost its out-of-sample edge."""
-    from xray_pipelines.mlops.registry import CHAMPION, MODEL_NAMES, by_alias, version_metrics
+    from xray_pipelines.mlops.registry import MODEL_NAMES
 
     settings = models.settings()
     client = models.tracking().client()
     candles = {s.symbol: s.candles for s in market.good_series()}
     fills = journal.fills()  # the journal now, not the last `live_fills` snapshot
-    # The gate's costs: the champion's promised oos_sharpe was measured with them.
-    config = EvalConfig(backtest=backtest_config(research))
-    bar_ms = TIMEFRAME_MS[market.timeframe]
-    decayed, notes = [], []
+    due, notes = [], []
     for name in MODEL_NAMES.values():
-        champion = by_alias(client, name, CHAMPION)
-        trained_until = champion.tags.get("xray.trained_until") if champion else None
-        if champion is None or trained_until is None:
+        check = live_check(client, name, market, candles, fills, settings, research)
+        if check is None:
             continue
-        label = f"{name} v{champion.version}"
-        after = fresh_after_ms(int(trained_until), settings.horizon_bars, bar_ms)
-        counts = fresh_bars(candles, after)
-        judged = {s: c for s, c in candles.items() if counts[s] >= settings.decay_min_bars}
-        if not judged:
-            most = max(counts.values(), default=0)
-            notes.append(f"{label}: too few new bars per symbol after trained_until + "
-                         f"{settings.horizon_bars} bars (at most {most}, {settings.decay_min_bars} needed)")
-            continue
-        mine = fills.filter(pl.col("model_version") == f"{name}/{champion.version}")
-        replay = _replay(market, candles, f"models:/{name}/{champion.version}")
-        record = champion_record(judged, mine, after, replay)
-        live = evaluate_oos(record, judged, config).metrics["oos_sharpe"]
-        promised = version_metrics(client, champion).get("oos_sharpe", float("nan"))
-        shares = record.group_by("source").len().sort("source").rows()
-        how = ", ".join(f"{n} {source}" for source, n in shares)
-        notes.append(f"{label}: live Sharpe {live:.2f} vs promised {promised:.2f} on {len(judged)} symbols "
-                     f"(min {min(counts[s] for s in judged)} new bars each; bars: {how})")
-        if math.isfinite(promised) and not live >= promised - settings.decay_sharpe_drop:
-            decayed.append((name, champion.version, notes[-1]))
-    if not decayed:
+        notes.append(check.note)
+        if check.lost_edge(settings.decay_sharpe_drop) or check.broke_promise():
+            due.append((name, check.version, check.note))
+    if not due:
         return dg.SkipReason("; ".join(notes) or "no champion to judge yet")
     return dg.RunRequest(
-        run_key="decay-" + "-".join(f"{name}-{version}" for name, version, _ in decayed),
-        tags={"xray/trigger": "decayed: " + "; ".join(note for _, _, note in decayed)},
+        run_key="decay-" + "-".join(f"{name}-{version}" for name, version, _ in due),
+        tags={"xray/trigger": "decayed: " + "; ".join(note for _, _, note in due)},
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCheck:
+    """A champion's live record against what it promised: live is None when too few bars were fresh."""
+
+    version: str
+    live: float | None
+    promised: float
+    promised_ci_low: float
+    note: str
+
+    def lost_edge(self, drop: float) -> bool:
+        if self.live is None or not math.isfinite(self.promised):
+            return False
+        return not self.live >= self.promised - drop
+
+    def broke_promise(self) -> bool:
+        """Below the lower confidence bound of the Sharpe it was promoted with (`gate.decayed`)."""
+        return self.live is not None and decayed(self.live, self.promised_ci_low)
+
+
+def live_check(
+    client: Any,
+    name: str,
+    market: MarketScope,
+    candles: dict[str, pl.DataFrame],
+    fills: pl.DataFrame,
+    settings: Any,
+    research: ResearchResource,
+) -> LiveCheck | None:
+    """The champion of `name` on bars whose labels it never saw, at the research costs the gate used
+    (its promise was measured with them); None without a champion with a known `trained_until`."""
+    from xray_pipelines.mlops.registry import CHAMPION, by_alias, version_metrics
+
+    champion = by_alias(client, name, CHAMPION)
+    trained_until = champion.tags.get("xray.trained_until") if champion else None
+    if champion is None or trained_until is None:
+        return None
+    label = f"{name} v{champion.version}"
+    metrics = version_metrics(client, champion)
+    promised = metrics.get("oos_sharpe", math.nan)
+    ci_low = metrics.get("oos_sharpe_ci_low", math.nan)
+    after = fresh_after_ms(int(trained_until), settings.horizon_bars, TIMEFRAME_MS[market.timeframe])
+    counts = fresh_bars(candles, after)
+    judged = {s: c for s, c in candles.items() if counts[s] >= settings.decay_min_bars}
+    if not judged:
+        most = max(counts.values(), default=0)
+        why = (f"{label}: too few new bars per symbol after trained_until + {settings.horizon_bars} "
+               f"bars (at most {most}, {settings.decay_min_bars} needed)")
+        return LiveCheck(str(champion.version), None, promised, ci_low, why)
+    mine = fills.filter(pl.col("model_version") == f"{name}/{champion.version}")
+    replay = _replay(market, candles, f"models:/{name}/{champion.version}")
+    record = champion_record(judged, mine, after, replay)
+    live = evaluate_oos(record, judged, EvalConfig(backtest=backtest_config(research))).metrics["oos_sharpe"]
+    shares = record.group_by("source").len().sort("source").rows()
+    how = ", ".join(f"{n} {source}" for source, n in shares)
+    fewest = min(counts[s] for s in judged)
+    note = (f"{label}: live Sharpe {live:.2f} vs promised {promised:.2f} (lower bound {ci_low:.2f}) "
+            f"on {len(judged)} symbols (min {fewest} new bars each; bars: {how})")
+    return LiveCheck(str(champion.version), live, promised, ci_low, note)
 
 
 def _replay(market: MarketScope, candles: dict[str, pl.DataFrame], uri: str) -> Replay:
