@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 import polars as pl
+from mlflow import MlflowClient
 
 from xray_core.bundle import Bundle, publish
 from xray_core.research.store import LakeTable
@@ -13,8 +14,8 @@ from xray_pipelines.defs.learning.training import LEARNING_CODE
 from xray_pipelines.defs.research.params import strategy_params
 from xray_pipelines.defs.research.risk import risk_profiles
 from xray_pipelines.groups import Group
-from xray_pipelines.mlops.registry import CHAMPION, MODEL_NAMES, by_alias
-from xray_pipelines.resources import MarketScope, ModelsResource
+from xray_pipelines.mlops.registry import CHALLENGER, CHAMPION, MODEL_NAMES, by_alias
+from xray_pipelines.resources import MarketScope, ModelsResource, ResearchResource
 
 
 @dg.asset(
@@ -27,10 +28,11 @@ from xray_pipelines.resources import MarketScope, ModelsResource
     automation_condition=dg.AutomationCondition.eager().ignore(dg.AssetSelection.assets(model_promotion)),
 )
 def promoted_bundle(
-    context: dg.AssetExecutionContext, market: MarketScope, models: ModelsResource
+    context: dg.AssetExecutionContext, market: MarketScope, models: ModelsResource, research: ResearchResource
 ) -> dg.MaterializeResult:
     """The manifest the runtime trades from: symbols with their strategy and parameters, risk sizing
-    per profile, champion models by alias, and the versions behind them. Published atomically; an
+    per profile, champion models by alias, the challengers it shadow-trades (by version) and the
+    research costs it prices their books at, and the versions behind them. Published atomically; an
     unchanged bundle keeps its version."""
     kept = market.read(LakeTable.FILTERED_SYMBOLS)
     kept_symbols = set(kept.filter(pl.col("kept"))["symbol"]) if kept.height else set()
@@ -61,6 +63,8 @@ def promoted_bundle(
                 "uri": f"models:/{name}@{CHAMPION}",
                 "version": int(version.version),
             }
+    challengers = _challengers(client, champions)
+    costs = research.settings()
     candles = market.lake.candles()
     versions = {s["symbol"]: candles.fingerprint(market.series_key(s["symbol"])) for s in symbols}
     bundle = Bundle(
@@ -69,6 +73,8 @@ def promoted_bundle(
         symbols=symbols,
         risk_profiles=profiles,
         models=champions,
+        challengers=challengers,
+        costs={"fee": costs.fee, "slippage": costs.slippage},
         feature_version=code_version(*LEARNING_CODE),
         code_version=backtest_code_version(),
         data_versions=versions,
@@ -84,5 +90,23 @@ def promoted_bundle(
             "path": dg.MetadataValue.path(str(path)),
             "symbols": len(symbols),
             "models": dg.MetadataValue.json(champions),
+            "challengers": dg.MetadataValue.json(challengers),
         },
     )
+
+
+Model = dict[str, object]
+
+
+def _challengers(client: MlflowClient, champions: dict[str, Model]) -> dict[str, Model]:
+    """Each model's challenger that is not its champion, by version (the alias moves on with the next
+    training; the runtime's shadow book belongs to this version). A challenger the gate refused stays
+    here until a newer one replaces it: its shadow record keeps growing for the next decision."""
+    found = {}
+    for kind, name in MODEL_NAMES.items():
+        version = by_alias(client, name, CHALLENGER)
+        if version is None or champions.get(kind, {}).get("version") == int(version.version):
+            continue
+        number = int(version.version)
+        found[kind] = {"name": name, "uri": f"models:/{name}/{number}", "version": number}
+    return found
