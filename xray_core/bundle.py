@@ -3,10 +3,12 @@
 A small JSON manifest: which symbols to trade with which strategy and parameters (a `model` symbol
 names its champion's kind), each risk profile's sizing per symbol, the champion models by MLflow alias
 (and whether each was trained with news sentiment), why each symbol trades its strategy (`selection`:
-rule vs model scores, `xray_core.research.selection`), and the data, feature and code versions it was
-built from. The pipelines write `bundle-<version>.json` and then atomically replace `current.json`; the
-runtime polls `current.json` and swaps a new version in between ticks. The version is a content hash,
-so an unchanged bundle keeps its version and triggers nothing.
+rule vs model scores, `xray_core.research.selection`), the challengers the runtime shadow-trades (by
+version: never ordered, only recorded), the research costs their shadow books are priced at, and the
+data, feature and code versions it was built from. The pipelines write `bundle-<version>.json` and
+then atomically replace `current.json`; the runtime polls `current.json` and swaps a new version in
+between ticks. The version is a content hash, so an unchanged bundle keeps its version and triggers
+nothing.
 
 What a reader may trust is `BundleSpec` (`parse`): a schema of every field — at least one symbol, each
 once, as BASE/QUOTE; each strategy known and its parameters valid for it; risk profiles of the known
@@ -47,6 +49,9 @@ class Bundle:
     data_versions: dict[str, str]
     # Per symbol: why it trades its strategy (`xray_core.research.selection`: rule vs model scores).
     selection: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # kind -> name, uri (by version), version: models the runtime shadow-trades next to the champions
+    challengers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    costs: dict[str, float] | None = None  # fee, slippage per fill: the research's, for the shadow books
     dagster_run_id: str = ""
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
@@ -165,6 +170,13 @@ class ModelSpec(_Strict):
     sentiment: bool = False  # trained with news sentiment: the runtime must feed it the same
 
 
+class CostSpec(_Strict):
+    """Per-fill costs as fractions of the traded value (the research's backtest costs)."""
+
+    fee: float = Field(ge=0, le=0.05, allow_inf_nan=False)
+    slippage: float = Field(ge=0, le=0.05, allow_inf_nan=False)
+
+
 class BundleSpec(_Strict):
     version: Name
     exchange: Name
@@ -172,6 +184,8 @@ class BundleSpec(_Strict):
     symbols: list[SymbolSpec] = Field(min_length=1)
     risk_profiles: dict[str, dict[str, SizingSpec]] = Field(default_factory=dict)
     models: dict[Name, ModelSpec] = Field(default_factory=dict)
+    challengers: dict[Name, ModelSpec] = Field(default_factory=dict)  # shadow-traded, never ordered
+    costs: CostSpec | None = None  # None: shadow books priced at the runtime's XRAY_RESEARCH_FEE/_SLIPPAGE
     feature_version: Name
     code_version: Name
     data_versions: dict[str, Name] = Field(default_factory=dict)  # per symbol ("" in lineage if none)

@@ -18,9 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from xray_core.errors import ConfigError
-from xray_core.trading.journal_schema import journal_tables
+from xray_core.learning.shadow_record import SHADOW_SCHEMA, empty_shadow
+from xray_core.trading.journal_schema import journal_tables, shadow_table
 
-ORDERS, FILLS = journal_tables(sa.MetaData())
+_METADATA = sa.MetaData()
+ORDERS, FILLS = journal_tables(_METADATA)
+SHADOW = shadow_table(_METADATA)
 _UTC_MS = pl.Datetime("ms", "UTC")
 
 # One row per fill; `bar` is the bar the order was decided on (its close), `timestamp` the trade time.
@@ -77,6 +80,30 @@ def read_live_fills(database_url: str) -> pl.DataFrame:
         return empty_live_fills()
     frame = pl.DataFrame(records, schema={**LIVE_FILLS_SCHEMA, "timestamp": pl.Int64, "bar": pl.Int64})
     return frame.with_columns(pl.col("timestamp", "bar").cast(_UTC_MS))
+
+
+def read_shadow_bars(database_url: str) -> pl.DataFrame:
+    """Every bar of the runtime's shadow books (`shadow_bars`), as SHADOW_SCHEMA in (model, version,
+    symbol, bar) order; empty when the runtime has recorded none (or never ran)."""
+    url = _url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return empty_shadow()
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    try:
+        if not sa.inspect(engine).has_table(SHADOW.name):
+            return empty_shadow()
+        c = SHADOW.c
+        query = (sa.select(c.bar_ms.label("bar"), c.model, c.version, c.symbol, c.role, c.position, c.close,
+                           c.ret, c.bundle_version)
+                 .order_by(c.model, c.version, c.symbol, c.bar_ms))
+        with engine.connect() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+    finally:
+        engine.dispose()
+    if not rows:
+        return empty_shadow()
+    frame = pl.DataFrame(rows, schema={**SHADOW_SCHEMA, "bar": pl.Int64})
+    return frame.with_columns(pl.col("bar").cast(_UTC_MS))
 
 
 def empty_live_fills() -> pl.DataFrame:

@@ -149,8 +149,9 @@ class ModelsResource(settings_resource(ModelSettings)):  # type: ignore[misc]  #
 
 
 class RuntimeJournalResource(settings_resource(JournalSettings)):  # type: ignore[misc]  # a generated base class
-    """The runtime's order journal, read-only: its fills with the lineage of their orders
-    (`xray_pipelines.journal`). The tables are the ones the runtime writes (`journal_schema`)."""
+    """The runtime's order journal, read-only: its fills with the lineage of their orders, and its
+    shadow books' bars (`xray_pipelines.journal`). The tables are the ones the runtime writes
+    (`journal_schema`)."""
 
     # Resolved (never "unset"), like the MLflow URI: the journal of the runtime beside this location.
     database_url: str = Field(
@@ -161,6 +162,12 @@ class RuntimeJournalResource(settings_resource(JournalSettings)):  # type: ignor
         from xray_pipelines.journal import read_live_fills
 
         return read_live_fills(self.database_url)
+
+    def shadow_bars(self) -> pl.DataFrame:
+        """Every bar of the runtime's shadow books (`xray_core.learning.shadow_record.SHADOW_SCHEMA`)."""
+        from xray_pipelines.journal import read_shadow_bars
+
+        return read_shadow_bars(self.database_url)
 
 
 def build_resources(settings: XraySettings) -> dict[str, dg.ConfigurableResource]:

@@ -8,6 +8,10 @@ versions), then every model loaded — before it replaces the old one, so a bad 
 trading: the runtime keeps the last good bundle and reports why the new one was refused (`refused`,
 shown on /health, logged once). With no good bundle at all (a first start on a malformed one) the
 service runs, trades nothing and says why.
+
+The models the runtime shadow-trades (`Promoted.shadow`: every challenger the bundle lists, and every
+champion, by version) are loaded too, but one that fails to load is only left out of the shadow books,
+with its reason (`shadow_refused`): a shadow never decides whether a bundle trades.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from xray_core.bundle import CURRENT, is_version, parse, read
+from xray_core.bundle import CURRENT, ModelSpec, is_version, parse, read
 from xray_core.errors import DataError, XrayError
 from xray_core.strategies import Strategy, get_strategy
 
@@ -43,6 +47,17 @@ class SymbolPlan:
 
 
 @dataclass(frozen=True)
+class ShadowModel:
+    """A model the runtime evaluates on every closed bar without ordering anything."""
+
+    kind: str
+    name: str
+    version: int
+    role: str  # "challenger" or "champion"
+    predictor: Any
+
+
+@dataclass(frozen=True)
 class Promoted:
     """One validated bundle, ready to trade."""
 
@@ -53,6 +68,9 @@ class Promoted:
     risk_profiles: dict[str, dict[str, dict[str, float]]]
     models: dict[str, dict[str, Any]]
     predictors: dict[str, Any] = field(default_factory=dict)  # kind -> Predictor
+    shadow: dict[tuple[str, int], ShadowModel] = field(default_factory=dict)  # (name, version) -> model
+    shadow_refused: dict[str, str] = field(default_factory=dict)  # "name/version" -> why not shadowed
+    costs: tuple[float, float] | None = None  # (fee, slippage) per fill; None: the research settings'
 
     def sizing(self, profile: str, symbol: str) -> dict[str, float] | None:
         return self.risk_profiles.get(profile, {}).get(symbol)
@@ -128,8 +146,41 @@ def validate(data: Any, model_kind: str, loader: Callable[[str], Any], quote: st
         )
     profiles = {name: {symbol: sizing.model_dump() for symbol, sizing in rows.items()}
                 for name, rows in spec.risk_profiles.items()}
+    shadow, refused = _shadow_models(spec.models, spec.challengers, predictors, loader)
+    costs = (spec.costs.fee, spec.costs.slippage) if spec.costs is not None else None
     return Promoted(version=version, exchange=spec.exchange, timeframe=spec.timeframe, plans=plans,
-                    risk_profiles=profiles, models=models, predictors=predictors)
+                    risk_profiles=profiles, models=models, predictors=predictors, shadow=shadow,
+                    shadow_refused=refused, costs=costs)
+
+
+def _shadow_models(champions: Mapping[str, ModelSpec], challengers: Mapping[str, ModelSpec],
+                   predictors: dict[str, Any], loader: Callable[[str], Any]
+                   ) -> tuple[dict[tuple[str, int], ShadowModel], dict[str, str]]:
+    """Every challenger and champion, loaded by version (an alias may move after publishing); the
+    champion already loaded for trading is reused. Champions are shadowed too, so that a challenger's
+    record has a champion's on the very same bars to be paired with."""
+    shadow: dict[tuple[str, int], ShadowModel] = {}
+    refused: dict[str, str] = {}
+    wanted = [(kind, spec, "champion") for kind, spec in champions.items()]
+    wanted += [(kind, spec, "challenger") for kind, spec in challengers.items()]
+    for kind, spec, role in wanted:
+        key = (spec.name, spec.version)
+        if key in shadow:
+            continue  # a challenger that is the champion already: one book
+        if role == "champion" and kind in predictors:
+            predictor = predictors[kind]
+        else:
+            uri = spec.uri if role == "challenger" else f"models:/{spec.name}/{spec.version}"
+            try:
+                predictor = loader(uri)
+            except Exception as exc:  # whatever the registry raises: no shadow book, trading goes on
+                refused[f"{spec.name}/{spec.version}"] = _CREDENTIALS.sub("://***@", str(exc))[:200]
+                log.warning("shadow model not loaded", extra={
+                    "event": "shadow_refused", "model": f"{spec.name}/{spec.version}",
+                    "reason": refused[f"{spec.name}/{spec.version}"]})
+                continue
+        shadow[key] = ShadowModel(kind, spec.name, spec.version, role, predictor)
+    return shadow, refused
 
 
 def _load(loader: Callable[[str], Any], uri: str, version: str) -> Any:

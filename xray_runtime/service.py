@@ -3,6 +3,7 @@
     poll the bundle (hot reload) ─► new bar on the exchange clock? ─► candles once per symbol ─►
     one signal per symbol ─► risk (per user, global) ─► every user's intents (vectorised) ─►
     orders per user, concurrently (idempotent client ids, write-ahead journal) ─► book, notifications
+    ─► shadow books of the challengers on the same bars (recorded, never ordered: `shadow`)
 
 Reconciliation runs at start (before the first order) and every `reconcile_every_s`. State that must
 survive a crash lives in the journal (and Redis), users' risk state in SQL (`risk_keeper`); the rest
@@ -35,6 +36,7 @@ from xray_runtime.execution import AccountError
 from xray_runtime.market import UNAVAILABLE, SymbolBars
 from xray_runtime.risk_keeper import RiskKeeper, flat
 from xray_runtime.sentiment import wants_sentiment
+from xray_runtime.shadow import ShadowBooks
 from xray_runtime.signals import Signal, compute_signals
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class TickReport:
     decision_s: float = 0.0  # new bar -> every user's decision
     execution_s: float = 0.0
     failures: dict[str, str] = field(default_factory=dict)  # user -> reason
+    shadow_rows: int = 0  # shadow-book bars recorded on this tick
 
 
 class TradingService:
@@ -60,6 +63,7 @@ class TradingService:
         self.parts = parts
         self.model_kind = model_kind
         settings = parts.settings
+        self.shadow = ShadowBooks(parts.engine)
         self.risk = RiskKeeper.build(parts.engine, parts.redis, settings.redis_prefix,
                                      settings.global_max_daily_loss)
         self.rules: dict[str, MarketRules] = {}
@@ -230,6 +234,8 @@ class TradingService:
         await self._execute(decisions.intents, report)
         self.apply_fills(parts.journal.drain_new_fills())
         report.execution_s = time.perf_counter() - begun
+        # After the orders: the challengers' books never delay a real decision.
+        report.shadow_rows = (await asyncio.to_thread(self.shadow.record, promoted, data)).rows
         await self._retire_flattened(risk, report)
         parts.metrics.ticks.inc()
         parts.metrics.skipped_symbols.set(len(skipped))
@@ -247,8 +253,8 @@ class TradingService:
         """The bundle's symbols, the model's benchmark, and every symbol a user still holds (priced
         and sold even after it left the bundle)."""
         wanted = list(promoted.plans)
-        if promoted.predictors and "BTC/USDT" not in wanted:
-            wanted.append("BTC/USDT")  # the model's benchmark features
+        if (promoted.predictors or promoted.shadow) and "BTC/USDT" not in wanted:
+            wanted.append("BTC/USDT")  # the models' benchmark features (traded or shadowed)
         held = [s for s in self.parts.book.held_symbols() if s not in wanted and not self._dust(s)]
         return [*wanted, *held]
 
@@ -384,6 +390,10 @@ class TradingService:
             "killed_users": int(self.risk.book.state.killed.sum()),  # killed, being flattened
             "risk_resets": len(self.risk.resets),  # users whose risk state was lost: always 0
             "skipped_symbols": self.reports[-1].skipped if self.reports else {},
+            "shadow_models": [f"{m.name}/{m.version} ({m.role})" for m in promoted.shadow.values()]
+            if promoted else [],
+            "shadow_refused": promoted.shadow_refused if promoted else {},
+            "shadow_error": self.shadow.last_error,
         }
 
 

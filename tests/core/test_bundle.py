@@ -99,6 +99,10 @@ MALFORMED = {
     "a model version 0": (_with(models={"gbm": {"name": "n", "uri": "m:/n", "version": 0}}), "version"),
     "a blank data version": (_with(data_versions={"BTC/USDT": ""}), "data_versions.BTC/USDT"),
     "a blank code version": (_with(code_version=" "), "code_version"),
+    "a challenger without a version": (_with(challengers={"gbm": {"name": "xray-gbm", "uri": "m:/x/2"}}),
+                                       "challengers.gbm.version"),
+    "a negative fee": (_with(costs={"fee": -0.001, "slippage": 0.0}), "costs.fee"),
+    "costs without slippage": (_with(costs={"fee": 0.001}), "costs.slippage"),
     "an edited bundle": (_json(_bundle()) | {"timeframe": "4h"}, "does not match its content"),
     "not an object": ([1, 2], "not a JSON object"),
 }
@@ -124,3 +128,18 @@ def test_a_published_bundle_passes_the_schema(tmp_path):
     assert spec.risk_profiles["balanced"]["BTC/USDT"].leverage == 2.0 and spec.models["gbm"].version == 3
     with pytest.raises(DataError, match="leverage"):
         parse(_sized(leverage=float("inf")))
+
+
+def test_challengers_and_research_costs_travel_in_the_bundle(tmp_path):
+    """The runtime shadow-trades the challengers the bundle lists, at the costs it carries; both are
+    content, so a new challenger is a new bundle version."""
+    from xray_core.bundle import parse
+
+    challenger = {"gbm": {"name": "xray-gbm", "uri": "models:/xray-gbm/4", "version": 4}}
+    bundle = _bundle(challengers=challenger, costs={"fee": 0.001, "slippage": 0.0005})
+    assert bundle.version not in {_bundle().version, _bundle(challengers=challenger).version}
+    publish(bundle, tmp_path)
+    spec = parse(read(tmp_path / CURRENT))
+    assert spec.challengers["gbm"].version == 4 and spec.challengers["gbm"].uri == "models:/xray-gbm/4"
+    assert (spec.costs.fee, spec.costs.slippage) == (0.001, 0.0005)
+    assert parse(_json(_bundle())).costs is None and parse(_json(_bundle())).challengers == {}

@@ -40,7 +40,7 @@ REFRESHED_BY_CANDLES = {"candle_quality", "features", "backtests", "filtered_sym
                         "risk_profiles", "promoted_bundle"}
 # Due on the clock (an hour or a night passing), whatever the data did: allowed in any tick, never
 # required by one, so the test holds whenever it runs.
-ON_THE_CLOCK = {"live_fills", "news_sentiment", "strategy_params"}
+ON_THE_CLOCK = {"live_fills", "shadow_records", "news_sentiment", "strategy_params"}
 
 
 def test_every_schedule_and_sensor_runs_from_the_start():

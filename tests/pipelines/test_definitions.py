@@ -41,6 +41,7 @@ def test_definitions_load_with_every_asset_check_and_automation():
         "strategy_params",
         "training_data",
         "live_fills",
+        "shadow_records",
         "model_gbm",
         "model_lstm",
         "model_rl",

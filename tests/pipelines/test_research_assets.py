@@ -19,8 +19,8 @@ from xray_sim.news.feed import start_fake_feed
 
 CHOSEN = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT", "DOGE/USDT", "TGT/USDT", "SRM/USDT"]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-LEARNING = {"live_fills", "training_data", "model_gbm", "model_lstm", "model_rl", "model_promotion",
-            "risk_profiles", "promoted_bundle"}
+LEARNING = {"live_fills", "shadow_records", "training_data", "model_gbm", "model_lstm", "model_rl",
+            "model_promotion", "risk_profiles", "promoted_bundle"}
 # The research assets only: the learning assets need the models resource (tested on their own).
 ASSETS = [a for a in defs.assets if not {k.to_user_string() for k in a.keys} & LEARNING]
 

@@ -6,7 +6,7 @@ runtime's user store, a started `TradingService`, and bars advanced one minute a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -35,9 +35,12 @@ def fast_bundle(symbols: Sequence[str] = SYMBOLS, fast: int = 2, slow: int = 3) 
     )
 
 
-async def start_service(settings: RuntimeSettings, emulator_url: str) -> TradingService:
-    """A started service on `settings`, trading against the emulator at `emulator_url`."""
-    parts = Components.build(settings, TelegramSettings(), ExchangeSettings(url=emulator_url))
+async def start_service(settings: RuntimeSettings, emulator_url: str,
+                        model_loader: Callable[[str], Any] | None = None) -> TradingService:
+    """A started service on `settings`, trading against the emulator at `emulator_url` (models loaded
+    by `model_loader`, default the MLflow registry's)."""
+    parts = Components.build(settings, TelegramSettings(), ExchangeSettings(url=emulator_url),
+                             model_loader=model_loader)
     service = TradingService(parts)
     parts.health = service.health
     await service.start()

@@ -36,6 +36,7 @@ class LakeTable(StrEnum):
     SYMBOL_PARAMS = "symbol_params"
     RISK_PROFILES = "risk_profiles"
     LIVE_FILLS = "live_fills"  # the runtime's fills with their lineage, snapshot by `live_fills`
+    SHADOW_BARS = "shadow_bars"  # the runtime's shadow books per bar, snapshot by `shadow_records`
 
     @property
     def scope_keys(self) -> tuple[str, ...]:

@@ -6,8 +6,13 @@ of the journal's columns lives here, in the pure core both depend on.
   strategy, parameters, model version, data version) as JSON.
 * `fills`, keyed by (user, exchange trade id): each exchange trade once, however often it is seen.
 
-`journal_tables` declares both on the `MetaData` the caller owns: the runtime's (created with its other
-tables by `xray_runtime.db.connect`) or a reader's own.
+* `shadow_bars`, keyed by (model, version, symbol, bar): the shadow paper book of every model the
+  bundle names (challengers, and champions for the pairing), one row per closed bar — the position the
+  model took on that bar and the book's return over it net of the research costs. No order is ever
+  made from these rows; the gate reads them as each model's live out-of-sample record.
+
+`journal_tables` declares the first two, `shadow_table` the third, on the `MetaData` the caller owns:
+the runtime's (created with its other tables by `xray_runtime.db.connect`) or a reader's own.
 """
 
 from __future__ import annotations
@@ -59,3 +64,23 @@ def journal_tables(metadata: sa.MetaData) -> JournalTables:
         sa.Index("ix_fills_user_symbol", "user_id", "symbol"),
     )
     return JournalTables(orders, fills)
+
+
+def shadow_table(metadata: sa.MetaData) -> sa.Table:
+    """The `shadow_bars` table declared on `metadata` (once per MetaData). `bar_ms` is the open time of
+    the closed bar; `position` the target the model took at its close (1 long, 0 flat), held over the
+    next bar; `ret` the book's return over this bar (the previous bar's position times the close to
+    close change, less fee + slippage on the position change made at this bar's close)."""
+    return sa.Table(
+        "shadow_bars", metadata,
+        sa.Column("model", sa.String(128), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True),
+        sa.Column("symbol", sa.String(64), primary_key=True),
+        sa.Column("bar_ms", sa.BigInteger, primary_key=True),
+        sa.Column("role", sa.String(16), nullable=False),  # challenger | champion (when recorded)
+        sa.Column("position", sa.Float(53), nullable=False),
+        sa.Column("close", sa.Float(53), nullable=False),
+        sa.Column("ret", sa.Float(53), nullable=False),
+        sa.Column("bundle_version", sa.String(64), nullable=False),
+        sa.Column("recorded_ms", sa.BigInteger, nullable=False),
+    )

@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 import polars as pl
+from mlflow import MlflowClient
 
 from xray_core.bundle import Bundle, publish
 from xray_core.research.selection import Candidate, select_all, summary
@@ -17,7 +18,7 @@ from xray_pipelines.defs.research.risk import risk_profiles
 from xray_pipelines.groups import Group
 from xray_pipelines.metadata import markdown
 from xray_pipelines.mlops.oos import oos_predictions
-from xray_pipelines.mlops.registry import CHAMPION, MODEL_NAMES, by_alias
+from xray_pipelines.mlops.registry import CHALLENGER, CHAMPION, MODEL_NAMES, by_alias
 from xray_pipelines.resources import MarketScope, ModelsResource, ResearchResource
 
 
@@ -34,7 +35,8 @@ def promoted_bundle(
     context: dg.AssetExecutionContext, market: MarketScope, models: ModelsResource, research: ResearchResource
 ) -> dg.MaterializeResult:
     """The manifest the runtime trades from: symbols with their strategy and parameters, risk sizing
-    per profile, champion models by alias, and the versions behind them. Published atomically; an
+    per profile, champion models by alias, the challengers it shadow-trades (by version) and the
+    research costs it prices their books at, and the versions behind them. Published atomically; an
     unchanged bundle keeps its version.
 
     Models trade when they earn it: each kept symbol trades its rule strategy (optimised parameters)
@@ -71,6 +73,8 @@ def promoted_bundle(
                 "version": int(version.version),
                 "sentiment": version.tags.get("xray.sentiment") == "true",  # fed news at training
             }
+    challengers = _challengers(client, champions)
+    costs = research.settings()
             predictions = oos_predictions(client, version)
             if predictions is not None:
                 candidates.append(Candidate(kind, int(version.version), predictions))
@@ -88,6 +92,8 @@ def promoted_bundle(
         symbols=symbols,
         risk_profiles=profiles,
         models=champions,
+        challengers=challengers,
+        costs={"fee": costs.fee, "slippage": costs.slippage},
         feature_version=code_version(*LEARNING_CODE),
         code_version=backtest_code_version(),
         data_versions=versions,
@@ -107,6 +113,7 @@ def promoted_bundle(
             "on_model": counts.get("model", 0),
             "on_rules": len(symbols) - counts.get("model", 0),
             "selection": markdown(_selection_table(selection)),
+            "challengers": dg.MetadataValue.json(challengers),
         },
     )
 
@@ -117,3 +124,20 @@ def _selection_table(selection: dict[str, dict[str, object]]) -> pl.DataFrame:
     schema = {"symbol": pl.String, "chosen": pl.String, "rule_sharpe": pl.Float64, "model_sharpe": pl.Float64,
               "reason": pl.String}
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+Model = dict[str, object]
+
+
+def _challengers(client: MlflowClient, champions: dict[str, Model]) -> dict[str, Model]:
+    """Each model's challenger that is not its champion, by version (the alias moves on with the next
+    training; the runtime's shadow book belongs to this version). A challenger the gate refused stays
+    here until a newer one replaces it: its shadow record keeps growing for the next decision."""
+    found = {}
+    for kind, name in MODEL_NAMES.items():
+        version = by_alias(client, name, CHALLENGER)
+        if version is None or champions.get(kind, {}).get("version") == int(version.version):
+            continue
+        number = int(version.version)
+        found[kind] = {"name": name, "uri": f"models:/{name}/{number}", "version": number}
+    return found
