@@ -73,11 +73,11 @@ def promoted_bundle(
                 "version": int(version.version),
                 "sentiment": version.tags.get("xray.sentiment") == "true",  # fed news at training
             }
-    challengers = _challengers(client, champions)
-    costs = research.settings()
             predictions = oos_predictions(client, version)
             if predictions is not None:
                 candidates.append(Candidate(kind, int(version.version), predictions))
+    challengers = _challengers(client, champions)
+    costs = research.settings()
     candles = {s.symbol: s.candles for s in market.good_series()}
     symbols, selection = select_all(
         plans, candles, candidates, backtest_config(research), models.settings().min_oos_trades
