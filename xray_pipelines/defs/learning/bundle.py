@@ -80,7 +80,7 @@ def promoted_bundle(
     costs = research.settings()
     candles = {s.symbol: s.candles for s in market.good_series()}
     symbols, selection = select_all(
-        plans, candles, candidates, backtest_config(research), models.settings().min_oos_trades
+        plans, candles, candidates, backtest_config(research), models.settings().min_trades_per_symbol
     )
     counts = summary(selection)
     context.log.info("strategies: " + ", ".join(f"{n} on {s}" for s, n in sorted(counts.items())))
