@@ -62,6 +62,7 @@ class RuntimeSettings(BaseSettings):
     paper_funds: dict[str, float] = Field(
         default_factory=lambda: {"USDT": 10_000.0},
         description="Virtual balances each paper user starts with on the built-in broker (JSON)",
+        json_schema_extra={"env_default": '{"USDT": 10000}'},
     )
     paper_fill: Literal["open", "ticker"] = Field(
         "open", description="Paper fills at the open of the 1m bar the order arrives in, or at the ticker's "
