@@ -222,3 +222,13 @@ def test_users_link_code_prints_a_code_that_links(tmp_path, monkeypatch):
     assert UserStore(engine, None).get("carol").telegram_chat_id == 555
     missing = CliRunner().invoke(app, ["users", "link-code", "nobody"])
     assert missing.exit_code != 0 and "no user 'nobody'" in str(missing.exception)
+
+
+def test_xray_bot_without_a_token_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    from xray_runtime.bot.app import main
+
+    monkeypatch.setenv("XRAY_RUNTIME_DATABASE_URL", f"sqlite:///{tmp_path / 'runtime.db'}")
+    monkeypatch.delenv("XRAY_TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    assert main() != 0
+    assert "XRAY_TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
