@@ -185,3 +185,20 @@ def test_each_kind_requires_its_own_libraries_and_no_other_kinds(kind):
     names = _requirement_names(pip_requirements(MODEL_KINDS[kind]))
     others = set().union(*(libs for k, libs in OWN_LIBRARIES.items() if k != kind)) - OWN_LIBRARIES[kind]
     assert names == WRAPPER | OWN_LIBRARIES[kind] and not names & others
+
+
+def test_figures_are_logged_with_the_model_version(tracking, frame):
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [1.0, 1.1])
+    model = build_model("gbm").fit(frame)
+    version = log_model_version(
+        "gbm", model, params=model.params(), metrics={"oos_sharpe": 1.0}, tags={},
+        example=frame.select("timestamp", "symbol", *FEATURES).head(8),
+        figures={"oos_equity/all_folds.png": figure, "oos_equity/fold_0.png": figure},
+    )
+    client = tracking.client()
+    logged = {a.path: a.file_size for a in client.list_artifacts(version.run_id, "oos_equity")}
+    assert set(logged) == {"oos_equity/all_folds.png", "oos_equity/fold_0.png"}
+    assert all(size and size > 1_000 for size in logged.values())

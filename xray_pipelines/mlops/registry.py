@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
@@ -29,6 +30,9 @@ from xray_core.errors import ConfigError, XrayError
 from xray_core.learning.gate import GateConfig, GateDecision, decide
 from xray_core.learning.models.base import BASE_LIBRARY, SignalModel
 from xray_core.settings import resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 KINDS = ("gbm", "lstm", "rl")
 MODEL_NAMES = {kind: f"xray-{kind}" for kind in KINDS}
@@ -80,9 +84,11 @@ def log_model_version(
     metrics: dict[str, float],
     tags: dict[str, str],
     example: pl.DataFrame,
+    figures: Mapping[str, Figure] | None = None,
 ) -> ModelVersion:
-    """Log `model` (a trained xray_core.learning model) with its parameters, out-of-sample metrics and
-    lineage as a new version of its registered model, and make it the challenger."""
+    """Log `model` (a trained xray_core.learning model) with its parameters, out-of-sample metrics,
+    lineage and `figures` (artifact path -> matplotlib figure, e.g. the out-of-sample equity plots) as
+    a new version of its registered model, and make it the challenger."""
     name = _name(kind)
     with (
         tempfile.TemporaryDirectory(prefix=f"xray-{kind}-") as tmp,
@@ -93,6 +99,8 @@ def log_model_version(
         # ±inf is not, since MLflow would store it as ±1.8e308, a number that means nothing.
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and not np.isinf(v)})
         mlflow.set_tags(tags | {"xray.kind": kind, "xray.flavor": FLAVORS[kind]})
+        for artifact_file, figure in (figures or {}).items():
+            mlflow.log_figure(figure, artifact_file)
         model.save(Path(tmp) / "model")
         # MLflow schemas take naive datetimes: send UTC without the zone (the wrapper restores it).
         example_pd = example.with_columns(pl.col("timestamp").dt.replace_time_zone(None)).to_pandas()

@@ -84,5 +84,21 @@ def promoted_bundle(
             "path": dg.MetadataValue.path(str(path)),
             "symbols": len(symbols),
             "models": dg.MetadataValue.json(champions),
+            "symbols_table": symbols_table(bundle),
         },
     )
+
+
+def symbols_table(bundle: Bundle) -> dg.TableMetadataValue:
+    """The bundle's symbols with the strategy, parameters, correlation group and data version each
+    trades on, as a table in the Dagster UI."""
+    schema = dg.TableSchema(columns=[
+        dg.TableColumn("symbol", "string"), dg.TableColumn("strategy", "string"),
+        dg.TableColumn("params", "string"), dg.TableColumn("group", "int"),
+        dg.TableColumn("data_version", "string"),
+    ])
+    rows = [dg.TableRecord({"symbol": s["symbol"], "strategy": s["strategy"],
+                            "params": json.dumps(s["params"], sort_keys=True), "group": int(s["group"]),
+                            "data_version": bundle.data_versions.get(s["symbol"], "")})
+            for s in bundle.symbols]
+    return dg.MetadataValue.table(records=rows, schema=schema)

@@ -3,7 +3,9 @@
 Each asset evaluates its model with purged walk-forward folds (a fresh model per fold, trained only on
 the past), backtests the out-of-sample signals with the same engine as every strategy, then fits the
 final model on all the data and logs it to MLflow — parameters, `oos_*` and `bh_*` metrics, lineage,
-signature and an input example — as a new version of its registered model with the alias
+signature, an input example and the out-of-sample equity against buy-and-hold and flat per fold
+(`oos_equity/all_folds.png` and `oos_equity/fold_K.png`, also shown in the asset's metadata) — as a new
+version of its registered model with the alias
 `challenger`. Whether it becomes `champion` is `model_promotion`'s decision.
 """
 
@@ -13,15 +15,16 @@ import dagster as dg
 import polars as pl
 
 from xray_core.learning.dataset import FEATURES
-from xray_core.learning.evaluate import EvalConfig, walk_forward_evaluate
+from xray_core.learning.evaluate import EvalConfig, fold_equity, fold_summary, walk_forward_evaluate
 from xray_core.learning.models.registry import DEMO_PARAMS, build_model
 from xray_core.learning.splits import purged_walk_forward
+from xray_core.research.plots import oos_equity_figure, png
 from xray_core.research.store import LakeSeries
 from xray_core.research.versions import code_version
 from xray_pipelines.defs.learning.training import LEARNING_CODE, training_data
 from xray_pipelines.defs.research.backtests import backtest_config
 from xray_pipelines.groups import Group
-from xray_pipelines.metadata import markdown
+from xray_pipelines.metadata import image, markdown, table
 from xray_pipelines.mlops.registry import FLAVORS, MODEL_NAMES, log_model_version
 from xray_pipelines.resources import MarketScope, ModelsResource, ResearchResource
 
@@ -84,6 +87,11 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             "xray.code_version": code_version(*LEARNING_CODE),
             "xray.dagster_run_id": context.run.run_id,
         }
+        curves = fold_equity(report)
+        title = f"{MODEL_NAMES[kind]}: out-of-sample equity vs buy and hold and flat"
+        figures = {"oos_equity/all_folds.png": oos_equity_figure(curves, title)}
+        for fold in sorted(set(curves["fold"].to_list())):
+            figures[f"oos_equity/fold_{fold}.png"] = oos_equity_figure(curves, title, fold=fold)
         models.tracking().activate()
         version = log_model_version(
             kind,
@@ -92,6 +100,7 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             metrics=report.metrics,
             tags=lineage,
             example=frame.select("timestamp", "symbol", *FEATURES).tail(64),
+            figures=figures,
         )
         context.log.info(
             f"{MODEL_NAMES[kind]} version {version.version}: "
@@ -107,6 +116,9 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
                 "training_rows": frame.height,
                 "params": dg.MetadataValue.json(model.params()),
                 "windows": markdown(report.windows.select(pl.all().exclude("^.*_ms$")).head(40)),
+                "oos_equity": image(png(figures["oos_equity/all_folds.png"]), title),
+                "oos_equity_by_fold": table(fold_summary(curves)),
+                "mlflow_figures": dg.MetadataValue.json(sorted(figures)),
             }
         )
 
