@@ -69,8 +69,30 @@ def _user(engine, user_id):
     UserStore(engine, KeyVault(generate_key())).add(user_id, user_id, "key-" + user_id, "secret-" + user_id)
 
 
-def test_a_users_request_is_stored_and_survives_a_restart(tmp_path):
-    engine = _engine(tmp_path)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """A fresh runtime database: SQLite in tmp_path, or a Postgres database made for this test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'runtime.db'}"
+        return
+    import os
+    import uuid
+
+    import psycopg
+
+    admin = os.environ.get("XRAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"xray_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_users_request_is_stored_and_survives_a_restart(database_url):
+    engine = connect(database_url)
     for user_id in ("alice", "bob", "carol"):
         _user(engine, user_id)
     control = UserControl(engine)
@@ -80,7 +102,8 @@ def test_a_users_request_is_stored_and_survives_a_restart(tmp_path):
     control.pause("carol", "cli")
     control.resume("carol", "cli")
     engine.dispose()
-    again = UserControl(_engine(tmp_path))  # a new process on the same database
+    second = connect(database_url)
+    again = UserControl(second)  # a new process on the same database
     states = {user_id: c.state for user_id, c in again.not_active().items()}
     assert states == {"alice": "paused", "bob": "stopped"}
     bob = again.get("bob")
@@ -89,6 +112,7 @@ def test_a_users_request_is_stored_and_survives_a_restart(tmp_path):
     with pytest.raises(UnknownUserError, match="no user 'mallory'"):
         again.pause("mallory", "telegram")
     assert "mallory" not in again.not_active()
+    second.dispose()
 
 
 def test_masks_follow_the_book_order(tmp_path):
