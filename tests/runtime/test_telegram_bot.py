@@ -71,7 +71,8 @@ def fake() -> Iterator[FakeBot]:
 
 
 @contextlib.asynccontextmanager
-async def running(fake: FakeBot, tmp_path, limiter: PacedLimiter | None = None) -> AsyncIterator[World]:
+async def running(fake: FakeBot, tmp_path, limiter: PacedLimiter | None = None,
+                  confirm_s: float = 30.0) -> AsyncIterator[World]:
     engine = connect(f"sqlite:///{tmp_path / 'runtime.db'}")
     store = UserStore(engine, KeyVault(generate_key()))
     store.add("alice", "Alice A.", "key-alice", "secret-alice")
@@ -81,7 +82,7 @@ async def running(fake: FakeBot, tmp_path, limiter: PacedLimiter | None = None) 
     _fills(journal, "bob", "ETH/USDT", 10.0, 9.0, "rsi_reversion")
     settings = TelegramSettings(bot_token=TOKEN, api_url=fake.api_url, max_retries=1)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_bot(engine, settings, stop, poll_timeout_s=1.0, confirm_s=30.0,
+    task = asyncio.create_task(run_bot(engine, settings, stop, poll_timeout_s=1.0, confirm_s=confirm_s,
                                        limiter=limiter or PacedLimiter(0.0, 0.0, 1000.0)))
     world = World(fake, engine, store)
     try:
@@ -180,6 +181,13 @@ async def test_pause_resume_and_stop_with_its_confirmation(fake, tmp_path):
         assert "stopped (flattening" in await world.ask(ALICE_CHAT, "/status")
         assert "Resumed" in await world.ask(ALICE_CHAT, "/resume")
         assert control.get("alice").state == "active"
+
+
+async def test_an_unconfirmed_stop_expires(fake, tmp_path):
+    async with running(fake, tmp_path, confirm_s=0.0) as world:
+        assert "expires" in await world.ask(ALICE_CHAT, "/stop")
+        assert "no stop waiting" in await world.ask(ALICE_CHAT, "/confirm_stop")
+        assert UserControl(world.engine).get("alice").state == "active"
 
 
 async def test_help_lists_every_command(fake, tmp_path):

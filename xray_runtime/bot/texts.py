@@ -29,8 +29,8 @@ NOT_LINKED = ("Sorry, this chat is not linked to an X-Ray account, so there is n
 START_WITHOUT_CODE = ("Welcome to X-Ray. To link this chat to your account, ask your operator for a link "
                       "code and send <code>/start CODE</code>.")
 STOP_ASK = ("This sells everything X-Ray holds for you at market on the next bar and pauses trading.\n"
-            "To go ahead send /confirm_stop within {seconds} seconds; anything else cancels nothing, "
-            "it just expires.")
+            "To go ahead send /confirm_stop within {seconds} seconds. Without it the request expires "
+            "and nothing is sold.")
 NOTHING_TO_CONFIRM = "There is no stop waiting for confirmation. Send /stop first."
 
 
