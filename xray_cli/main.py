@@ -248,6 +248,17 @@ def runtime(
 
 
 @app.command()
+def bot() -> None:
+    """The two-way Telegram bot (/start CODE, /status, /pause, ...): XRAY_TELEGRAM_* and the runtime's
+    database; one process per bot token."""
+    from xray_runtime.bot.app import main as run_bot
+
+    code = run_bot()
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
 def loadtest(
     users: Annotated[int, typer.Option(help="Paper users")] = 100,
     symbols: Annotated[int, typer.Option(help="Promoted symbols")] = 10,

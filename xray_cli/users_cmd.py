@@ -1,4 +1,4 @@
-"""`xray users add|list|disable|enable|keygen`: the trading runtime's users from the command line.
+"""`xray users add|list|disable|enable|keygen|link-code`: the trading runtime's users from the command line.
 
 `main.py` imports this module at start-up, so it imports only typer; the runtime (SQLAlchemy, the
 vault, rich) is imported inside each command. The database is `XRAY_RUNTIME_DATABASE_URL`; only `add`
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from xray_runtime.users import UserStore
 
 users_app = typer.Typer(
-    help="Users of the trading runtime (API keys encrypted at rest): add, list, disable, enable, keygen.",
+    help="Users of the trading runtime (API keys encrypted at rest): add, list, disable, enable, keygen, "
+    "link-code.",
     no_args_is_help=True,
 )
 
@@ -178,3 +179,16 @@ def keygen() -> None:
 
     # Bare print: `export XRAY_RUNTIME_FERNET_KEY=$(xray users keygen)` must get the key and nothing else.
     print(generate_key())
+
+
+@users_app.command("link-code")
+def link_code(user_id: Annotated[str, typer.Argument(metavar="ID", help="User id")]) -> None:
+    """Print a one-time code that links the user's Telegram chat: they send /start CODE to the bot."""
+    from xray_core.settings import load
+    from xray_runtime.bot.links import LinkCodes
+    from xray_runtime.settings import TelegramSettings
+
+    store = _store(need_key=False)
+    ttl_s = load(TelegramSettings).link_code_ttl_s
+    code = LinkCodes(store.engine, ttl_s).issue(user_id)
+    _say(f"send this to the bot within {ttl_s / 60:g} min, once: /start {code}")

@@ -60,7 +60,8 @@ def _import_tables() -> None:
     import importlib
 
     for module in ("xray_runtime.users", "xray_runtime.journal", "xray_runtime.risk_store",
-                   "xray_runtime.shadow", "xray_runtime.paper_store"):
+                   "xray_runtime.shadow", "xray_runtime.paper_store", "xray_runtime.user_control",
+                   "xray_runtime.bot.links"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -123,3 +123,6 @@ class TelegramSettings(BaseSettings):
     max_retries: int = Field(
         3, ge=0, le=10, description="Retries on 429 (after retry_after), 5xx and network errors"
     )
+    link_code_ttl_s: float = Field(
+        900.0, gt=0, description="How long a code from `xray users link-code` links a chat (/start CODE)"
+    )

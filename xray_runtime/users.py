@@ -80,6 +80,7 @@ users_table = sa.Table(
     sa.CheckConstraint("mode <> 'live' OR live_opt_in", name="ck_users_live_opt_in"),
     sa.Index("ix_users_status", "status"),
     sa.Index("ix_users_key_fingerprint", "key_fingerprint"),
+    sa.Index("ix_users_telegram_chat_id", "telegram_chat_id"),  # the bot finds a chat's user
 )
 
 

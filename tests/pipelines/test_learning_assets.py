@@ -75,8 +75,18 @@ def test_three_models_train_register_and_meet_the_gate(instance, learning_resour
     for kind in ("gbm", "lstm", "rl"):
         result = _materialize(instance, learning_resources, f"model_{kind}")
         metadata = result.asset_materializations_for_node(f"model_{kind}")[0].metadata
-        for key in ("oos_sharpe", "oos_return", "oos_max_drawdown", "bh_sharpe", "bh_return"):
+        for key in ("oos_sharpe", "oos_return", "oos_max_drawdown", "bh_sharpe", "bh_return",
+                    "oos_equity", "oos_equity_by_fold", "mlflow_figures"):
             assert key in metadata, (kind, key)
+        assert metadata["oos_equity"].value.startswith("![")  # the plot, inline in the Dagster UI
+        by_fold = metadata["oos_equity_by_fold"].value
+        assert [r.data["fold"] for r in by_fold.records] == [0, 1]
+        assert {c.name for c in by_fold.schema.columns} >= {"oos_return", "bh_return", "flat_return"}
+        figures = metadata["mlflow_figures"].value
+        assert figures == ["oos_equity/all_folds.png", "oos_equity/fold_0.png", "oos_equity/fold_1.png"]
+        run_id = metadata["mlflow_run_id"].value
+        logged = learning_resources["models"].tracking().client().list_artifacts(run_id, "oos_equity")
+        assert sorted(a.path for a in logged) == figures and all(a.file_size for a in logged)
 
     client = learning_resources["models"].tracking().client()
     rows = list_versions(client)
@@ -101,3 +111,39 @@ def test_three_models_train_register_and_meet_the_gate(instance, learning_resour
         assert set(evidence.trades_per_symbol) == set(CHOSEN)
     again = _materialize(instance, learning_resources, "model_promotion")  # nothing new to judge
     assert again.asset_materializations_for_node("model_promotion")[0].metadata["promoted"].value == 0
+
+
+def test_the_bundle_shows_its_symbols_and_strategies_as_a_table(instance, learning_resources):
+    import json
+
+    import polars as pl
+
+    from xray_core.research.store import LakeTable
+
+    market = learning_resources["market"]
+    prices = [1.0, 2.0, 3.0]
+    bars = pl.DataFrame({"timestamp": [0, 3_600_000, 7_200_000], "open": prices, "high": prices,
+                         "low": prices,
+                         "close": prices, "volume": [1.0, 1.0, 1.0]})
+    bars = bars.with_columns(pl.col("timestamp").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"))
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        market.lake.candles().upsert(market.series_key(symbol), bars)
+    market.write(LakeTable.FILTERED_SYMBOLS, pl.DataFrame({"symbol": ["BTC/USDT", "ETH/USDT", "SOL/USDT"],
+                                                            "kept": [True, True, False]}))
+    market.write(LakeTable.SYMBOL_PARAMS, pl.DataFrame({
+        "symbol": ["BTC/USDT", "ETH/USDT", "SOL/USDT"],
+        "strategy": ["sma_cross", "rsi_reversion", "sma_cross"],
+        "params": [json.dumps({"fast": 5, "slow": 20}), json.dumps({"period": 14}), "{}"],
+        "group": [0, 1, 0],
+    }))
+    result = _materialize(instance, learning_resources, "promoted_bundle")
+    metadata = result.asset_materializations_for_node("promoted_bundle")[0].metadata
+    table = metadata["symbols_table"].value
+    assert [c.name for c in table.schema.columns] == ["symbol", "strategy", "params", "group", "data_version"]
+    rows = {r.data["symbol"]: r.data for r in table.records}
+    assert set(rows) == {"BTC/USDT", "ETH/USDT"}  # SOL was dropped by the filter: not in the bundle
+    assert rows["BTC/USDT"]["strategy"] == "sma_cross" and json.loads(rows["BTC/USDT"]["params"]) == {
+        "fast": 5, "slow": 20}
+    assert rows["ETH/USDT"]["strategy"] == "rsi_reversion" and rows["ETH/USDT"]["group"] == 1
+    assert metadata["symbols"].value == 2
+    assert all(r["data_version"].startswith("3-") for r in rows.values())  # 3 bars behind each

@@ -259,3 +259,20 @@ def test_a_long_enough_shadow_record_replaces_the_walk_forward_evidence(tracking
                                 buy_and_hold=shadow.buy_and_hold[:n], challenger_2x=shadow.challenger_2x[:n])
     record = gate_challenger(client, "gbm", GATE, {}, shadow=short)
     assert record.source == "walk-forward" and record.promote, record.reason
+
+
+def test_figures_are_logged_with_the_model_version(tracking, frame):
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [1.0, 1.1])
+    model = build_model("gbm").fit(frame)
+    version = log_model_version(
+        "gbm", model, params=model.params(), metrics={"oos_sharpe": 1.0}, tags={},
+        example=frame.select("timestamp", "symbol", *FEATURES).head(8),
+        figures={"oos_equity/all_folds.png": figure, "oos_equity/fold_0.png": figure},
+    )
+    client = tracking.client()
+    logged = {a.path: a.file_size for a in client.list_artifacts(version.run_id, "oos_equity")}
+    assert set(logged) == {"oos_equity/all_folds.png", "oos_equity/fold_0.png"}
+    assert all(size and size > 1_000 for size in logged.values())

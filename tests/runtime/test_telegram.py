@@ -122,8 +122,9 @@ async def test_a_user_who_blocked_the_bot_is_a_clear_error_without_retries(bot: 
 async def test_an_unknown_chat_and_a_wrong_token_are_not_retried() -> None:
     with start_fake_bot(TOKEN, known_chats=[42]) as fake:
         async with client_for(fake) as client:
-            with pytest.raises(TelegramError, match="chat 7: Bad Request: chat not found"):
+            with pytest.raises(TelegramError, match="chat 7: Bad Request: chat not found") as lost:
                 await client.send_message(7, "who?")
+            assert "xray users link-code" in str(lost.value.hint)  # what links a chat: /start CODE
         async with client_for(fake, token=WRONG_TOKEN) as impostor:
             with pytest.raises(TelegramError, match="Unauthorized") as raised:
                 await impostor.send_message(42, "hi")

@@ -34,6 +34,7 @@ Aggregates (`OosReport.metrics`, ready for MLflow):
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -253,3 +254,44 @@ def walk_forward_evaluate(
         parts.append(test_frame.select(keep).with_columns(pl.Series("p_up", p_up), pl.lit(k).alias("fold")))
         report("fold", "walk-forward folds", k + 1, len(splits))
     return evaluate_oos(pl.concat(parts, how="vertical_relaxed"), candles, config)
+
+
+def fold_equity(report: OosReport) -> pl.DataFrame:
+    """The portfolio's out-of-sample equity over each fold's test span, rebased to 1 where the fold
+    starts (divided by the value just before its first bar, or 1 for the first fold): columns fold,
+    timestamp, oos, bh, flat (flat: never trading, 1 throughout). Folds run one after another in time,
+    so the rebased pieces multiply back to the chained curve of `report.equity`."""
+    equity = report.equity.sort("timestamp")
+    stamps = equity["timestamp"].dt.epoch("ms").to_numpy()
+    spans = report.windows.group_by("fold").agg(pl.col("start").min(), pl.col("end").max()).sort("fold")
+    parts = []
+    for fold, start, end in spans.iter_rows():
+        lo = int(np.searchsorted(stamps, _ms(start), side="left"))
+        hi = int(np.searchsorted(stamps, _ms(end), side="right"))
+        if hi - lo < 1:
+            continue
+        piece = equity[lo:hi]
+        before = equity[lo - 1] if lo > 0 else None
+        parts.append(piece.select(
+            pl.lit(int(fold), pl.Int64).alias("fold"), "timestamp",
+            (pl.col("oos") / (before["oos"].item() if before is not None else 1.0)).alias("oos"),
+            (pl.col("bh") / (before["bh"].item() if before is not None else 1.0)).alias("bh"),
+            pl.lit(1.0).alias("flat")))
+    if not parts:
+        return pl.DataFrame(schema={"fold": pl.Int64, "timestamp": equity["timestamp"].dtype,
+                                    "oos": pl.Float64, "bh": pl.Float64, "flat": pl.Float64})
+    return pl.concat(parts)
+
+
+def fold_summary(curves: pl.DataFrame) -> pl.DataFrame:
+    """Per fold of `fold_equity`: first and last bar, and the return of the model, of buy-and-hold and
+    of staying flat (0) over it."""
+    return curves.group_by("fold", maintain_order=True).agg(
+        pl.col("timestamp").min().alias("start"), pl.col("timestamp").max().alias("end"),
+        (pl.col("oos").last() - 1.0).alias("oos_return"), (pl.col("bh").last() - 1.0).alias("bh_return"),
+        (pl.col("flat").last() - 1.0).alias("flat_return"))
+
+
+def _ms(value: datetime.datetime) -> int:
+    """Epoch ms of a window bound (a UTC datetime from `windows`)."""
+    return int(value.timestamp() * 1000)

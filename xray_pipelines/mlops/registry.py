@@ -19,10 +19,11 @@ import dataclasses
 import json
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
@@ -37,6 +38,9 @@ from xray_core.learning.gate import PROMOTE, GateConfig, GateRecord, judge
 from xray_core.learning.models.base import BASE_LIBRARY, SignalModel
 from xray_core.learning.skill import PairedReturns
 from xray_core.settings import resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 KINDS = ("gbm", "lstm", "rl")
 MODEL_NAMES = {kind: f"xray-{kind}" for kind in KINDS}
@@ -90,10 +94,12 @@ def log_model_version(
     tags: dict[str, str],
     example: pl.DataFrame,
     evidence: PairedReturns | None = None,
+    figures: Mapping[str, Figure] | None = None,
 ) -> ModelVersion:
     """Log `model` (a trained xray_core.learning model) with its parameters, out-of-sample metrics,
-    lineage and the gate's evidence (its paired per-bar returns) as a new version of its registered
-    model, and make it the challenger."""
+    lineage, the gate's evidence (its paired per-bar returns) and `figures` (artifact path -> matplotlib
+    figure, e.g. the out-of-sample equity plots) as a new version of its registered model, and make it
+    the challenger."""
     name = _name(kind)
     with (
         tempfile.TemporaryDirectory(prefix=f"xray-{kind}-") as tmp,
@@ -106,6 +112,8 @@ def log_model_version(
         mlflow.set_tags(tags | {"xray.kind": kind, "xray.flavor": FLAVORS[kind]})
         if evidence is not None:
             mlflow.log_dict(evidence.to_json(), EVIDENCE)
+        for artifact_file, figure in (figures or {}).items():
+            mlflow.log_figure(figure, artifact_file)
         model.save(Path(tmp) / "model")
         # MLflow schemas take naive datetimes: send UTC without the zone (the wrapper restores it).
         example_pd = example.with_columns(pl.col("timestamp").dt.replace_time_zone(None)).to_pandas()

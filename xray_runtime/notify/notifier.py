@@ -73,6 +73,11 @@ class Pacer:
         self.interval_s = interval_s
         self._next = -math.inf
 
+    @property
+    def next_free(self) -> float:
+        """When the next slot is free (a Pacer past it holds no state worth keeping)."""
+        return self._next
+
     def reserve(self, now: float) -> float:
         slot = max(now, self._next)
         self._next = slot + self.interval_s

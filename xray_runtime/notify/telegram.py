@@ -210,7 +210,8 @@ def _hint(code: int, description: str) -> str:
     if "blocked" in lowered or "deactivated" in lowered:
         return "the user must unblock the bot; nothing is sent to this chat until then"
     if "chat not found" in lowered:
-        return "check the user's telegram_chat_id; the user must /start the bot first"
+        return ("the chat is not the user's: give them a code (`xray users link-code ID`) to send to the "
+                "bot as /start CODE")
     if "parse entities" in lowered:
         return "the message's HTML is invalid: escape <, > and & outside tags"
     return "the message was not sent and is not retried"

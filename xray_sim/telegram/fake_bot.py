@@ -1,8 +1,9 @@
 """A loopback fake of the Telegram Bot API, for tests and the demo (never the real Telegram).
 
-It answers `/bot<token>/sendMessage` and `/bot<token>/getMe` for one configured token in the Bot
-API's exact JSON shapes, records every accepted message per chat, and can be told to fail the way
-Telegram does:
+It answers `/bot<token>/sendMessage`, `getMe`, `getUpdates` (long polling), `deleteWebhook` and
+`setMyCommands` for one configured token in the Bot API's exact JSON shapes, records every accepted
+message per chat, delivers what a test makes a user type (`user_says`) to a bot polling `getUpdates`,
+and can be told to fail the way Telegram does:
 
     with start_fake_bot("123:ABC") as bot:
         client = TelegramClient("123:ABC", api_url=bot.api_url)
@@ -20,11 +21,18 @@ Telegram does:
   are 400 "Bad Request: can't parse entities: ...", so a formatter that forgets to escape fails here;
 - texts longer than 4096 UTF-16 code units are 400 "Bad Request: message is too long".
 
+`user_says(chat_id, "/start ABC")` queues an Update whose message carries the `bot_command` entity
+Telegram adds to a leading "/command", so a library's command routing sees what it would in
+production; `getUpdates` answers pending updates from `offset` on (confirming those below it) and,
+when there are none, holds the request up to its `timeout` seconds, like Telegram's long polling.
+
 Handlers run on the server's thread; everything the tests read goes through one lock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import itertools
 import json
@@ -102,6 +110,7 @@ class SentMessage:
     plain: str
     parse_mode: str | None
     date: int
+    received_s: float = 0.0  # time.monotonic() when the fake accepted it (for pacing checks)
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,10 @@ class FakeBot(LoopbackServer):
         self._failures: deque[_Failure] = deque()
         self._requests: dict[str, int] = {}
         self._message_ids: dict[ChatId, itertools.count[int]] = {}
+        self._updates: list[dict[str, Any]] = []  # not yet confirmed by a getUpdates offset
+        self._update_ids = itertools.count(1)
+        self._arrived: asyncio.Event | None = None  # on the server's loop: wakes a long poll
+        self.commands: list[dict[str, Any]] = []  # the last setMyCommands
         bot_id = token.split(":", 1)[0]
         self.bot = {"id": int(bot_id) if bot_id.isdigit() else 1, "is_bot": True, "first_name": "X-Ray",
                     "username": bot_username}
@@ -176,6 +189,35 @@ class FakeBot(LoopbackServer):
         with self._lock:
             self._failures.extend(_Failure(0, 0, disconnect=True) for _ in range(n))
 
+    def user_says(self, chat_id: int, text: str, *, first_name: str = "Trader",
+                  chat_type: str | None = None) -> int:
+        """A Telegram user in chat `chat_id` sends `text` to the bot; returns the Update's id. A
+        private chat's user id is the chat id (as in Telegram); a negative id is a group."""
+        kind = chat_type or ("private" if chat_id > 0 else "group")
+        chat: dict[str, Any] = ({"id": chat_id, "first_name": first_name, "type": kind} if kind == "private"
+                                else {"id": chat_id, "title": "X-Ray group", "type": kind})
+        sender = {"id": abs(chat_id), "is_bot": False, "first_name": first_name}
+        with self._lock:
+            update_id = next(self._update_ids)
+            message: dict[str, Any] = {"message_id": update_id, "from": sender, "chat": chat,
+                                       "date": int(time.time()), "text": text}
+            command = re.match(r"/[A-Za-z0-9_]+(@\w+)?", text)
+            if command:
+                message["entities"] = [{"type": "bot_command", "offset": 0,
+                                        "length": utf16_len(command.group(0))}]
+            self._updates.append({"update_id": update_id, "message": message})
+        self.call(self._wake)
+        return update_id
+
+    def pending_updates(self) -> int:
+        """Updates the bot has not confirmed yet (a getUpdates with a higher offset confirms)."""
+        with self._lock:
+            return len(self._updates)
+
+    def _wake(self) -> None:
+        if self._arrived is not None:
+            self._arrived.set()
+
     def clear(self) -> None:
         """Forget messages, counts and pending failures (blocked chats stay)."""
         with self._lock:
@@ -197,6 +239,14 @@ class FakeBot(LoopbackServer):
             self._requests[method] = self._requests.get(method, 0) + 1
         if method == "getMe":
             return _ok(self.bot)
+        if method in ("deleteWebhook", "setMyCommands"):
+            params = await _params(request)
+            if method == "setMyCommands":
+                commands = params.get("commands", "[]")
+                self.commands = json.loads(commands) if isinstance(commands, str) else list(commands)
+            return web.json_response({"ok": True, "result": True})
+        if method == "getUpdates":
+            return await self._get_updates(await _params(request))
         if method != "sendMessage":
             return _error(404, "Not Found")
         with self._lock:
@@ -208,6 +258,26 @@ class FakeBot(LoopbackServer):
         except ValueError:
             return _error(400, "Bad Request: can't parse JSON")
         return self._send_message(params)
+
+    async def _get_updates(self, params: dict[str, Any]) -> web.Response:
+        try:
+            offset, limit = int(params.get("offset") or 0), int(params.get("limit") or 100)
+            timeout = float(params.get("timeout") or 0)
+        except ValueError:
+            return _error(400, "Bad Request: wrong parameter")
+        if self._arrived is None:
+            self._arrived = asyncio.Event()
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            with self._lock:
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+                found = self._updates[:max(1, min(limit, 100))]
+            left = deadline - time.monotonic()
+            if found or left <= 0:
+                return web.json_response({"ok": True, "result": found})
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), left)
 
     def _send_message(self, params: dict[str, Any]) -> web.Response:
         raw_chat, text = params.get("chat_id"), params.get("text")
@@ -232,7 +302,8 @@ class FakeBot(LoopbackServer):
             return _error(400, "Bad Request: message is too long")
         with self._lock:
             message_id = next(self._message_ids.setdefault(chat_id, itertools.count(1)))
-            message = SentMessage(message_id, chat_id, text, plain, parse_mode, int(time.time()))
+            message = SentMessage(message_id, chat_id, text, plain, parse_mode, int(time.time()),
+                                  time.monotonic())
             self._messages.append(message)
         return _ok({"message_id": message.message_id, "from": self.bot, "chat": _chat(chat_id),
                     "date": message.date, "text": plain})

@@ -114,6 +114,7 @@ def promoted_bundle(
             "on_rules": len(symbols) - counts.get("model", 0),
             "selection": markdown(_selection_table(selection)),
             "challengers": dg.MetadataValue.json(challengers),
+            "symbols_table": symbols_table(bundle),
         },
     )
 
@@ -141,3 +142,18 @@ def _challengers(client: MlflowClient, champions: dict[str, Model]) -> dict[str,
         number = int(version.version)
         found[kind] = {"name": name, "uri": f"models:/{name}/{number}", "version": number}
     return found
+
+
+def symbols_table(bundle: Bundle) -> dg.TableMetadataValue:
+    """The bundle's symbols with the strategy, parameters, correlation group and data version each
+    trades on, as a table in the Dagster UI."""
+    schema = dg.TableSchema(columns=[
+        dg.TableColumn("symbol", "string"), dg.TableColumn("strategy", "string"),
+        dg.TableColumn("params", "string"), dg.TableColumn("group", "int"),
+        dg.TableColumn("data_version", "string"),
+    ])
+    rows = [dg.TableRecord({"symbol": s["symbol"], "strategy": s["strategy"],
+                            "params": json.dumps(s["params"], sort_keys=True), "group": int(s["group"]),
+                            "data_version": bundle.data_versions.get(s["symbol"], "")})
+            for s in bundle.symbols]
+    return dg.MetadataValue.table(records=rows, schema=schema)

@@ -3,8 +3,10 @@
 Each asset evaluates its model with purged walk-forward folds (a fresh model per fold, trained only on
 the past), backtests the out-of-sample signals with the same engine as every strategy, then fits the
 final model on all the data and logs it to MLflow — parameters, `oos_*` and `bh_*` metrics, lineage,
-signature, an input example and the out-of-sample predictions — as a new version of its registered
-model with the alias `challenger`. Whether it becomes `champion` is `model_promotion`'s decision.
+signature, an input example, the out-of-sample predictions and the out-of-sample equity against
+buy-and-hold and flat per fold (`oos_equity/all_folds.png` and `oos_equity/fold_K.png`, also shown in
+the asset's metadata) — as a new version of its registered model with the alias `challenger`. Whether
+it becomes `champion` is `model_promotion`'s decision.
 
 The gate's evidence is logged with it (`gate/evidence.json`): per-bar portfolio returns on the test
 folds of the challenger, of buy-and-hold, of the challenger at twice the fees and slippage, and of the
@@ -26,17 +28,25 @@ from mlflow import MlflowClient
 from xray_core.backtest import BacktestConfig
 from xray_core.backtest.metrics import Calendar
 from xray_core.learning.dataset import FEATURES
-from xray_core.learning.evaluate import EvalConfig, OosReport, evaluate_oos, walk_forward_evaluate
+from xray_core.learning.evaluate import (
+    EvalConfig,
+    OosReport,
+    evaluate_oos,
+    fold_equity,
+    fold_summary,
+    walk_forward_evaluate,
+)
 from xray_core.learning.models.registry import DEMO_PARAMS, build_model
 from xray_core.learning.skill import PairedReturns, equity_returns
 from xray_core.learning.splits import Fold, purged_walk_forward
+from xray_core.research.plots import oos_equity_figure, png
 from xray_core.research.store import LakeSeries
 from xray_core.research.versions import code_version
 from xray_core.strategies import get_strategy
 from xray_pipelines.defs.learning.training import LEARNING_CODE, training_data
 from xray_pipelines.defs.research.backtests import backtest_config
 from xray_pipelines.groups import Group
-from xray_pipelines.metadata import markdown
+from xray_pipelines.metadata import image, markdown, table
 from xray_pipelines.mlops.oos import log_oos_predictions
 from xray_pipelines.mlops.registry import CHAMPION, FLAVORS, MODEL_NAMES, by_alias, log_model_version
 from xray_pipelines.resources import MarketScope, ModelsResource, ResearchResource
@@ -116,6 +126,11 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             # Whether it learnt from news: the runtime then feeds it the lake's sentiment (no skew).
             "xray.sentiment": str(trained_with_news(frame)).lower(),
         }
+        curves = fold_equity(report)
+        title = f"{MODEL_NAMES[kind]}: out-of-sample equity vs buy and hold and flat"
+        figures = {"oos_equity/all_folds.png": oos_equity_figure(curves, title)}
+        for fold in sorted(set(curves["fold"].to_list())):
+            figures[f"oos_equity/fold_{fold}.png"] = oos_equity_figure(curves, title, fold=fold)
         version = log_model_version(
             kind,
             model,
@@ -124,6 +139,7 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             tags=lineage,
             example=frame.select("timestamp", "symbol", *FEATURES).tail(64),
             evidence=evidence,
+            figures=figures,
         )
         # Its walk-forward record, for strategy selection at bundle time (xray_core.research.selection).
         log_oos_predictions(models.tracking().client(), version, report.predictions)
@@ -142,6 +158,9 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
                 "training_rows": frame.height,
                 "params": dg.MetadataValue.json(model.params()),
                 "windows": markdown(report.windows.select(pl.all().exclude("^.*_ms$")).head(40)),
+                "oos_equity": image(png(figures["oos_equity/all_folds.png"]), title),
+                "oos_equity_by_fold": table(fold_summary(curves)),
+                "mlflow_figures": dg.MetadataValue.json(sorted(figures)),
             }
         )
 

@@ -1,0 +1,1 @@
+"""The two-way Telegram bot: link codes, commands, pacing (`xray bot` runs it)."""
