@@ -31,6 +31,7 @@ from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
 from xray_runtime.artefacts import Promoted
 from xray_runtime.components import Components
 from xray_runtime.decide import MarketRules, decide
+from xray_runtime.equity_log import EquityLog
 from xray_runtime.execution import AccountError
 from xray_runtime.market import UNAVAILABLE, SymbolBars
 from xray_runtime.risk_keeper import RiskKeeper, flat
@@ -70,6 +71,7 @@ class TradingService:
         self.latencies_s: list[float] = []  # per user per tick, for the load test
         self.last_error: str | None = None  # why the last step failed (None: it did not)
         self.orders_today: dict[str, int] = {}
+        self.equity_log = EquityLog(parts.engine)  # the dashboard's equity curves
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -217,6 +219,7 @@ class TradingService:
         begun = time.perf_counter()
         await self._execute(decisions.intents, report)
         self.apply_fills(parts.journal.drain_new_fills())
+        await asyncio.to_thread(self.equity_log.record, list(book.user_ids), book.equity().tolist(), bar_ms)
         report.execution_s = time.perf_counter() - begun
         await self._retire_flattened(risk, report)
         parts.metrics.ticks.inc()
