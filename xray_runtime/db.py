@@ -61,7 +61,7 @@ def _import_tables() -> None:
 
     for module in (
         "xray_runtime.users", "xray_runtime.journal", "xray_runtime.risk_store", "xray_runtime.api_tokens",
-        "xray_runtime.equity_log",
+        "xray_runtime.equity_log", "xray_runtime.user_control",
     ):
         try:
             importlib.import_module(module)

@@ -5,11 +5,13 @@ target is 0, when their kill switch is on (every symbol, signal or not, on every
 failed or rejected sell is sent again on the next bar), or when the symbol left the bundle (intent
 "drop": the pipeline no longer vouches for its strategy, so the position is sold on the first bar after
 the reload, valued and sized at its last known close). Users not holding it enter on the bar its target
-turns 1, unless a risk block stops new entries. Entry size: `xray_core.risk.sizing.entry_notional` with
-the user's profile sizing for the symbol from the bundle (else the user's own), capped by the room left
-under the user's max position and by free cash, rounded down to the market's amount step; an order
-under the market's minimum cost is not sent. Orders in doubt count: a buy not yet settled as held
-(no second entry, less room) and as spent cash, a sell not yet settled as sold. Cash is committed
+turns 1, unless a risk block or the user's pause (`user_control`) stops new entries; a user who asked
+to stop is flattened like a killed one (intent "stop") and enters nothing. Entry size:
+`xray_core.risk.sizing.entry_notional` with the user's profile sizing for the symbol from the bundle
+(else the user's own), capped by the room left under the user's max position and by free cash, rounded
+down to the market's amount step; an order under the market's minimum cost is not sent. Orders in doubt
+count: a buy not yet settled as held (no second entry, less room) and as spent cash, a sell not yet
+settled as sold. Cash is committed
 symbol by symbol so simultaneous entries never spend the same money twice.
 """
 
@@ -50,10 +52,12 @@ class Decisions:
 
 
 def decide(book: Book, signals: dict[str, Signal], promoted: Promoted, rules: dict[str, MarketRules],
-           block: np.ndarray, killed: np.ndarray, bar_ms: int | None = None) -> Decisions:
+           block: np.ndarray, killed: np.ndarray, bar_ms: int | None = None,
+           paused: np.ndarray | None = None, flatten: np.ndarray | None = None) -> Decisions:
     """Every user's intents for this bar. `killed`: users whose kill switch is on (fired now or before:
     they are flattened on every call until flat). `bar_ms`: the bar being decided, for exits on a symbol
-    without a signal this bar (default: the newest signal's bar)."""
+    without a signal this bar (default: the newest signal's bar). `paused`: users who asked for no new
+    entries; `flatten`: users who asked to stop (sold until flat, no entries) — `user_control.masks`."""
     decisions = Decisions()
     prices = book.price.copy()  # the last known closes, this bar's where a signal has one
     for symbol, latest in signals.items():
@@ -63,6 +67,8 @@ def decide(book: Book, signals: dict[str, Signal], promoted: Promoted, rules: di
     equity = book.equity(prices)
     free = book.free_cash(prices)
     users = book.active
+    no_entry = np.zeros(len(users), dtype=bool) if paused is None else paused
+    stopping = np.zeros(len(users), dtype=bool) if flatten is None else flatten
     if bar_ms is None:
         bar_ms = max((s.bar_ms for s in signals.values()), default=None)
     for symbol, j in book.symbol_index.items():
@@ -72,17 +78,18 @@ def decide(book: Book, signals: dict[str, Signal], promoted: Promoted, rules: di
         signal, plan = signals.get(symbol), promoted.plans.get(symbol)
         holding = (book.position[:, j] + book.pending_buy[:, j]) * price >= rule.min_cost
         leaving = plan is None or (signal is not None and signal.target == 0)
-        exits = users & holding & (killed | leaving)
+        exits = users & holding & (killed | stopping | leaving)
         bar = signal.bar_ms if signal is not None else bar_ms
         for i in np.flatnonzero(exits).tolist() if bar is not None else ():
             amount = _round_down(book.position[i, j] - book.pending_sell[i, j], rule.amount_step)
             if amount > 0 and bar is not None:  # bar: always set here (see the loop), narrowed for mypy
-                intent = "kill" if killed[i] else ("exit" if plan is not None else DROPPED)
+                intent = ("kill" if killed[i] else "stop" if stopping[i]
+                          else "exit" if plan is not None else DROPPED)
                 decisions.add(i, OrderIntent(book.user_ids[i], symbol, Side.SELL, amount, bar, intent,
                                              _lineage(promoted, plan, signal, symbol, bar)))
         if signal is None or plan is None or not signal.entry:
             continue
-        enters = users & ~holding & (block == NOT_BLOCKED) & ~killed
+        enters = users & ~holding & (block == NOT_BLOCKED) & ~killed & ~no_entry & ~stopping
         if not enters.any():
             continue
         share, leverage, margin, max_position = _sizing(book, promoted, symbol)

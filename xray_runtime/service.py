@@ -36,6 +36,7 @@ from xray_runtime.execution import AccountError
 from xray_runtime.market import UNAVAILABLE, SymbolBars
 from xray_runtime.risk_keeper import RiskKeeper, flat
 from xray_runtime.signals import Signal, compute_signals
+from xray_runtime.user_control import UserControl, masks
 
 log = logging.getLogger(__name__)
 # What an outage looks like from here; anything else is a bug and is not swallowed.
@@ -62,6 +63,7 @@ class TradingService:
         settings = parts.settings
         self.risk = RiskKeeper.build(parts.engine, parts.redis, settings.redis_prefix,
                                      settings.global_max_daily_loss)
+        self.control = UserControl(parts.engine)  # pause / resume / stop, asked by users (bot, web)
         self.rules: dict[str, MarketRules] = {}
         self.last_bar_ms: int | None = None
         self.in_doubt: dict[str, Order] = {}  # orders of the bar being decided that no attempt settled
@@ -206,7 +208,9 @@ class TradingService:
         await self._count_in_doubt(signals, bar_ms)
         self.risk.daily_summaries(book, parts.roster.users, parts.notifier, self.orders_today, now_ms)
         risk = await self.risk.check(book, now_ms)
-        decisions = decide(book, signals, promoted, self.rules, risk.block, risk.killed, bar_ms)
+        paused, flatten = masks(book.user_ids, await asyncio.to_thread(self.control.not_active))
+        decisions = decide(book, signals, promoted, self.rules, risk.block, risk.killed, bar_ms,
+                           paused=paused, flatten=flatten)
         decision_s = time.perf_counter() - started
         self._observe_latency(decision_s, len(book.user_ids))
         self.risk.announce(risk, book, parts.roster.users, parts.notifier, parts.metrics)
