@@ -62,7 +62,8 @@ def build_world(tmp: Path) -> World:
         for bar in range(12):
             equity.record([user], [1000.0 * (n + 1) + 10 * bar], T0 + bar * HOUR)
     tokens = {user: issue(engine, user) for user in orders} | {"operator": issue(engine, None, operator=True)}
-    runtime = RuntimeSettings(database_url=str(engine.url), bundle_dir=tmp / "bundles", http_port=_free_port())
+    runtime = RuntimeSettings(database_url=str(engine.url), bundle_dir=tmp / "bundles",
+                              http_port=_free_port())
     sources = Sources(engine=engine, duckdb_file=tmp / "xray.duckdb", lake_dir=tmp / "lake",
                       bundle_dir=tmp / "bundles", exchange="mexc", timeframe="1h",
                       tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}", runtime_settings=runtime)
