@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import sqlalchemy as sa
@@ -94,7 +94,7 @@ class UserControl:
     def _set(self, user_id: str, state: ControlState, by: str) -> Control:
         UserStore(self.engine, None).get(user_id)  # UnknownUserError names the id and what to do
         now_ms = int(time.time() * 1000)
-        values = {"state": state, "changed_by": by[:64], "changed_ms": now_ms}
+        values: dict[str, Any] = {"state": state, "changed_by": by[:64], "changed_ms": now_ms}
         with self.engine.begin() as conn:  # update, else insert: both dialects, no upsert needed
             updated = conn.execute(control_table.update().where(control_table.c.user_id == user_id)
                                    .values(**values)).rowcount
@@ -105,7 +105,7 @@ class UserControl:
                 except sa.exc.IntegrityError:  # another writer inserted it first: ours is newer
                     conn.execute(control_table.update().where(control_table.c.user_id == user_id)
                                  .values(**values))
-        return Control(user_id, state, values["changed_by"], now_ms)
+        return Control(user_id, state, by[:64], now_ms)
 
 
 def masks(user_ids: Iterable[str], controls: dict[str, Control]) -> tuple[np.ndarray, np.ndarray]:
@@ -116,6 +116,6 @@ def masks(user_ids: Iterable[str], controls: dict[str, Control]) -> tuple[np.nda
     return paused, flatten
 
 
-def _control(row: sa.Row[tuple[str, str, str, int]]) -> Control:
+def _control(row: sa.Row[Any]) -> Control:
     state: ControlState = row.state if row.state in STATES else "paused"  # unknown: the safe side
-    return Control(row.user_id, state, row.changed_by, int(row.changed_ms))
+    return Control(str(row.user_id), state, str(row.changed_by), int(row.changed_ms))

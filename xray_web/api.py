@@ -20,7 +20,7 @@ Operator = Annotated[Principal, Depends(operator)]
 
 
 def _src(request: Request) -> reads.Sources:
-    return request.app.state.sources  # type: ignore[no-any-return]
+    return request.app.state.sources
 
 
 @router.get("/me", summary="The caller's user, mode, equity and risk state")

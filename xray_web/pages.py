@@ -25,7 +25,7 @@ def _who(request: Request) -> Principal | None:
 
 
 def _src(request: Request) -> reads.Sources:
-    return request.app.state.sources  # type: ignore[no-any-return]
+    return request.app.state.sources
 
 
 def _operator(request: Request) -> Principal:
