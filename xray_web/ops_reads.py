@@ -81,8 +81,8 @@ def bundle(src: Sources) -> dict[str, Any] | None:
 
 
 def models(src: Sources) -> list[dict[str, Any]]:
-    """Every registered X-Ray model version: aliases (champion, challenger), out-of-sample metrics,
-    the gate's verdict and the shadow/lineage tags."""
+    """Every registered X-Ray model version: aliases (champion, challenger), out-of-sample metrics
+    and the gate's verdict."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -103,7 +103,6 @@ def models(src: Sources) -> list[dict[str, Any]]:
                 "aliases": sorted(a for a, v in aliases.items() if str(v) == str(version.version)),
                 "metrics": {k: (v if math.isfinite(v) else None) for k, v in sorted(metrics.items())},
                 "gate": tags.get("xray.gate", ""),
-                "shadow": {k.removeprefix("xray."): v for k, v in tags.items() if "shadow" in k},
             })
     return rows
 

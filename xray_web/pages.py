@@ -172,9 +172,8 @@ def models(request: Request) -> HTMLResponse:
         metrics = m["metrics"]
         shown = ", ".join(f"{k}={v:.3g}" for k, v in metrics.items()
                           if k.startswith(("oos_", "bh_")) and v is not None)
-        rows.append([m["name"], m["version"], m["flavor"], ", ".join(m["aliases"]), shown, m["gate"],
-                     json.dumps(m["shadow"]) if m["shadow"] else ""])
-    body = table(["model", "version", "flavor", "aliases", "out of sample", "gate", "shadow"], rows,
+        rows.append([m["name"], m["version"], m["flavor"], ", ".join(m["aliases"]), shown, m["gate"]])
+    body = table(["model", "version", "flavor", "aliases", "out of sample", "gate"], rows,
                  id_="models", empty="no models registered yet")
     return HTMLResponse(page("Models", body, operator=True))
 
