@@ -67,7 +67,7 @@ def heatmap(symbols: Sequence[str], value: dict[tuple[str, str], float], *, cell
     if not symbols:
         return '<p class="muted" id="heatmap">no correlation computed yet</p>'
     left, top = 90, 90
-    size_w, size_h = left + cell * len(symbols), top + cell * len(symbols)
+    size_w, size_h = left + cell * len(symbols) + top, top + cell * len(symbols)  # room for slanted labels
     parts = [f'<svg id="heatmap" width="{size_w}" height="{size_h}" role="img" aria-label="correlation">']
     for i, name in enumerate(symbols):
         parts.append(f'<text x="{left - 4}" y="{top + i * cell + cell * 0.65}" font-size="10" '

@@ -65,9 +65,21 @@ def correlation(src: Sources) -> dict[str, Any]:
 
 
 def sentiment(src: Sources) -> list[dict[str, Any]]:
+    """Per symbol ("*": the whole market): the newest hour's decayed sentiment, and the headlines,
+    positive and negative ones counted over the stored window (the lake keeps one row an hour)."""
     from xray_core.research.store import LakeTable
 
-    return _rows(_lake(src, LakeTable.NEWS_SENTIMENT, ("exchange",)))
+    hourly = _lake(src, LakeTable.NEWS_SENTIMENT, ("exchange",))
+    needed = {"symbol", "hour", "n_headlines", "sentiment_decayed", "positive", "negative"}
+    if not hourly.height or not needed <= set(hourly.columns):
+        return []
+    summary = (hourly.sort("hour").group_by("symbol", maintain_order=True)
+               .agg(pl.col("hour").last().alias("latest_hour"),
+                    pl.col("sentiment_decayed").last().alias("sentiment"),
+                    pl.col("n_headlines").sum().alias("headlines"), pl.col("positive").sum(),
+                    pl.col("negative").sum())
+               .sort("symbol"))
+    return _rows(summary)
 
 
 def bundle(src: Sources) -> dict[str, Any] | None:

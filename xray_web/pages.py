@@ -109,6 +109,10 @@ def my_account(request: Request) -> Response:
     return HTMLResponse(page("My account", "".join(body)))
 
 
+def _short(value: Any) -> Any:
+    return f"{value:+.3f}" if isinstance(value, float) else value
+
+
 def _trades(trades: list[dict[str, Any]]) -> str:
     rows = []
     for t in trades:
@@ -144,7 +148,9 @@ def market_xray(request: Request) -> HTMLResponse:
     corr = ops_reads.correlation(src)
     kept = [[r.get("symbol"), "kept" if r.get("kept") else "dropped", r.get("reason") or "",
              r.get("best_strategy") or ""] for r in uni["symbols"]]
-    kept += [[r["symbol"], "dropped (market)", r["reason"], ""] for r in uni["dropped_markets"]]
+    listed = {row[0] for row in kept}  # the research lists most markets it never got: each once
+    kept += [[r["symbol"], "dropped (market)", r["reason"], ""] for r in uni["dropped_markets"]
+             if r["symbol"] not in listed]
     order = [r["symbol"] for r in sorted(corr["clusters"], key=lambda r: r.get("position", 0))]
     values = {(r["symbol_a"], r["symbol_b"]): r["corr"] for r in corr["pairs"] if r["corr"] is not None}
     bundle = ops_reads.bundle(src)
@@ -157,7 +163,7 @@ def market_xray(request: Request) -> HTMLResponse:
         table(["symbol", "verdict", "reason", "strategy"], kept, id_="universe", empty="no research yet"),
         "<h2>Correlation</h2>", heatmap(order, values),
         table(["symbol", "cluster"], [[r["symbol"], r["cluster"]] for r in corr["clusters"]], id_="clusters"),
-        "<h2>Sentiment</h2>", table(cols, [[r[c] for c in cols] for r in sentiment], id_="sentiment"),
+        "<h2>Sentiment</h2>", table(cols, [[_short(r[c]) for c in cols] for r in sentiment], id_="sentiment"),
         f"<h2>Current bundle</h2><p>{e((bundle or {}).get('version', 'none promoted yet'))}</p>",
         table(["symbol", "strategy", "parameters", "group"], bundle_rows, id_="bundle"),
     ]
