@@ -10,10 +10,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
 import pytest
 import uvicorn
 from cryptography.fernet import Fernet
 
+from xray_core.bundle import Bundle, publish
+from xray_core.research.store import LakeTable, ResearchStore
 from xray_core.trading.orders import Fill, Lineage, Order, OrderStatus, Side, client_order_id
 from xray_runtime import db
 from xray_runtime.api_tokens import issue
@@ -61,6 +64,7 @@ def build_world(tmp: Path) -> World:
         ]
         for bar in range(12):
             equity.record([user], [1000.0 * (n + 1) + 10 * bar], T0 + bar * HOUR)
+    _seed_lake(tmp)
     tokens = {user: issue(engine, user) for user in orders} | {"operator": issue(engine, None, operator=True)}
     runtime = RuntimeSettings(database_url=str(engine.url), bundle_dir=tmp / "bundles",
                               http_port=_free_port())
@@ -68,6 +72,35 @@ def build_world(tmp: Path) -> World:
                       bundle_dir=tmp / "bundles", exchange="mexc", timeframe="1h",
                       tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}", runtime_settings=runtime)
     return World(sources, tokens, orders)
+
+
+LAKE_SYMBOLS = ("BTC/USDT", "ETH/USDT", "TGT/USDT")
+
+
+def _seed_lake(tmp: Path) -> None:
+    """Research tables as the pipeline writes them (two kept, one dropped with its reason), news
+    sentiment, and a promoted bundle."""
+    scope = {"exchange": "mexc", "timeframe": "1h"}
+    store = ResearchStore(tmp / "xray.duckdb", tmp / "lake")
+    store.write(LakeTable.FILTERED_SYMBOLS, pl.DataFrame({
+        "symbol": list(LAKE_SYMBOLS), "kept": [True, True, False],
+        "reason": ["sma_cross clears every threshold"] * 2 + ["data quality: gaps and zero prices"],
+        "best_strategy": ["sma_cross", "sma_cross", None]}), scope)
+    store.write(LakeTable.CORRELATION_CLUSTERS, pl.DataFrame(
+        {"symbol": ["BTC/USDT", "ETH/USDT"], "cluster": [1, 1], "position": [0, 1]}), scope)
+    pairs = [(a, b, 1.0 if a == b else 0.8) for a in LAKE_SYMBOLS[:2] for b in LAKE_SYMBOLS[:2]]
+    store.write(LakeTable.CORRELATION_PAIRS, pl.DataFrame(
+        {"sample": ["full"] * 4, "symbol_a": [p[0] for p in pairs], "symbol_b": [p[1] for p in pairs],
+         "corr": [p[2] for p in pairs], "n_obs": [100] * 4}), scope)
+    store.write(LakeTable.NEWS_SENTIMENT, pl.DataFrame({
+        "symbol": ["BTC/USDT", "BTC/USDT"], "hour": [T0, T0 + HOUR], "n_headlines": [3, 2],
+        "sentiment_mean": [0.1, -0.2], "sentiment_decayed": [0.1, -0.05], "positive": [2, 0],
+        "negative": [1, 2]}), {"exchange": "mexc"})
+    publish(Bundle(exchange="mexc", timeframe="1h",
+                   symbols=[{"symbol": s, "strategy": "sma_cross", "params": {"fast": 10, "slow": 30},
+                             "group": 1} for s in LAKE_SYMBOLS[:2]],
+                   risk_profiles={}, models={}, feature_version="f", code_version="c", data_versions={}),
+            tmp / "bundles")
 
 
 @pytest.fixture

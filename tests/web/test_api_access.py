@@ -93,6 +93,20 @@ def test_an_operator_token_has_no_account(world, path):
     assert call(path, headers=_auth(world.tokens["operator"])).status_code == 404
 
 
+def test_the_operator_sees_the_lake(world):
+    client, operator = _client(world), _auth(world.tokens["operator"])
+    universe = client.get("/api/ops/universe", headers=operator).json()["symbols"]
+    assert {(s["symbol"], s["kept"], s["reason"]) for s in universe} >= {
+        ("TGT/USDT", False, "data quality: gaps and zero prices"),
+        ("BTC/USDT", True, "sma_cross clears every threshold")}
+    correlation = client.get("/api/ops/correlation", headers=operator).json()
+    assert [c["cluster"] for c in correlation["clusters"]] == [1, 1] and len(correlation["pairs"]) == 4
+    [btc] = client.get("/api/ops/sentiment", headers=operator).json()
+    assert (btc["symbol"], btc["headlines"], btc["sentiment"]) == ("BTC/USDT", 5, -0.05)  # newest hour
+    bundle = client.get("/api/ops/bundle", headers=operator).json()
+    assert [s["symbol"] for s in bundle["symbols"]] == ["BTC/USDT", "ETH/USDT"]
+
+
 def test_the_operator_runtime_view_counts_users_and_budgets(world):
     body = _client(world).get("/api/ops/runtime", headers=_auth(world.tokens["operator"])).json()
     assert body["active_users"] == 2

@@ -66,7 +66,9 @@ def test_the_operator_sees_the_market_xray_models_and_operations(server, browser
     _sign_in(page, base, world.tokens["operator"])
     assert page.url == base + "/xray"
     assert page.locator("h1").inner_text() == "Market X-ray"
-    assert page.locator("#universe").count() == 1 and page.locator("#heatmap").count() == 1
+    assert "data quality: gaps and zero prices" in page.locator("#universe").inner_text()
+    assert page.locator("#heatmap rect").count() == 4  # 2 × 2 clustered symbols
+    assert page.locator("#bundle tbody tr").count() == 2 and page.locator("#sentiment tbody tr").count() == 1
     page.click("text=Operations")
     assert page.locator("#processes").inner_text().count("embedded") == 1
     page.click("text=Models")
