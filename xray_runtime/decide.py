@@ -11,8 +11,8 @@ to stop is flattened like a killed one (intent "stop") and enters nothing. Entry
 (else the user's own), capped by the room left under the user's max position and by free cash, rounded
 down to the market's amount step; an order under the market's minimum cost is not sent. Orders in doubt
 count: a buy not yet settled as held (no second entry, less room) and as spent cash, a sell not yet
-settled as sold. Cash is committed
-symbol by symbol so simultaneous entries never spend the same money twice.
+settled as sold. Cash is committed symbol by symbol so simultaneous entries never spend the same money
+twice.
 """
 
 from __future__ import annotations

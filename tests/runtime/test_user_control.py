@@ -8,13 +8,55 @@ import asyncio
 import numpy as np
 import pytest
 from service_support import add_users, run_bars, start_service
-from test_decisions import RISING_AFTER_FALL, RULES, _book, _signals, watcher  # noqa: F401 (fixture)
 
+from xray_core.bundle import Bundle, publish
+from xray_core.candles.bars import Bars
 from xray_core.trading.orders import Side
+from xray_runtime.artefacts import ArtefactWatcher
+from xray_runtime.book import Book, Sizing
 from xray_runtime.db import connect
-from xray_runtime.decide import decide
+from xray_runtime.decide import MarketRules, decide
+from xray_runtime.market import SymbolBars
+from xray_runtime.signals import compute_signals
 from xray_runtime.user_control import UserControl, masks
 from xray_runtime.users import UnknownUserError, UserStore
+
+HOUR = 3_600_000
+RULES = {"BTC/USDT": MarketRules(0.001, 1.0), "ETH/USDT": MarketRules(0.001, 1.0)}
+RISING_AFTER_FALL = [10, 9, 8, 7, 6, 5, 6, 8]  # SMA(2) crosses above SMA(4) on the last bar
+FALLING = [10, 9, 8, 7, 6, 5, 4, 3]
+
+
+@pytest.fixture
+def watcher(tmp_path):
+    symbols = ["BTC/USDT", "ETH/USDT"]
+    publish(Bundle(exchange="mexc", timeframe="1h",
+                   symbols=[{"symbol": s, "strategy": "sma_cross", "params": {"fast": 2, "slow": 4},
+                             "group": 0} for s in symbols],
+                   risk_profiles={}, models={}, feature_version="f", code_version="c",
+                   data_versions={s: f"d-{s}" for s in symbols}), tmp_path)
+    found = ArtefactWatcher(tmp_path)
+    assert found.poll()
+    return found
+
+
+def _signals(watcher, btc, eth=FALLING):
+    def bars(closes):
+        closes = np.asarray(closes, dtype=float)
+        stamps = np.arange(len(closes), dtype=np.int64) * HOUR
+        return Bars(stamps, closes, closes * 1.01, closes * 0.99, closes, np.ones(len(closes)))
+
+    data = {"BTC/USDT": SymbolBars("BTC/USDT", bars(btc), True),
+            "ETH/USDT": SymbolBars("ETH/USDT", bars(eth), True)}
+    return compute_signals(watcher.current, data, "gbm")[0]
+
+
+def _book(n_users):
+    book = Book()
+    book.set_symbols(["BTC/USDT", "ETH/USDT"])
+    book.set_users([(f"u{i}", Sizing("balanced", 0.1, 1.0, 1.0, 1_000.0, 0.05, 0.2)) for i in range(n_users)])
+    book.cash[:] = 10_000.0
+    return book
 
 
 def _engine(tmp_path):
@@ -27,8 +69,30 @@ def _user(engine, user_id):
     UserStore(engine, KeyVault(generate_key())).add(user_id, user_id, "key-" + user_id, "secret-" + user_id)
 
 
-def test_a_users_request_is_stored_and_survives_a_restart(tmp_path):
-    engine = _engine(tmp_path)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """A fresh runtime database: SQLite in tmp_path, or a Postgres database made for this test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'runtime.db'}"
+        return
+    import os
+    import uuid
+
+    import psycopg
+
+    admin = os.environ.get("XRAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"xray_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_users_request_is_stored_and_survives_a_restart(database_url):
+    engine = connect(database_url)
     for user_id in ("alice", "bob", "carol"):
         _user(engine, user_id)
     control = UserControl(engine)
@@ -38,7 +102,8 @@ def test_a_users_request_is_stored_and_survives_a_restart(tmp_path):
     control.pause("carol", "cli")
     control.resume("carol", "cli")
     engine.dispose()
-    again = UserControl(_engine(tmp_path))  # a new process on the same database
+    second = connect(database_url)
+    again = UserControl(second)  # a new process on the same database
     states = {user_id: c.state for user_id, c in again.not_active().items()}
     assert states == {"alice": "paused", "bob": "stopped"}
     bob = again.get("bob")
@@ -47,6 +112,7 @@ def test_a_users_request_is_stored_and_survives_a_restart(tmp_path):
     with pytest.raises(UnknownUserError, match="no user 'mallory'"):
         again.pause("mallory", "telegram")
     assert "mallory" not in again.not_active()
+    second.dispose()
 
 
 def test_masks_follow_the_book_order(tmp_path):
@@ -60,7 +126,7 @@ def test_masks_follow_the_book_order(tmp_path):
     assert paused.tolist() == [True, False, True] and flatten.tolist() == [False, False, True]
 
 
-def test_paused_users_enter_nothing_but_exit_and_stopped_users_flatten(watcher):  # noqa: F811
+def test_paused_users_enter_nothing_but_exit_and_stopped_users_flatten(watcher):
     book = _book(3)
     eth, btc = book.symbol_index["ETH/USDT"], book.symbol_index["BTC/USDT"]
     book.position[:, eth] = [2.0, 0.0, 2.0]  # ETH's target is 0 this bar: holders exit
