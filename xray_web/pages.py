@@ -93,8 +93,9 @@ def my_account(request: Request) -> Response:
         table(["profile", "trade %", "max position $", "daily loss stop", "drawdown stop", "killed",
                "day open", "peak"],
               [[risk["profile"], f"{risk['trade_percentage']:.1%}", f"{risk['max_position_usd']:,.0f}",
-                f"{risk['max_daily_loss']:.1%}", f"{risk['max_drawdown']:.1%}", risk["killed"],
-                risk["day_open_equity"], risk["peak_equity"]]], id_="risk"),
+                f"{risk['max_daily_loss']:.1%}", f"{risk['max_drawdown']:.1%}",
+                "yes" if risk["killed"] else "no",
+                _money(risk["day_open_equity"]), _money(risk["peak_equity"])]], id_="risk"),
         "<h2>Positions</h2>",
         table(["symbol", "amount", "last fill price", "value"],
               [[p["symbol"], f"{p['amount']:.8g}", p["last_fill_price"], p["value"]]
@@ -109,6 +110,16 @@ def my_account(request: Request) -> Response:
     return HTMLResponse(page("My account", "".join(body)))
 
 
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _params(params: dict[str, Any]) -> str:
+    """Parameters for reading (floats to 4 significant digits); the API keeps them exact."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) \
+        or "defaults"
+
+
 def _short(value: Any) -> Any:
     return f"{value:+.3f}" if isinstance(value, float) else value
 
@@ -119,7 +130,7 @@ def _trades(trades: list[dict[str, Any]]) -> str:
         lin = t["lineage"]
         side = Raw(f'<span class="{e(t["side"])}">{e(t["side"])}</span>')
         rows.append([t["bar"], t["symbol"], side, f"{t['amount']:.6g}", t["average"] or "-", t["status"],
-                     lin["model_version"] or "rules", f"{lin['strategy']} {json.dumps(lin['params'])}",
+                     lin["model_version"] or "- (rules)", f"{lin['strategy']} {_params(lin['params'])}",
                      lin["data_version"], lin["bundle_version"]])
     return table(["bar (UTC)", "symbol", "side", "amount", "avg price", "status", "model version",
                   "parameter set", "data version", "bundle"], rows, id_="trades", empty="no trades yet")
@@ -154,7 +165,7 @@ def market_xray(request: Request) -> HTMLResponse:
     order = [r["symbol"] for r in sorted(corr["clusters"], key=lambda r: r.get("position", 0))]
     values = {(r["symbol_a"], r["symbol_b"]): r["corr"] for r in corr["pairs"] if r["corr"] is not None}
     bundle = ops_reads.bundle(src)
-    bundle_rows = [[s["symbol"], s["strategy"], json.dumps(s.get("params", {})), s.get("group")]
+    bundle_rows = [[s["symbol"], s["strategy"], _params(s.get("params", {})), s.get("group")]
                    for s in (bundle or {}).get("symbols", [])]
     sentiment = ops_reads.sentiment(src)
     cols = list(sentiment[0]) if sentiment else []

@@ -38,7 +38,7 @@ def test_a_user_signs_in_sees_trades_and_chart_pauses_and_resumes(server, browse
     trades = page.locator("#trades tbody tr")
     assert trades.count() == len(world.orders["ada"])
     text = page.locator("#trades").inner_text()
-    assert "rsi_reversion" in text and "data-ada-" in text and "ben" not in text
+    assert "rsi_reversion period=14" in text and "data-ada-" in text and "ben" not in text
     chart = page.locator("#equity-chart polyline")
     assert chart.count() == 1
     assert len(chart.get_attribute("points").split()) == 12  # one point per recorded bar
