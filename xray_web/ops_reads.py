@@ -145,23 +145,64 @@ def runtime(src: Sources) -> dict[str, Any]:
         "health": _health(settings.http_host, settings.http_port),
         "rate_limits": [{"scope": s, "limit": q.limit, "window_s": q.window_s, "burst": q.burst}
                         for s, q in quotas.items()],
+        "rate_limit_cells": _cells(settings, quotas),
     }
+
+
+def _redis(settings: Any) -> Any:
+    import redis
+
+    options: dict[str, Any] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, "decode_responses": True}
+    if settings.redis_cluster:
+        return redis.RedisCluster.from_url(settings.redis_url, **options)
+    return redis.Redis.from_url(settings.redis_url, **options)
 
 
 def _members(settings: Any) -> list[str]:
     """The live processes in the shard ring (Redis); [] without Redis or when it cannot be reached."""
     if not settings.redis_url:
         return []
-    import time
-
     import redis
 
     try:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0)
-        names = client.zrangebyscore(f"{settings.redis_prefix}:members", time.time(), "+inf")
+        client = _redis(settings)
+        seconds, micros = client.time()  # leases are scored by the Redis server's clock
+        names = client.zrangebyscore(f"{settings.redis_prefix}:members", seconds + micros / 1e6, "+inf")
     except redis.RedisError:
         return []
-    return sorted(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    return sorted(str(n) for n in names)
+
+
+def _cells(settings: Any, quotas: dict[str, Any], most: int = 20) -> list[dict[str, Any]]:
+    """The shared limiter's busiest scopes now (Redis only: the embedded limiter lives inside the
+    runtime process): weight still in each GCRA bucket and what a request could spend at once. A
+    cell Redis no longer holds has drained: its whole burst is free. `most` lowest first."""
+    if not settings.redis_url:
+        return []
+    import redis
+
+    try:
+        client = _redis(settings)
+        seconds, micros = client.time()  # the limiter's script times cells by the server's clock
+        now = seconds + micros / 1e6
+        keys = []
+        for key in client.scan_iter(match=f"{settings.redis_prefix}:{{rl}}:*", count=1000):
+            keys.append(key)
+            if len(keys) >= 10_000:  # a bounded look: enough to find the busy ones
+                break
+        tats = client.mget(keys) if keys else []
+    except redis.RedisError:
+        return []
+    cells = []
+    for key, tat in zip(keys, tats, strict=True):
+        scope = key.split(":{rl}:", 1)[1]
+        quota = quotas.get(scope.split(":", 1)[0])
+        if tat is None or quota is None:
+            continue
+        in_use = max(0.0, float(tat) - now) / quota.interval_s
+        cells.append({"scope": scope, "in_use": round(in_use, 3),
+                      "available_now": round(max(0.0, quota.burst - in_use), 3), "burst": quota.burst})
+    return sorted(cells, key=lambda c: c["available_now"])[:most]
 
 
 def _health(host: str, port: int) -> dict[str, Any]:

@@ -209,5 +209,9 @@ def operations(request: Request) -> HTMLResponse:
         table(["scope", "weight per window", "window s", "burst"],
               [[r["scope"], r["limit"], r["window_s"], r["burst"]] for r in info["rate_limits"]],
               id_="rate-limits"),
+        "<h3>Busiest scopes now (shared limiter on Redis)</h3>",
+        table(["scope", "weight in use", "available at once", "burst"],
+              [[c["scope"], c["in_use"], c["available_now"], c["burst"]] for c in info["rate_limit_cells"]],
+              id_="rate-limit-cells", empty="no shared limiter (embedded runtime) or every scope idle"),
     ]
     return HTMLResponse(page("Operations", "".join(body), operator=True))
