@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL (127.0.0.1:5432, database `test`) and Redis (127.0.0.1:6379) answer.
+# Make sure PostgreSQL (127.0.0.1:5432, database `test`) and Redis (127.0.0.1:6379) answer, and that
+# Debian's Chromium (/usr/bin/chromium) is installed for the browser tests.
 # Starts them when they are installed but down; installs them (Debian/Ubuntu, apt) when missing.
 # Idempotent: does nothing when both already answer.
 set -euo pipefail
@@ -55,4 +56,10 @@ if ! redis_up; then
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
   wait_for Redis redis_up
 fi
-echo "ensure-services: PostgreSQL and Redis are up" >&2
+# ---- Chromium --------------------------------------------------------------------------------------
+# The dashboard's browser tests (tests/web/test_browser.py) drive Debian's Chromium through Playwright;
+# Playwright's own browser download (`playwright install`) is never used.
+if [ ! -x /usr/bin/chromium ]; then
+  install_packages chromium
+fi
+echo "ensure-services: PostgreSQL, Redis and Chromium are ready" >&2

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ("xray_core", "xray_pipelines", "xray_runtime")
+PRODUCT = ("xray_core", "xray_pipelines", "xray_runtime", "xray_web")
 SIM_CONTRACT = "the product never imports the simulated world"
 
 

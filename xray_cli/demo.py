@@ -6,7 +6,8 @@ materializes on the local Dagster instance (SQLite in DAGSTER_HOME): `markets`, 
 news sentiment, optimised parameters, risk profiles), then the training job (training data, the three
 models in MLflow, the promotion gate, the promoted bundle). Prints what each stage found. Then the
 trading runtime trades a few paper users on the promoted bundle against the same emulator for a few
-accelerated bars (`xray_cli.demo_trading`) and prints their orders, fills and PnL."""
+accelerated bars (`xray_cli.demo_trading`) and prints their orders, fills and PnL; last, the command
+that serves the web dashboard on the demo's data, with a demo user's token and an operator's."""
 
 from __future__ import annotations
 
@@ -98,7 +99,33 @@ def _trade(emulator_url: str, bars: int | None) -> None:
     bars = DEFAULT_BARS if bars is None else bars
     bundle_dir = store.lake_dir.parent / "bundles"  # where `promoted_bundle` publishes
     err.print(f"trading: {bars} bars with the runtime's paper users on the promoted bundle ...")
-    run_demo_trading(emulator_url, bundle_dir, store.home, bars=bars)
+    result = run_demo_trading(emulator_url, bundle_dir, store.home, bars=bars)
+    print_dashboard(result, store.home)
+
+
+def print_dashboard(result: Any, home: Path) -> None:
+    """The last lines of the demo: the command serving the dashboard on the demo's data, and tokens
+    for the demo user who traded most and for the operator (issued now; only their hashes are kept)."""
+    from xray_cli.console import out
+    from xray_runtime.api_tokens import issue
+    from xray_runtime.db import connect
+
+    database_url = f"sqlite:///{(home / 'demo' / 'runtime.db').resolve()}"
+    user = max(result.users, key=lambda u: u.orders)
+    engine = connect(database_url)
+    try:
+        user_token, operator_token = issue(engine, user.user_id), issue(engine, None, operator=True)
+    finally:
+        engine.dispose()
+    lines = [
+        "web dashboard on the demo's data (open http://127.0.0.1:8080 and sign in with a token):",
+        f"  XRAY_HOME={home.resolve()} xray web --port 8080 --database-url {database_url}",
+        f"token of demo user {user.user_id} ({user.orders} orders): {user_token}",
+        f"operator token: {operator_token}",
+        f"  curl -H 'Authorization: Bearer {user_token}' http://127.0.0.1:8080/api/me/trades",
+    ]
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _run_partitions(job: Any, instance: Any, keys: Sequence[str], label: str) -> dict[str, str]:

@@ -259,6 +259,21 @@ def bot() -> None:
 
 
 @app.command()
+def web(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8080,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="The runtime's users/journal database (default XRAY_RUNTIME_DATABASE_URL)"),
+    ] = None,
+) -> None:
+    """The web dashboard and REST API (OpenAPI at /openapi.json); sign in with `xray users token`."""
+    from xray_web.app import serve
+
+    serve(host, port, database_url)
+
+
+@app.command()
 def loadtest(
     users: Annotated[int, typer.Option(help="Paper users")] = 100,
     symbols: Annotated[int, typer.Option(help="Promoted symbols")] = 10,

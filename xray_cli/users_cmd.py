@@ -1,4 +1,4 @@
-"""`xray users add|list|disable|enable|keygen|link-code`: the trading runtime's users from the command line.
+"""`xray users add|list|disable|enable|keygen|link-code|token`: the runtime's users from the command line.
 
 `main.py` imports this module at start-up, so it imports only typer; the runtime (SQLAlchemy, the
 vault, rich) is imported inside each command. The database is `XRAY_RUNTIME_DATABASE_URL`; only `add`
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 users_app = typer.Typer(
     help="Users of the trading runtime (API keys encrypted at rest): add, list, disable, enable, keygen, "
-    "link-code.",
+    "link-code, token.",
     no_args_is_help=True,
 )
 
@@ -192,3 +192,23 @@ def link_code(user_id: Annotated[str, typer.Argument(metavar="ID", help="User id
     ttl_s = load(TelegramSettings).link_code_ttl_s
     code = LinkCodes(store.engine, ttl_s).issue(user_id)
     _say(f"send this to the bot within {ttl_s / 60:g} min, once: /start {code}")
+
+
+@users_app.command("token")
+def token(
+    user_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="User id (omit with --operator)")
+    ] = None,
+    operator: Annotated[bool, typer.Option("--operator", help="A token for the operator pages")] = False,
+) -> None:
+    """Print a new token for the web dashboard and API (`xray web`), once: only its hash is stored."""
+    from xray_core.errors import ConfigError
+    from xray_runtime.api_tokens import issue
+
+    if operator == (user_id is not None):
+        raise ConfigError("give a user ID or --operator (one of them)", "e.g. `xray users token ada`")
+    store = _store(need_key=False)
+    if user_id is not None:
+        store.get(user_id)  # UnknownUserError names the id and where to look
+    # Bare print: `TOKEN=$(xray users token ID)` must get the token and nothing else.
+    print(issue(store.engine, user_id, operator=operator))

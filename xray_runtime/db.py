@@ -59,9 +59,11 @@ def _import_tables() -> None:
     """Import the modules that declare tables, so `create_all` knows every one."""
     import importlib
 
-    for module in ("xray_runtime.users", "xray_runtime.journal", "xray_runtime.risk_store",
-                   "xray_runtime.shadow", "xray_runtime.paper_store", "xray_runtime.user_control",
-                   "xray_runtime.bot.links"):
+    for module in (
+        "xray_runtime.users", "xray_runtime.journal", "xray_runtime.risk_store", "xray_runtime.api_tokens",
+        "xray_runtime.equity_log", "xray_runtime.user_control", "xray_runtime.shadow",
+        "xray_runtime.paper_store", "xray_runtime.bot.links",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -32,6 +32,7 @@ from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
 from xray_runtime.artefacts import Promoted
 from xray_runtime.components import Components
 from xray_runtime.decide import MarketRules, decide
+from xray_runtime.equity_log import EquityLog
 from xray_runtime.execution import AccountError
 from xray_runtime.follow import follow_open_orders, without_unsettled
 from xray_runtime.market import UNAVAILABLE, SymbolBars
@@ -79,6 +80,7 @@ class TradingService:
         self.latencies_s: list[float] = []  # per user per tick, for the load test
         self.last_error: str | None = None  # why the last step failed (None: it did not)
         self.orders_today: dict[str, int] = {}
+        self.equity_log = EquityLog(parts.engine)  # the dashboard's equity curves
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -250,6 +252,7 @@ class TradingService:
                             report)
         await self.follow_open_orders(resend=True, skip_bar=bar_ms)  # earlier bars' stragglers
         self.apply_fills(parts.journal.drain_new_fills())
+        await asyncio.to_thread(self.equity_log.record, list(book.user_ids), book.equity().tolist(), bar_ms)
         report.execution_s = time.perf_counter() - begun
         # After the orders: the challengers' books never delay a real decision.
         report.shadow_rows = (await asyncio.to_thread(self.shadow.record, promoted, data)).rows
