@@ -169,6 +169,17 @@ class RuntimeJournalResource(settings_resource(JournalSettings)):  # type: ignor
 
         return read_shadow_bars(self.database_url)
 
+    def shadow_positions(self) -> pl.DataFrame:
+        """What each shadow book held over each closed bar, in the gate's terms (timestamp, symbol,
+        model_version `name/N`, position): `xray_core.learning.skill.shadow_pair` prices them."""
+        bars = self.shadow_bars()
+        return bars.select(
+            pl.col("bar").alias("timestamp"),
+            "symbol",
+            pl.format("{}/{}", "model", "version").alias("model_version"),
+            "position",
+        )
+
 
 def build_resources(settings: XraySettings) -> dict[str, dg.ConfigurableResource]:
     exchange = ExchangeResource.from_settings(settings.exchange)

@@ -14,6 +14,7 @@ from live_support import journal_resource, market_with, synthetic_candles
 
 from xray_core.candles.bars import Bars
 from xray_core.learning.shadow_record import SHADOW_SCHEMA, paired_returns, shadow_returns
+from xray_core.learning.skill import shadow_pair
 from xray_core.research.store import LakeTable
 from xray_core.strategies import get_strategy
 from xray_pipelines.defs.learning.shadow_records import shadow_records
@@ -77,6 +78,25 @@ def test_shadow_records_snapshots_the_books_into_the_lake(tmp_path, instance):
         stamps = candles[symbol]["timestamp"].dt.epoch("ms").to_numpy()[500:530]
         assert pair.bar_ms.tolist() == stamps.tolist()
         assert not np.array_equal(pair.challenger, pair.champion)  # two models, two books
+
+
+
+def test_the_gate_prices_the_runtimes_shadow_books(tmp_path):
+    """The journal resource hands the runtime's books to the gate's pairing: both versions on the same
+    bars, each return the one the runtime booked (same fee + slippage), the challenger's and champion's
+    books different."""
+    candles = synthetic_candles(40)
+    journal = journal_resource(tmp_path)
+    _shadow_trade(journal.database_url, candles, range(500, 530))
+    positions = journal.shadow_positions()
+    assert set(positions["model_version"]) == {"xray-gbm/3", "xray-gbm/4"}
+    pair = shadow_pair(positions, candles, "xray-gbm/4", "xray-gbm/3", cost=0.0015, bars_per_year=8760)
+    assert pair is not None and pair.champion is not None
+    assert len(pair.challenger) == len(pair.champion) > 0
+    assert not np.array_equal(pair.challenger, pair.champion)
+    # Without a champion's book, no pairing from the books: the folds decide.
+    alone = shadow_pair(positions, candles, "xray-gbm/4", "xray-gbm/9", cost=0.0015, bars_per_year=8760)
+    assert alone is None
 
 
 PG_ADMIN = os.environ.get("XRAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -53,7 +53,7 @@ def model_promotion(
     client = models.tracking().client()
     candles = {s.symbol: s.candles for s in market.good_series()}
     demotions = _demote_broken_promises(context, client, market, candles, journal, settings, research)
-    positions = _shadow_positions(journal)
+    positions = journal.shadow_positions()  # the runtime's shadow books, champions' included
     costs = research.settings().fee + research.settings().slippage
     per_year = YEAR_MS / TIMEFRAME_MS[market.timeframe]
     lineage = {"xray.dagster_run_id": context.run.run_id}
@@ -117,10 +117,3 @@ def _demote_broken_promises(
         context.log.warning(f"{reason}; champion now {f'v{now}' if now else 'none (flat)'}")
         done.append({"model": name, "version": int(check.version), "champion_now": now, "reason": reason})
     return done
-
-
-def _shadow_positions(journal: RuntimeJournalResource) -> pl.DataFrame | None:
-    """The runtime's shadow books (timestamp, symbol, model_version, position per closed bar), where
-    the journal keeps them (`shadow_positions`, written by the runtime's shadow trading); else None."""
-    read = getattr(journal, "shadow_positions", None)
-    return read() if callable(read) else None
