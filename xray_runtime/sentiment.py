@@ -16,10 +16,14 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from xray_core.research.store import LakeTable, ResearchStore
+
+if TYPE_CHECKING:
+    from xray_runtime.artefacts import Promoted
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +66,14 @@ class SentimentFeed:
 def wants_sentiment(models: dict[str, dict[str, object]], kinds: set[str]) -> bool:
     """Whether any of the champions `kinds` a bundle trades was trained with news sentiment."""
     return any(bool(models.get(kind, {}).get("sentiment")) for kind in kinds)
+
+
+async def news_for(feed: SentimentFeed | None, promoted: Promoted, model_kind: str) -> pl.DataFrame | None:
+    """The sentiment rows when a champion the bundle trades was trained with news (else None: the lake
+    is not read for rule strategies, nor for models that never saw news). `model_kind`: the runtime's
+    kind, for `model` symbols of older bundles that name none."""
+    plans = promoted.plans.values()
+    kinds = {plan.model_kind or model_kind for plan in plans if plan.strategy.name == "model"}
+    if feed is None or not wants_sentiment(promoted.models, kinds):
+        return None
+    return await feed.current()

@@ -37,7 +37,7 @@ from xray_runtime.execution import AccountError
 from xray_runtime.follow import follow_open_orders, without_unsettled
 from xray_runtime.market import UNAVAILABLE, SymbolBars
 from xray_runtime.risk_keeper import RiskKeeper, flat
-from xray_runtime.sentiment import wants_sentiment
+from xray_runtime.sentiment import news_for
 from xray_runtime.shadow import ShadowBooks
 from xray_runtime.signals import Signal, compute_signals
 from xray_runtime.user_control import UserControl, masks
@@ -99,18 +99,9 @@ class TradingService:
             return
         windows = await self.parts.candle_windows(promoted.timeframe)
         data = await windows.refresh(self._wanted(promoted), await windows.now_ms())
-        signals, _ = compute_signals(promoted, data, self.model_kind,
-                                     sentiment=await self._sentiment(promoted))
+        sentiment = await news_for(self.parts.sentiment, promoted, self.model_kind)
+        signals, _ = compute_signals(promoted, data, self.model_kind, sentiment=sentiment)
         await self._ensure_rules(promoted.exchange, list(signals))
-
-    async def _sentiment(self, promoted: Promoted) -> Any:
-        """The news sentiment, when a champion the bundle trades was trained with it (else None:
-        the lake is not read for rule strategies or models that never saw news)."""
-        kinds = {plan.model_kind or self.model_kind for plan in promoted.plans.values()
-                 if plan.strategy.name == "model"}
-        if self.parts.sentiment is None or not wants_sentiment(promoted.models, kinds):
-            return None
-        return await self.parts.sentiment.current()
 
     async def stop(self) -> None:
         await self.parts.stop()
@@ -226,7 +217,7 @@ class TradingService:
         bar = now_ms - now_ms % windows.step - windows.step  # this bar's own orders: resolved by submit
         follow = self.follow_open_orders(resend=False, skip_bar=bar, budget_s=FOLLOW_BUDGET_S)
         data, unsettled = await asyncio.gather(candles, follow)
-        sentiment = await self._sentiment(promoted)
+        sentiment = await news_for(self.parts.sentiment, promoted, self.model_kind)
         signals, skipped = compute_signals(promoted, data, self.model_kind, sentiment=sentiment)
         book = parts.book
         await self._ensure_rules(promoted.exchange, list(dict.fromkeys([*signals, *book.symbols])))

@@ -134,3 +134,25 @@ async def test_the_runtime_reads_the_pipelines_sentiment_from_the_lake(tmp_path)
     assert read.columns == rows.columns and read["sentiment_decayed"].to_list() == [0.5] * 5
     assert wants_sentiment({"gbm": {"sentiment": True}, "rl": {}}, {"gbm"})
     assert not wants_sentiment({"gbm": {"sentiment": True}, "rl": {}}, {"rl"})
+
+
+async def test_the_lake_is_read_only_for_a_bundle_trading_a_model_trained_with_news(tmp_path):
+    from xray_runtime.sentiment import SentimentFeed, news_for
+
+    class Counting(SentimentFeed):
+        reads = 0
+
+        async def current(self):
+            Counting.reads += 1
+            return _sentiment("ETH/USDT", 3)
+
+    feed = Counting(tmp_path / "none.duckdb", "mexc")
+    entries = [{"symbol": "ETH/USDT", "strategy": "model", "params": {}, "group": 0, "model": "gbm"}]
+    for with_news, expected in ((False, None), (True, 3)):
+        directory = tmp_path / str(with_news)
+        publish(_bundle(entries, {"gbm": MODELS["gbm"] | {"sentiment": with_news}}), directory)
+        watcher = ArtefactWatcher(directory, loader=Bullish)
+        assert watcher.poll(), watcher.refused
+        got = await news_for(feed, watcher.current, "gbm")
+        assert (got.height if got is not None else None) == expected
+    assert Counting.reads == 1

@@ -142,7 +142,10 @@ def select(
     scored: list[tuple[Candidate, Score, Score, int]] = []
     problems: list[str] = []
     rule = get_strategy(rule_name)
-    rule_positions = rule.positions(bars, rule.params(plan.get("params") or {}), mode)
+    try:
+        rule_positions = rule.positions(bars, rule.params(plan.get("params") or {}), mode)
+    except XrayError as exc:  # too few bars to compare on: the research's plan stands
+        return Selection(dict(plan), record | {"reason": f"{rule_name} kept: cannot compare ({exc.problem})"})
     context = MarketContext(symbol, benchmark)
     for candidate in candidates:
         windows = windows_of(candidate.predictions, symbol)
