@@ -8,8 +8,8 @@ signature and an input example — as a new version of its registered model with
 
 The gate's evidence is logged with it (`gate/evidence.json`): per-bar portfolio returns on the test
 folds of the challenger, of buy-and-hold, of the challenger at twice the fees and slippage, and of the
-current champion on the SAME folds — the champion's recipe (its logged parameters) refitted fold by
-fold like the challenger. When the recipe is the challenger's own (same parameters, same code), the
+current champion on the SAME folds — the champion's recipe (its constructor arguments, tag
+`xray.recipe`) refitted fold by fold like the challenger. When the recipe is the challenger's own, the
 refit would reproduce the challenger's returns, so they are reused: the folds cannot tell two fits of
 one recipe apart, only the shadow books can.
 """
@@ -38,6 +38,7 @@ from xray_pipelines.metadata import markdown
 from xray_pipelines.mlops.registry import CHAMPION, FLAVORS, MODEL_NAMES, by_alias, log_model_version
 from xray_pipelines.resources import MarketScope, ModelsResource, ResearchResource
 
+RECIPE = "xray.recipe"
 KIND_LIBRARIES = {
     "gbm": {"scikitlearn", "mlflow"},
     "lstm": {"pytorch", "mlflow"},
@@ -101,6 +102,8 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             "xray.data_version": _training_data_version(context),
             "xray.code_version": code_version(*LEARNING_CODE),
             "xray.dagster_run_id": context.run.run_id,
+            # The constructor's arguments, so that a later challenger can refit this one on its folds.
+            RECIPE: json.dumps(params, sort_keys=True),
         }
         version = log_model_version(
             kind,
@@ -154,11 +157,11 @@ def paired_evidence(
     incumbent = by_alias(client, MODEL_NAMES[kind], CHAMPION)
     champion, notes = None, []
     if incumbent is not None:
-        recipe = json.loads(incumbent.tags.get("xray.params", "null")) or params
-        same = recipe == json.loads(json.dumps(params, sort_keys=True, default=str)) and (
-            incumbent.tags.get("xray.code_version") == code_version(*LEARNING_CODE)
-        )
-        if same:
+        # A champion logged without its recipe was built from these settings' recipe.
+        recipe = json.loads(incumbent.tags.get(RECIPE, "null")) or params
+        # Refitted with today's code (its own code cannot run here): the same arguments would give
+        # the same fits, so their returns are these.
+        if recipe == json.loads(json.dumps(params, sort_keys=True)):
             champion = equity_returns(report.equity["oos"].to_numpy())
             notes.append(f"champion v{incumbent.version} has the same recipe: its fold returns are these")
         else:
