@@ -48,7 +48,7 @@ def home(tmp_path) -> Path:
     return tmp_path / "home"
 
 
-def test_models_list_json_has_a_gate_object_per_version(home, monkeypatch):
+def test_models_list_json_has_a_gate_object_per_version(home, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the CLI's store is $XRAY_HOME's
     tracking = tracking_for(None, "xray", home)
     tracking.activate()
@@ -76,3 +76,11 @@ def test_models_list_json_has_a_gate_object_per_version(home, monkeypatch):
     table = subprocess.run([XRAY, "models", "list"], env=env, capture_output=True, text=True, timeout=300,
                            check=True).stdout
     assert "promote (paired p=" in table and "2 trials)" in table
+    # What `xray train` and `xray demo` print per model: the paired verdict, its p-value and trials.
+    monkeypatch.setenv("XRAY_HOME", str(home))
+    from xray_cli.models_cmd import print_comparison
+
+    print_comparison()
+    printed = capsys.readouterr().out
+    assert "xray-gbm v2 gate: keep (paired p=" in printed and "2 trials)" in printed, printed
+    assert "champions: xray-gbm v1" in printed

@@ -147,3 +147,18 @@ def test_the_replay_scores_the_bars_asked_for_not_the_latest_ones(world):
     assert frame.height == early.size
     np.testing.assert_allclose(got, expected.reshape(-1))
     assert np.unique(got).size > 1  # scored, not filled in as flat
+
+
+def test_a_champion_below_its_promised_lower_bound_asks_for_retraining(instance, world, tmp_path):
+    """Even when the live Sharpe is within XRAY_MODELS_DECAY_SHARPE_DROP of the promise, falling below
+    the lower bound of the interval the gate measured (`oos_sharpe_ci_low`) is decay."""
+    _, candles, _, tracking = world
+    client = tracking.client()
+    run_id = client.get_model_version("xray-gbm", "1").run_id
+    bad = _trades(candles, SYMBOLS, good=False)
+    lenient = _evaluate(instance, world, tmp_path / "lenient", bad, decay_sharpe_drop=100.0)
+    assert isinstance(lenient, dg.SkipReason), lenient  # no lower bound logged: the drop alone decides
+    client.log_metric(run_id, "oos_sharpe_ci_low", 0.5)
+    request = _evaluate(instance, world, tmp_path / "bound", bad, decay_sharpe_drop=100.0)
+    assert isinstance(request, dg.RunRequest), request
+    assert "(lower bound 0.50)" in request.tags["xray/trigger"]

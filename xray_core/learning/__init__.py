@@ -7,8 +7,9 @@ assets and MLflow logging wire it up elsewhere.
 
 Modules: `dataset` (build_training_frame, live_features, check_trainable, FEATURES, LabelConfig,
 FeatureConfig), `splits` (purged_walk_forward, Fold), `evaluate` (evaluate_oos, walk_forward_evaluate,
-EvalConfig, OosReport), `drift` (psi, ks_2sample, drift_report, drifted). `models` (the learners) and
-`gate` (promotion) build on them.
+EvalConfig, OosReport), `drift` (psi, ks_2sample, drift_report, drifted). `models` (the learners),
+`skill` (paired block bootstrap, deflated Sharpe, shadow-book returns) and `gate` (promotion and
+demotion on that evidence) build on them.
 """
 
 from xray_core.learning.dataset import (

@@ -129,10 +129,7 @@ def log_model_version(
         )
     client = MlflowClient()
     version = client.get_model_version(name, str(info.registered_model_version))
-    # The recipe, so that a later challenger can refit this one on its own folds.
-    recipe = {"xray.flavor": FLAVORS[kind], "xray.run_id": run.info.run_id,
-              "xray.params": json.dumps(params, sort_keys=True, default=str)}
-    for key, value in (tags | recipe).items():
+    for key, value in (tags | {"xray.flavor": FLAVORS[kind], "xray.run_id": run.info.run_id}).items():
         client.set_model_version_tag(name, version.version, key, value)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return version

@@ -10,8 +10,8 @@ it becomes `champion` is `model_promotion`'s decision.
 
 The gate's evidence is logged with it (`gate/evidence.json`): per-bar portfolio returns on the test
 folds of the challenger, of buy-and-hold, of the challenger at twice the fees and slippage, and of the
-current champion on the SAME folds — the champion's recipe (its logged parameters) refitted fold by
-fold like the challenger. When the recipe is the challenger's own (same parameters, same code), the
+current champion on the SAME folds — the champion's recipe (its constructor arguments, tag
+`xray.recipe`) refitted fold by fold like the challenger. When the recipe is the challenger's own, the
 refit would reproduce the challenger's returns, so they are reused: the folds cannot tell two fits of
 one recipe apart, only the shadow books can.
 """
@@ -51,6 +51,7 @@ from xray_pipelines.mlops.oos import log_oos_predictions
 from xray_pipelines.mlops.registry import CHAMPION, FLAVORS, MODEL_NAMES, by_alias, log_model_version
 from xray_pipelines.resources import MarketScope, ModelsResource, ResearchResource
 
+RECIPE = "xray.recipe"
 KIND_LIBRARIES = {
     "gbm": {"scikitlearn", "mlflow"},
     "lstm": {"pytorch", "mlflow"},
@@ -125,6 +126,8 @@ def build_model_asset(kind: str) -> dg.AssetsDefinition:
             "xray.dagster_run_id": context.run.run_id,
             # Whether it learnt from news: the runtime then feeds it the lake's sentiment (no skew).
             "xray.sentiment": str(trained_with_news(frame)).lower(),
+            # The constructor's arguments, so that a later challenger can refit this one on its folds.
+            RECIPE: json.dumps(params, sort_keys=True),
         }
         curves = fold_equity(report)
         title = f"{MODEL_NAMES[kind]}: out-of-sample equity vs buy and hold and flat"
@@ -195,11 +198,11 @@ def paired_evidence(
     incumbent = by_alias(client, MODEL_NAMES[kind], CHAMPION)
     champion, notes = None, []
     if incumbent is not None:
-        recipe = json.loads(incumbent.tags.get("xray.params", "null")) or params
-        same = recipe == json.loads(json.dumps(params, sort_keys=True, default=str)) and (
-            incumbent.tags.get("xray.code_version") == code_version(*LEARNING_CODE)
-        )
-        if same:
+        # A champion logged without its recipe was built from these settings' recipe.
+        recipe = json.loads(incumbent.tags.get(RECIPE, "null")) or params
+        # Refitted with today's code (its own code cannot run here): the same arguments would give
+        # the same fits, so their returns are these.
+        if recipe == json.loads(json.dumps(params, sort_keys=True)):
             champion = equity_returns(report.equity["oos"].to_numpy())
             notes.append(f"champion v{incumbent.version} has the same recipe: its fold returns are these")
         else:
