@@ -12,7 +12,7 @@ from service_support import MINUTE, add_users, run_bars, start_service
 
 from xray_core.bundle import Bundle, publish
 from xray_core.candles.bars import Bars
-from xray_core.learning.shadow_record import SHADOW_SCHEMA, shadow_returns
+from xray_core.learning.shadow_record import shadow_frame, shadow_returns
 from xray_core.strategies import get_strategy
 from xray_runtime.artefacts import Promoted, ShadowModel, SymbolPlan
 from xray_runtime.market import SymbolBars
@@ -61,10 +61,7 @@ def shadow_bundle() -> Bundle:
 
 
 def _rows(service) -> pl.DataFrame:
-    rows = service.shadow.rows()
-    bar = pl.col("bar_ms").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC").alias("bar")
-    frame = pl.DataFrame(rows).with_columns(bar)
-    return frame.select(list(SHADOW_SCHEMA)).cast(SHADOW_SCHEMA)  # type: ignore[arg-type]
+    return shadow_frame(service.shadow.rows())
 
 
 @pytest.mark.slow
