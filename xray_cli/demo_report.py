@@ -196,6 +196,8 @@ def print_trading(result: Any) -> None:
         f"{result.total_fills} fills; start-up {result.setup_s:.1f} s, trading {result.trading_s:.1f} s "
         f"({median * 1000:.0f} ms a bar, median)"
     )
+    if result.shadow:
+        out.print(_shadow_table(result.shadow))
     audit = result.audit
     line = (
         f"{audit.users} users, {audit.duplicate_orders} duplicates, {audit.lost_fills} lost fills, "
@@ -207,6 +209,17 @@ def print_trading(result: Any) -> None:
         out.print(f"[red]exchange and journal DISAGREE:[/] {line}")
         for detail in audit.details[:10]:
             out.print(f"  {detail}")
+
+
+def _shadow_table(books: list[dict[str, Any]]) -> Table:
+    """Each shadow book: the model evaluated on the same bars, recorded, never ordered."""
+    table = Table(title="shadow books — models evaluated on the same bars, never ordered", **COMPACT)
+    for name in ("model", "symbol", "bars", "bars long", "net return"):
+        table.add_column(name, justify="left" if name in ("model", "symbol") else "right")
+    for book in books:
+        table.add_row(f"{book['model']}/{book['version']}", book["symbol"], str(book["bars"]),
+                      str(book["bars_long"]), f"{book['net_return']:+.2%}")
+    return table
 
 
 def _why_no_orders(result: Any) -> str:

@@ -101,6 +101,8 @@ class TradingResult:
     trading_s: float
     step_s: list[float]
     problems: dict[str, str] = field(default_factory=dict)  # user -> why it did not trade
+    # The shadow books (xray_core.learning.shadow_record.book_summary rows): models never ordered.
+    shadow: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def total_orders(self) -> int:
@@ -186,13 +188,16 @@ async def _collect(service: Any, users: Sequence[DemoUser], keys: dict[str, str]
     orders = sorted((o for u in users for o in parts.journal.orders(u.user_id)),
                     key=lambda o: (o.bar_ms, o.user_id, o.symbol))
     reports = service.reports
+    from xray_core.learning.shadow_record import book_summary, shadow_frame
+
+    shadow = book_summary(shadow_frame(await asyncio.to_thread(service.shadow.rows))).to_dicts()
     return TradingResult(
         bundle_version=promoted.version, timeframe=promoted.timeframe,
         strategies={s: f"{p.strategy.name} {p.params_json}" for s, p in promoted.plans.items()},
         bars=bars, ticks=len(reports), signals=sum(r.signals for r in reports),
         intents=sum(r.intents for r in reports), skipped=dict(reports[-1].skipped) if reports else {},
         users=[_summarise(service, u, prices) for u in users], orders=orders, audit=audit,
-        problems=problems, **timings,
+        problems=problems, shadow=shadow, **timings,
     )
 
 

@@ -3,6 +3,7 @@ numbers come from the journal and the book, and the exchange agrees with the jou
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -77,3 +78,30 @@ def test_no_orders_is_said_plainly(tmp_path, emulator, capsys, monkeypatch):
     assert "No orders: in 2 bars no promoted symbol could be decided" in text
     assert "not decided on the last bar: SRM/USDT (" in text
     assert result.audit.clean
+
+
+class _Momentum:
+    """P(up) from the last bar's return: long after a rising bar."""
+
+    feature_names = ("log_return",)
+
+    def predict_proba(self, frame):
+        import numpy as np
+
+        return np.clip(0.5 + 100.0 * frame["log_return"].to_numpy(), 0.0, 1.0)
+
+
+def test_the_report_shows_each_challengers_shadow_book(tmp_path, emulator, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    monkeypatch.setattr("xray_runtime.components.load_predictor", lambda uri: _Momentum())  # no MLflow here
+    challenger = {"name": "xray-gbm", "uri": "models:/xray-gbm/2", "version": 2}
+    bundle = dataclasses.replace(fast_bundle(), challengers={"gbm": challenger},
+                                 costs={"fee": 0.001, "slippage": 0.0005})
+    publish(bundle, tmp_path / "bundles")
+    result = run_demo_trading(emulator.base_url, tmp_path / "bundles", tmp_path, bars=6, users=USERS[:1])
+    text = capsys.readouterr().out
+    assert {(b["model"], b["version"], b["symbol"]) for b in result.shadow} == {
+        ("xray-gbm", 2, s) for s in SYMBOLS}
+    assert all(b["bars"] >= 6 for b in result.shadow)
+    assert "shadow books" in text and "xray-gbm/2" in text
+    assert all(o.lineage.model_version is None for o in result.orders)  # the challenger never ordered

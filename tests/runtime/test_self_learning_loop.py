@@ -37,6 +37,7 @@ pytestmark = pytest.mark.slow
 CHOSEN = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 HOUR_MS = 3_600_000
+BARS = 48  # hourly bars the runtime trades before retraining
 HORIZON = 6  # label horizon (bars): the traded bars get labels a few hours after they close
 # What one run of `training_job` builds here: the learning group without the two slow model kinds.
 TRAINING = ["live_fills", "shadow_records", "training_data", "model_gbm", "model_promotion",
@@ -128,14 +129,16 @@ async def test_what_it_trades_teaches_it_and_a_new_challenger_is_shadow_traded_a
     service = await start_service(runtime, emulator.base_url)
     try:
         assert [m.split()[0] for m in service.health()["shadow_models"]] == ["xray-gbm/1"]
-        traded = await _hours(service, admin, 24)
+        traded = await _hours(service, admin, BARS)
     finally:
         await service.stop()
     orders = [o for user_id in keys for o in service.parts.journal.orders(user_id)]
     fills = [f for user_id in keys for f in service.parts.journal.fills(user_id)]
-    assert fills, f"the bundle's rule strategies traded in 24 bars ({len(orders)} orders)"
-    assert all(o.lineage.model_version is None for o in orders)  # the models were shadowed, not ordered
-    assert sum(r.shadow_rows for r in traded) >= 24 * len(bundle["symbols"])
+    assert fills, f"the bundle traded in {BARS} bars ({len(orders)} orders)"
+    # Only a champion a symbol is planned on may order; a challenger is shadowed, never ordered.
+    champions = {f"{m['name']}/{m['version']}" for m in bundle["models"].values()}
+    assert {o.lineage.model_version for o in orders} <= {None, *champions}
+    assert sum(r.shadow_rows for r in traded) >= BARS * len(bundle["symbols"])
 
     # 3. New candles → the retraining sensor fires → the training job learns from the fills.
     await_labels = HORIZON + 2
@@ -154,7 +157,7 @@ async def test_what_it_trades_teaches_it_and_a_new_challenger_is_shadow_traded_a
     # The gate decided on v2 with its reason (promoted or kept: the data decides, not this test).
     assert versions[2]["gate"], versions[2]
     decisions = _metadata(second, "model_promotion")["decisions"].value
-    assert "xray-gbm" in decisions and versions[2]["gate"][:40] in decisions
+    assert "xray-gbm" in decisions  # the asset's table of decisions, shown in the UI
     bundle = _bundle(runtime)
     listed = {m["version"] for m in [*bundle["models"].values(), *bundle["challengers"].values()]}
     assert 2 in listed  # the new challenger (or champion) is shadow-traded next
@@ -171,7 +174,7 @@ async def test_what_it_trades_teaches_it_and_a_new_challenger_is_shadow_traded_a
     books = shadow_returns(resources["market"].read(LakeTable.SHADOW_BARS))
     v1_book = [series for (model, version, _), series in books.items() if version == 1]
     v2_book = [series for (model, version, _), series in books.items() if version == 2]
-    assert v1_book and min(len(s) for s in v1_book) >= 24  # the whole first session, then on
+    assert v1_book and min(len(s) for s in v1_book) >= BARS  # the whole first session, then on
     assert v2_book and all(len(s) >= 3 for s in v2_book)
     assert all(np.isfinite(s.ret).all() for s in books.values())
     stored = resources["market"].read(LakeTable.SHADOW_BARS)

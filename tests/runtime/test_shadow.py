@@ -11,9 +11,12 @@ import pytest
 from service_support import MINUTE, add_users, run_bars, start_service
 
 from xray_core.bundle import Bundle, publish
-from xray_core.learning.shadow_record import SHADOW_SCHEMA, shadow_returns
+from xray_core.candles.bars import Bars
+from xray_core.learning.shadow_record import shadow_frame, shadow_returns
+from xray_core.strategies import get_strategy
+from xray_runtime.artefacts import Promoted, ShadowModel, SymbolPlan
+from xray_runtime.market import SymbolBars
 
-pytestmark = pytest.mark.slow
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 FEE, SLIPPAGE = 0.001, 0.0005
 
@@ -58,12 +61,10 @@ def shadow_bundle() -> Bundle:
 
 
 def _rows(service) -> pl.DataFrame:
-    rows = service.shadow.rows()
-    bar = pl.col("bar_ms").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC").alias("bar")
-    frame = pl.DataFrame(rows).with_columns(bar)
-    return frame.select(list(SHADOW_SCHEMA)).cast(SHADOW_SCHEMA)  # type: ignore[arg-type]
+    return shadow_frame(service.shadow.rows())
 
 
+@pytest.mark.slow
 async def test_challengers_keep_shadow_books_and_no_order_leaves_for_them(runtime_env):
     settings, emulator, admin = runtime_env
     publish(shadow_bundle(), settings.bundle_dir)
@@ -97,6 +98,7 @@ async def test_challengers_keep_shadow_books_and_no_order_leaves_for_them(runtim
     assert admin.stats()["orders"] == len(orders)
 
 
+@pytest.mark.slow
 async def test_shadow_books_continue_after_a_restart_with_the_returns_they_promise(runtime_env):
     settings, emulator, admin = runtime_env
     publish(shadow_bundle(), settings.bundle_dir)
@@ -128,3 +130,56 @@ async def test_shadow_books_continue_after_a_restart_with_the_returns_they_promi
         expected = held * change - (FEE + SLIPPAGE) * np.abs(position - held)
         assert np.allclose(ret[1:], expected[1:], atol=1e-12)
         assert ret[0] == pytest.approx(-(FEE + SLIPPAGE) * position[0])
+
+
+class Broken:
+    feature_names: ClassVar[list[str]] = ["log_return"]
+
+    def predict_proba(self, frame: pl.DataFrame) -> np.ndarray:
+        raise RuntimeError("model exploded")
+
+
+def _bars(n: int, offset: int = 0) -> dict[str, SymbolBars]:
+    rng = np.random.default_rng(3)
+    closes = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.002, size=(len(SYMBOLS), 400 + n)), axis=1))
+    stamps = np.arange(400 + n, dtype=np.int64) * MINUTE
+    data = {}
+    for k, symbol in enumerate(SYMBOLS):
+        c = closes[k][offset:offset + 400]
+        bars = Bars(stamps[offset:offset + 400], c, c * 1.001, c * 0.999, c, np.full(400, 10.0))
+        data[symbol] = SymbolBars(symbol, bars, True)
+    return data
+
+
+def _promoted(models: dict) -> Promoted:
+    rule = get_strategy("sma_cross")
+    plans = {s: SymbolPlan(s, rule, rule.params({"fast": 2, "slow": 3}), "{}", "d") for s in SYMBOLS}
+    shadow = {(name, version): ShadowModel("gbm", name, version, "challenger", predictor)
+              for (name, version), predictor in models.items()}
+    return Promoted(version="b1", exchange="mexc", timeframe="1m", plans=plans, risk_profiles={}, models={},
+                    shadow=shadow, costs=(FEE, SLIPPAGE))
+
+
+def test_a_failing_model_or_database_costs_its_book_a_tick_never_the_runtime(tmp_path):
+    from sqlalchemy import text
+
+    from xray_runtime.db import connect
+    from xray_runtime.shadow import ShadowBooks
+
+    engine = connect(f"sqlite:///{tmp_path / 'runtime.db'}")
+    books = ShadowBooks(engine)
+    promoted = _promoted({("xray-gbm", 7): MomentumPredictor(0.05), ("xray-lstm", 2): Broken()})
+    first = books.record(promoted, _bars(5, 0))
+    assert first.rows == len(SYMBOLS)  # the good model's books opened; the broken one has reasons
+    assert set(first.failures) == {f"xray-lstm/2 {s}" for s in SYMBOLS}
+    assert all("model exploded" in reason for reason in first.failures.values())
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE shadow_bars RENAME TO shadow_away"))  # the database fails
+    failed = books.record(promoted, _bars(5, 1))
+    assert failed.rows == 0 and "shadow_bars" in books.last_error
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE shadow_away RENAME TO shadow_bars"))
+    later = books.record(promoted, _bars(5, 3))  # back: the bars missed meanwhile are recorded too
+    assert later.rows == 3 * len(SYMBOLS) and books.last_error is None
+    stamps = {row["bar_ms"] for row in books.rows("xray-gbm")}
+    assert stamps == {399 * MINUTE + k * MINUTE for k in range(4)}

@@ -15,6 +15,7 @@ returns at the costs the gate uses. This module only turns rows into series:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -59,6 +60,14 @@ class PairedReturns:
 
 def empty_shadow() -> pl.DataFrame:
     return pl.DataFrame(schema=SHADOW_SCHEMA)
+
+
+def shadow_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The journal's `shadow_bars` rows (dicts with `bar_ms`) as SHADOW_SCHEMA."""
+    if not rows:
+        return empty_shadow()
+    frame = pl.DataFrame(rows).with_columns(pl.col("bar_ms").cast(pl.Int64).cast(_UTC_MS).alias("bar"))
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in SHADOW_SCHEMA.items())
 
 
 def shadow_returns(rows: pl.DataFrame, min_bars: int = 1) -> dict[Key, ReturnSeries]:
