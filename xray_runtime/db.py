@@ -1,4 +1,5 @@
-"""The runtime's relational store: users and the order journal, on SQLite (embedded) or Postgres.
+"""The runtime's relational store: users, the order journal, risk state and transfers, on SQLite
+(embedded) or Postgres.
 
 SQLAlchemy Core on a synchronous engine: the service calls it through `asyncio.to_thread` in batches
 (one write per tick, not one per order), so the event loop never blocks on the database. Every table
@@ -60,7 +61,7 @@ def _import_tables() -> None:
     import importlib
 
     for module in ("xray_runtime.users", "xray_runtime.journal", "xray_runtime.risk_store",
-                   "xray_runtime.paper_store"):
+                   "xray_runtime.paper_store", "xray_runtime.transfers"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

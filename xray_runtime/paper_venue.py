@@ -223,7 +223,7 @@ class PaperVenue:
     async def fetch_balance(self) -> BalanceReport:
         return await asyncio.to_thread(self.broker.store.balance, self.user_id)
 
-    async def fetch_transfers(self, since_ms: int) -> list[Transfer]:
+    async def fetch_transfers(self, since_ms: int | None) -> list[Transfer]:
         """None: a paper account's virtual balance moves only by its fills (its funds are set when the
         user is made), so its risk baselines never need adjusting for money moved in or out."""
         return []

@@ -99,7 +99,7 @@ class MemoryVenue:
         held = sum(t.amount for t in self.trades)
         return BalanceReport(free={"BTC": held}, used={"BTC": 0.0}, total={"BTC": held})
 
-    async def fetch_transfers(self, since_ms: int) -> list[Transfer]:
+    async def fetch_transfers(self, since_ms: int | None) -> list[Transfer]:
         return []
 
 

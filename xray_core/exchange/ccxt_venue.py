@@ -262,7 +262,7 @@ class CcxtVenueClient:
         return parse_balance(await self._call("fetch_balance", self.exchange.fetch_balance),
                              self._context("fetch_balance"))
 
-    async def fetch_transfers(self, since_ms: int) -> list[Transfer]:
+    async def fetch_transfers(self, since_ms: int | None) -> list[Transfer]:
         transfers: list[Transfer] = []
         for what, fn in (("fetch_deposits", self.exchange.fetch_deposits),
                          ("fetch_withdrawals", self.exchange.fetch_withdrawals)):

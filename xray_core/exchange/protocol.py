@@ -145,7 +145,8 @@ class VenueClient(Protocol):
 
     async def fetch_balance(self) -> BalanceReport: ...
 
-    async def fetch_transfers(self, since_ms: int) -> list[Transfer]:
-        """The account's deposits and withdrawals from `since_ms` (inclusive), oldest first, each
-        in its current status (a venue without them, such as a paper broker, answers [])."""
+    async def fetch_transfers(self, since_ms: int | None) -> list[Transfer]:
+        """The account's deposits and withdrawals from `since_ms` (inclusive; None: the venue's default
+        window), oldest first, each in its current status (a venue without them, such as a paper
+        broker, answers [])."""
         ...
