@@ -224,9 +224,8 @@ class PaperVenue:
         return await asyncio.to_thread(self.broker.store.balance, self.user_id)
 
     async def fetch_transfers(self, since_ms: int | None) -> list[Transfer]:
-        """None: a paper account's virtual balance moves only by its fills (its funds are set when the
-        user is made), so its risk baselines never need adjusting for money moved in or out."""
-        return []
+        """The virtual deposits and withdrawals an operator made (`xray users paper-transfer`)."""
+        return await asyncio.to_thread(self.broker.store.transfers, self.user_id, since_ms)
 
     async def _market(self, symbol: str) -> MarketReport:
         market = (await self.markets()).get(symbol)
