@@ -14,8 +14,8 @@ comparing it with the day's opening and the peak (`RiskKeeper`).
 
 Only transfers the runtime did not find at its first look at a user count (`transfer_watch`): what
 was there already is in the balances the baselines were measured on, so it is recorded with value 0.
-Each look asks from `LOOKBACK_MS` before the newest recorded transfer (the venue's clock, never this
-machine's), so a pending withdrawal keeps the status last seen once it is older than that.
+Each look asks from `LOOKBACK_MS` before the newest recorded transfer (`TransferStore.since`), so a
+pending withdrawal keeps the status last seen once it is older than that.
 
 A transfer landing between the balance read and the transfer list would make one of them stale: the
 list is read before and after the balance (`read_around`), and when the two differ the balance is
@@ -25,6 +25,7 @@ not used this time (the next reconciliation reads both again).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -65,13 +66,17 @@ class TransferStore:
         self.engine = engine
         self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
-    def since(self, user_id: str) -> int | None:
-        """Where the next look at `user_id`'s transfers starts (venue ms; None: the venue's default
-        window, before any is recorded)."""
+    def since(self, user_id: str, now_ms: int) -> int | None:
+        """Where the next look at `user_id`'s transfers starts: `LOOKBACK_MS` before the newest one
+        recorded (venue ms), or None, the venue's default window (MEXC: the last 7 days), when none is
+        recorded or that start lies more than `LOOKBACK_MS` before `now_ms` (venues refuse wide ranges)."""
         with self.engine.connect() as conn:
             newest = conn.execute(sa.select(sa.func.max(transfers_table.c.timestamp_ms))
                                   .where(transfers_table.c.user_id == user_id)).scalar()
-        return None if newest is None else max(0, int(newest) - LOOKBACK_MS)
+        if newest is None:
+            return None
+        start = int(newest) - LOOKBACK_MS
+        return start if start >= now_ms - LOOKBACK_MS else None
 
     def known(self, user_id: str) -> dict[str, bool]:
         """Transfer id -> counted, for every recorded transfer of `user_id`."""
@@ -149,7 +154,7 @@ async def read_around(venue: VenueClient, store: TransferStore, user_id: str,
                       ) -> tuple[BalanceReport, list[Transfer]] | None:
     """The balance and the transfers it reflects, or None when a transfer moved while the balance was
     read (module docstring)."""
-    since = await asyncio.to_thread(store.since, user_id)
+    since = await asyncio.to_thread(store.since, user_id, int(time.time() * 1000))
     before = await venue.fetch_transfers(since)
     balance = await read_balance()
     after = await venue.fetch_transfers(since)

@@ -58,4 +58,7 @@ def test_the_first_look_is_baseline_and_later_ones_count_once_each(tmp_path):
     assert store.record("u", later, {"w1": -100.0}, 3) == 0
     assert store.net(["u", "v"]) == {"u": -100.0, "v": 0.0}
     assert store.record("u", [_t("w1", "USDT", -100.0, "failed")], {}, 4) == 0  # refunded
-    assert store.net(["u"]) == {"u": 0.0} and store.since("u") is not None
+    assert store.net(["u"]) == {"u": 0.0}
+    week = 7 * 86_400_000
+    assert store.since("u", 1) == 1 - week and store.since("u", 1 + week) is None  # too far back
+    assert store.since("v", 2) is None
