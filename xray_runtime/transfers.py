@@ -92,8 +92,10 @@ class TransferStore:
         returns how many rows were new. One transaction."""
         table = transfers_table
         with self.engine.begin() as conn:
+            # RETURNING, not rowcount: a driver may not report rows of an ON CONFLICT insert.
             first = conn.execute(self._insert(watch_table).values(user_id=user_id, since_ms=now_ms)
-                                 .on_conflict_do_nothing(index_elements=["user_id"])).rowcount == 1
+                                 .on_conflict_do_nothing(index_elements=["user_id"])
+                                 .returning(watch_table.c.user_id)).first() is not None
             new_rows = [{"user_id": user_id, "transfer_id": t.transfer_id, "asset": t.asset,
                          "amount": t.amount, "timestamp_ms": t.timestamp_ms, "status": t.status,
                          "value": 0.0 if first else float(values.get(t.transfer_id, 0.0)),
@@ -101,8 +103,9 @@ class TransferStore:
             inserted = 0
             for row in new_rows:
                 result = conn.execute(self._insert(table).values(**row)
-                                      .on_conflict_do_nothing(index_elements=["user_id", "transfer_id"]))
-                inserted += result.rowcount or 0
+                                      .on_conflict_do_nothing(index_elements=["user_id", "transfer_id"])
+                                      .returning(table.c.transfer_id))
+                inserted += result.first() is not None
                 conn.execute(table.update().where(table.c.user_id == user_id,
                                                   table.c.transfer_id == row["transfer_id"])
                              .values(status=row["status"], counted=row["counted"]))

@@ -3,9 +3,35 @@ moved is not used."""
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from order_path_support import PG_URL
+
 from xray_core.exchange.reports import BalanceReport, Transfer
 from xray_runtime.db import connect
-from xray_runtime.transfers import TransferStore, read_around, values_of
+from xray_runtime.transfers import TransferStore, read_around, transfers_table, values_of, watch_table
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        yield TransferStore(connect(f"sqlite:///{tmp_path}/runtime.db"))
+        return
+    name = f"transfers_{uuid.uuid4().hex[:12]}"
+    base = connect(PG_URL, create=False)
+    with base.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    engine = base.execution_options(schema_translate_map={None: name})
+    transfers_table.create(engine)
+    watch_table.create(engine)
+    try:
+        yield TransferStore(engine)
+    finally:
+        with base.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+        base.dispose()
 
 
 def _t(tid: str, asset: str, amount: float, status: str = "ok") -> Transfer:
@@ -49,8 +75,7 @@ async def test_a_transfer_landing_during_the_balance_read_defers_both(tmp_path):
     assert steady is not None and [t.transfer_id for t in steady[1]] == ["w1"]
 
 
-def test_the_first_look_is_baseline_and_later_ones_count_once_each(tmp_path):
-    store = TransferStore(connect(f"sqlite:///{tmp_path / 'runtime.db'}"))
+def test_the_first_look_is_baseline_and_later_ones_count_once_each(store):
     before = _t("w0", "USDT", -400.0)
     assert store.record("u", [before], {"w0": -400.0}, 1) == 1  # first look: valued 0
     later = [before, _t("w1", "USDT", -100.0, "pending")]
