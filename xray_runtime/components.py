@@ -168,8 +168,7 @@ class Components:
         """Record the transfers the balance reflects and set the book's balances and net transfers
         together (`transfers` module docstring)."""
         book = self.book
-        if user_id not in book.user_index:
-            await asyncio.to_thread(self.transfers.record, user_id, transfers, {}, wall_ms())
+        if user_id not in book.user_index:  # not this process's now: whoever has it values them
             return
         known = await asyncio.to_thread(self.transfers.known, user_id)
         change, prices = book.coin_effects(user_id, balance.total)
