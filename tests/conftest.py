@@ -59,6 +59,11 @@ class Admin:
     def account(self, key: str) -> dict[str, Any]:
         return self._call("GET", f"/accounts/{key}")
 
+    def transfer(self, key: str, asset: str, amount: str) -> dict[str, Any]:
+        """Deposit (`amount` > 0) or withdraw (`amount` < 0, e.g. "-500") for account `key`."""
+        path = "withdraw" if amount.startswith("-") else "deposit"
+        return self._call("POST", f"/accounts/{key}/{path}", {"asset": asset, "amount": amount.lstrip("-")})
+
     def set_faults(self, spec: str) -> dict[str, Any]:
         return self._call("POST", "/faults", {"spec": spec})
 

@@ -1,4 +1,5 @@
-"""`xray users add|list|disable|enable|keygen|link-code|token`: the runtime's users from the command line.
+"""`xray users add|list|disable|enable|keygen|link-code|token|paper-transfer`: the runtime's users
+from the command line.
 
 `main.py` imports this module at start-up, so it imports only typer; the runtime (SQLAlchemy, the
 vault, rich) is imported inside each command. The database is `XRAY_RUNTIME_DATABASE_URL`; only `add`
@@ -170,6 +171,35 @@ def enable(user_id: Annotated[str, typer.Argument(metavar="ID", help="User id")]
     """Let a disabled user trade again."""
     user = _store(need_key=False).enable(user_id)
     _say(f"enabled user {user.user_id} ({user.mode})")
+
+
+@users_app.command("paper-transfer")
+def paper_transfer(
+    user_id: Annotated[str, typer.Argument(metavar="ID", help="User id (a user of the paper broker)")],
+    amount: Annotated[float, typer.Option(help="Amount: > 0 deposits, < 0 withdraws")],
+    asset: Annotated[str, typer.Option(help="Currency, e.g. USDT")] = "USDT",
+) -> None:
+    """A virtual deposit or withdrawal for a paper user: the runtime records it at its next
+    reconciliation as money moved in or out, neither profit nor loss for the risk limits."""
+    import time
+
+    from xray_core.errors import XrayError
+    from xray_runtime.paper_store import PaperFundsError, PaperStore
+
+    store = _store(need_key=False)
+    user = store.get(user_id)
+    if user.mode != "paper":
+        raise XrayError(f"user {user_id} trades live: its money moves at the exchange",
+                        "pick a paper user")
+    code = asset.strip().upper()
+    if not code.isalnum() or len(code) > 20:
+        raise XrayError(f"--asset {asset!r} is not a currency code", "use one like USDT or BTC")
+    try:
+        done = PaperStore(store.engine).transfer(user_id, code, amount, int(time.time() * 1000))
+    except PaperFundsError as exc:
+        raise XrayError(f"paper transfer for {user_id}: {exc}") from None
+    _say(f"{'deposited' if done.amount > 0 else 'withdrew'} {abs(done.amount):g} {code} "
+         f"for paper user {user_id} ({done.transfer_id})")
 
 
 @users_app.command("keygen")

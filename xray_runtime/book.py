@@ -54,6 +54,7 @@ class Book:
         self.symbols: list[str] = []
         self.symbol_index: dict[str, int] = {}
         self.cash = np.zeros(0)  # NaN: the exchange's balances not read yet
+        self.transfers = np.zeros(0)  # net deposits less withdrawals in the balances read (`transfers`)
         self.position = np.zeros((0, 0))  # min(held, balance): what decisions sell and equity counts
         self.held = np.zeros((0, 0))  # the journal's fills: what X-Ray bought and still holds
         self.balance = np.zeros((0, 0))  # the base currency's exchange total (NaN: not read yet)
@@ -86,6 +87,8 @@ class Book:
         rows = np.array([old_index.get(user_id, -1) for user_id in self.user_ids], dtype=np.int64)
         known = rows >= 0
         self.cash = np.where(known, self.cash[np.where(known, rows, 0)] if len(self.cash) else 0.0, np.nan)
+        self.transfers = np.where(known, self.transfers[np.where(known, rows, 0)] if len(self.transfers)
+                                  else 0.0, 0.0)
         self.exchange_totals = [self.exchange_totals[j] if j >= 0 else None for j in rows]
         for name, fill in _CELLS.items():
             old = getattr(self, name)
@@ -182,6 +185,29 @@ class Book:
         for symbol, j in self.symbol_index.items():
             self.balance[i, j] = float(balances.get(symbol.split("/")[0], 0.0))
         self._cap(i)
+
+    def set_transfers(self, user_id: str, net: float) -> None:
+        """The user's net transfers as of the balances last set (set together with them)."""
+        self.transfers[self.user_index[user_id]] = net
+
+    def coin_effects(self, user_id: str, balances: Mapping[str, float]) -> tuple[dict[str, float],
+                                                                                dict[str, float]]:
+        """What setting `balances` would change of the user's counted position per coin (min(held,
+        balance) after less before; coins whose balance was never read: none), and each coin's last
+        known close: what a coin transfer is valued by (`transfers.values_of`)."""
+        i = self.user_index[user_id]
+        change: dict[str, float] = {}
+        prices: dict[str, float] = {}
+        for symbol, j in self.symbol_index.items():
+            coin = symbol.split("/")[0]
+            before = self.balance[i, j]
+            if np.isfinite(before):
+                held = max(self.held[i, j], 0.0)
+                after = float(balances.get(coin, 0.0))
+                change[coin] = float(min(held, max(after, 0.0)) - min(held, max(before, 0.0)))
+            if np.isfinite(self.price[j]):
+                prices[coin] = float(self.price[j])
+        return change, prices
 
     def set_pending(self, orders: Sequence[Order]) -> None:
         """The orders in doubt now (every user's): what is still to fill of each, by side."""

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from xray_core.exchange.protocol import VenueAuthError
+from xray_core.exchange.reports import BalanceReport, Transfer
 from xray_core.exchange.venues import traits_for
 from xray_core.settings import ExchangeSettings
 from xray_runtime import db, redis_conn
@@ -23,7 +24,7 @@ from xray_runtime.artefacts import ArtefactWatcher, load_predictor
 from xray_runtime.book import Book
 from xray_runtime.crypto import KeyVault
 from xray_runtime.exchange_pool import ExchangeAccount, ExchangePool
-from xray_runtime.execution import Executor
+from xray_runtime.execution import Executor, wall_ms
 from xray_runtime.halts import scopes_of
 from xray_runtime.journal import Journal, orders_table
 from xray_runtime.logs import REDACT, RedactSecrets, guard_third_party
@@ -34,11 +35,12 @@ from xray_runtime.order_state import LocalOrderState, OrderState, RedisOrderStat
 from xray_runtime.paper_store import PaperStore
 from xray_runtime.paper_venue import CcxtPriceFeed, FillModel, PaperBroker
 from xray_runtime.ratelimit import build_limiter, ccxt_throttle, install_ccxt_throttle, ip_scope, key_scope
-from xray_runtime.reconcile import RECONCILE_LOOKUPS, reconcile
+from xray_runtime.reconcile import RECONCILE_LOOKUPS, ReconcileReport, reconcile
 from xray_runtime.roster import Roster
 from xray_runtime.sentiment import SentimentFeed
 from xray_runtime.settings import RuntimeSettings, TelegramSettings
 from xray_runtime.sharding import build_membership
+from xray_runtime.transfers import TransferStore, read_around, values_of
 from xray_runtime.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,10 @@ class Components:
     _runner: Any = None
     health: Callable[[], dict[str, Any]] | None = None
     sentiment: SentimentFeed | None = None  # the lake's news sentiment, for models trained with it
+    transfers: TransferStore = field(init=False)  # deposits and withdrawals in the journal
+
+    def __post_init__(self) -> None:
+        self.transfers = TransferStore(self.engine)
 
     @property
     def market_url(self) -> str | None:
@@ -159,6 +165,22 @@ class Components:
             self._public = public
         return self._public
 
+    async def _record_transfers(self, user_id: str, balance: BalanceReport,
+                                transfers: list[Transfer]) -> None:
+        """Record the transfers the balance reflects and set the book's balances and net transfers
+        together (`transfers` module docstring)."""
+        book = self.book
+        if user_id not in book.user_index:  # not this process's now: whoever has it values them
+            return
+        known = await asyncio.to_thread(self.transfers.known, user_id)
+        change, prices = book.coin_effects(user_id, balance.total)
+        values = values_of(transfers, known, book.quote, change, prices)
+        await asyncio.to_thread(self.transfers.record, user_id, transfers, values, wall_ms())
+        net = (await asyncio.to_thread(self.transfers.net, [user_id]))[user_id]
+        if user_id in book.user_index:  # nothing awaited from here: balances and net move together
+            book.set_balances(user_id, dict(balance.total))
+            book.set_transfers(user_id, net)
+
     async def reconcile_users(self, user_ids: list[str]) -> tuple[dict[str, int], dict[str, str]]:
         """Reconcile each user against the exchange (the symbols they have orders on) and set the
         book from the exchange's balances. Returns the differences by kind, and the users whose API
@@ -181,10 +203,18 @@ class Components:
             async with gate:
                 try:
                     venue = await self.pool.venue(account)
-                    report = await reconcile(account, venue, self.journal, self.state,
-                                             sorted(traded.get(user_id, ())))
-                    # The comparison of base currencies may have read the balance already.
-                    balance = report.balance or await venue.fetch_balance()
+                    symbols = sorted(traded.get(user_id, ()))
+                    reports: list[ReconcileReport] = []
+
+                    async def read_balance() -> BalanceReport:
+                        reports.append(await reconcile(account, venue, self.journal, self.state, symbols))
+                        # The comparison of base currencies may have read the balance already.
+                        return reports[0].balance or await venue.fetch_balance()
+
+                    read = await read_around(venue, self.transfers, user_id, read_balance)
+                    report = reports[0]
+                    if read is not None:
+                        await self._record_transfers(user_id, *read)
                 except VenueAuthError as exc:
                     refused[user_id] = (f"the exchange refused the API key {account.fingerprint} "
                                         f"({exc.source}): enter a working key with spot trading")
@@ -196,8 +226,8 @@ class Components:
                     return
             for kind, count in report.counts().items():
                 totals[kind] = totals.get(kind, 0) + count
-            if user_id in self.book.user_index:
-                self.book.set_balances(user_id, dict(balance.total))
+            if read is None:  # a transfer moved while the balance was read: both again next time
+                totals["transfers_moving"] = totals.get("transfers_moving", 0) + 1
 
         await asyncio.gather(*(one(u) for u in user_ids))
         return totals, refused

@@ -1,4 +1,5 @@
-"""The runtime's relational store: users and the order journal, on SQLite (embedded) or Postgres.
+"""The runtime's relational store: users, the order journal, risk state and transfers, on SQLite
+(embedded) or Postgres.
 
 SQLAlchemy Core on a synchronous engine: the service calls it through `asyncio.to_thread` in batches
 (one write per tick, not one per order), so the event loop never blocks on the database. Every table
@@ -62,7 +63,7 @@ def _import_tables() -> None:
     for module in (
         "xray_runtime.users", "xray_runtime.journal", "xray_runtime.risk_store", "xray_runtime.api_tokens",
         "xray_runtime.equity_log", "xray_runtime.user_control", "xray_runtime.shadow",
-        "xray_runtime.paper_store", "xray_runtime.bot.links",
+        "xray_runtime.paper_store", "xray_runtime.bot.links", "xray_runtime.transfers",
     ):
         try:
             importlib.import_module(module)

@@ -8,6 +8,8 @@ Tables on the shared `METADATA`:
 * `paper_orders`, unique per (user, client order id): a second order under an id returns the first,
   so the broker deduplicates client order ids as MEXC does.
 * `paper_trades`, one per fill.
+* `paper_transfers`: virtual deposits and withdrawals an operator made (`xray users paper-transfer`),
+  listed to the runtime as a venue lists its own (`PaperVenue.fetch_transfers`).
 
 `fill` is one transaction: the order, its trade and both balance changes commit together or not at
 all, so an order the broker does not have was never placed. Balances only move through conditional
@@ -16,6 +18,7 @@ updates (`free >= amount`), so two processes filling for one user can never over
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from xray_core.exchange.reports import BalanceReport, FillReport, OrderReport
+from xray_core.exchange.reports import BalanceReport, FillReport, OrderReport, Transfer
 from xray_core.trading.orders import OrderStatus, Side
 from xray_runtime.db import METADATA
 
@@ -43,6 +46,15 @@ paper_balances = sa.Table(
     sa.Column("user_id", sa.String(128), primary_key=True),
     sa.Column("asset", sa.String(32), primary_key=True),
     sa.Column("free", sa.Float(53), nullable=False),
+)
+
+paper_transfers = sa.Table(
+    "paper_transfers", METADATA,
+    sa.Column("transfer_id", sa.String(80), primary_key=True),
+    sa.Column("user_id", sa.String(128), nullable=False, index=True),
+    sa.Column("asset", sa.String(32), nullable=False),
+    sa.Column("amount", sa.Float(53), nullable=False),  # > 0 deposit, < 0 withdrawal
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
 )
 
 paper_orders = sa.Table(
@@ -194,6 +206,37 @@ class PaperStore:
         with self.engine.connect() as conn:
             free = {asset: amount for asset, amount in conn.execute(query) if amount > 0}
         return BalanceReport(free=free, used={asset: 0.0 for asset in free}, total=dict(free))
+
+    def transfer(self, user_id: str, asset: str, amount: float, now_ms: int) -> Transfer:
+        """A virtual deposit (`amount` > 0) or withdrawal (< 0) for an open paper account, in one
+        transaction with its record; PaperFundsError when the account is not open or lacks the amount."""
+        if not math.isfinite(amount) or amount == 0:
+            raise PaperFundsError(f"the amount must be a non-zero number, not {amount!r}")
+        kind = "deposit" if amount > 0 else "withdrawal"
+        transfer = Transfer(f"{kind}:paper-{uuid.uuid4().hex}", asset, amount, now_ms, "ok")
+        with self.engine.begin() as conn:
+            opened = conn.execute(sa.select(paper_accounts.c.user_id)
+                                  .where(paper_accounts.c.user_id == user_id)).first()
+            if opened is None:
+                raise PaperFundsError(f"{user_id} has no paper account yet (it opens when the runtime "
+                                      "first serves the user): start the runtime, then try again")
+            if amount > 0:
+                self._credit(conn, user_id, asset, amount)
+            else:
+                self._debit(conn, user_id, asset, -amount)
+            conn.execute(paper_transfers.insert().values(
+                transfer_id=transfer.transfer_id, user_id=user_id, asset=asset, amount=amount,
+                timestamp_ms=now_ms))
+        return transfer
+
+    def transfers(self, user_id: str, since_ms: int | None) -> list[Transfer]:
+        c = paper_transfers.c
+        query = sa.select(paper_transfers).where(c.user_id == user_id)
+        if since_ms is not None:
+            query = query.where(c.timestamp_ms >= since_ms)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(c.timestamp_ms, c.transfer_id)).all()
+        return [Transfer(row.transfer_id, row.asset, row.amount, row.timestamp_ms, "ok") for row in rows]
 
     # ---- internals ---------------------------------------------------------------------------------
     def _one_order(self, query: sa.Select[Any]) -> OrderReport | None:

@@ -37,7 +37,7 @@ from xray_core.exchange.protocol import (
     VenueRejectedError,
     VenueUnavailableError,
 )
-from xray_core.exchange.reports import BalanceReport, FillReport, MarketReport, OrderReport
+from xray_core.exchange.reports import BalanceReport, FillReport, MarketReport, OrderReport, Transfer
 from xray_core.exchange.routing import VenueRouteError
 from xray_core.exchange.venues import GENERIC, VenueTraits, traits_for
 from xray_core.trading.orders import Side
@@ -222,6 +222,10 @@ class PaperVenue:
 
     async def fetch_balance(self) -> BalanceReport:
         return await asyncio.to_thread(self.broker.store.balance, self.user_id)
+
+    async def fetch_transfers(self, since_ms: int | None) -> list[Transfer]:
+        """The virtual deposits and withdrawals an operator made (`xray users paper-transfer`)."""
+        return await asyncio.to_thread(self.broker.store.transfers, self.user_id, since_ms)
 
     async def _market(self, symbol: str) -> MarketReport:
         market = (await self.markets()).get(symbol)

@@ -7,7 +7,10 @@ a restart, a crash or a shard hand-over finds it again:
   today's opening equity, the peak, the kill flag;
 * after every tick the rows that changed are written back, before any order of the tick is sent, so a
   kill switch that fired is on record even if the process dies right after;
-* the global daily loss is judged on every process's users (`risk_totals`: Redis when configured).
+* the global daily loss is judged on every process's users (`risk_totals`: Redis when configured);
+* deposits and withdrawals are neither profits nor losses: the state's day-open and peak are kept net
+  of each user's transfers (`Book.transfers`, from the journal's `transfers`), and the limits, the
+  global totals and the daily PnL read them moved by the transfers since (`baselines`).
 
 `flat` says when a killed user holds nothing sellable and has no order in doubt: the service then
 disables them (until then they are flattened on every tick).
@@ -67,9 +70,10 @@ class RiskKeeper:
         """This tick's limits on the book's equity (last known closes), the global switch on every
         process's users."""
         equity = book.equity()
-        preview = self.book.preview(equity, now_ms)
-        combined = await self.totals.combine(preview.day, book.user_ids, preview.day_open, equity)
-        return self.book.update(equity, now_ms, combined)
+        transfers = book.transfers.copy()
+        preview = self.book.preview(equity - transfers, now_ms)
+        combined = await self.totals.combine(preview.day, book.user_ids, preview.day_open + transfers, equity)
+        return self.book.update(equity, now_ms, combined, transfers)
 
     async def save(self, now_ms: int) -> int:
         """Write the rows that changed since they were last stored; returns how many."""
@@ -94,6 +98,15 @@ class RiskKeeper:
         if user_id not in self._user_ids:
             return None
         return self.book.state.saved(self._user_ids.index(user_id))
+
+    def baselines(self, user_id: str, book: Book) -> tuple[float, float] | None:
+        """A user's day-open and peak equity as the limits read them now: the stored ones moved by the
+        user's net transfers (None: not this process's user)."""
+        saved = self.state_of(user_id)
+        if saved is None or user_id not in book.user_index:
+            return None
+        net = float(book.transfers[book.user_index[user_id]])
+        return saved.day_open + net, saved.peak + net
 
     def reason(self, code: int) -> str:
         return self.book.reason(code)
@@ -123,10 +136,13 @@ class RiskKeeper:
         equity = book.equity()
         for i, user_id in enumerate(book.user_ids):
             user = users.get(user_id)
-            if user is None or i >= len(risk.day_open) or not np.isfinite(equity[i] - risk.day_open[i]):
+            if i >= len(risk.day_open):
+                continue
+            pnl = equity[i] - (risk.day_open[i] + book.transfers[i])  # money moved in or out is no PnL
+            if user is None or not np.isfinite(pnl):
                 continue
             notifier.daily_summary(user, {
-                "orders": orders_today.get(user_id, 0), "pnl": round(float(equity[i] - risk.day_open[i]), 2),
+                "orders": orders_today.get(user_id, 0), "pnl": round(float(pnl), 2),
                 "equity": round(float(equity[i]), 2),
             })
         orders_today.clear()

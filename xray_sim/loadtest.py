@@ -10,7 +10,12 @@ record of it. Reported:
   a tick has the tick's latency);
 * orders, fills; rate_limit_violations — 429s the emulator answered because a limit was exceeded
   (fault-injected 429s are reported apart); duplicate_orders, lost_fills, state_mismatches — the
-  audit; peak_rss_mb — this process (runtime and harness).
+  audit; peak_rss_mb — this process (runtime and harness);
+* order_throughput — orders per second of the runtime's order execution (the ticks' execution time:
+  sends, lookups, journal writes); last_ack_ms_p99 — per tick with orders, from the bar's close (the
+  emulator's clock stepped) until the runtime has every order of that bar acknowledged and recorded;
+  wire_orders_per_s — in the same run, signed order POSTs straight to the same emulator with a
+  keep-alive aiohttp client and no ccxt (`xray_sim.wire`): the ceiling the runtime is measured against.
 """
 
 from __future__ import annotations
@@ -48,10 +53,12 @@ from xray_runtime.settings import RuntimeSettings, TelegramSettings
 from xray_runtime.users import NewUser, RiskSettings, UserStore
 from xray_sim.exchange.config import DUPLICATE_IDS
 from xray_sim.exchange.faults import parse_fault_spec
+from xray_sim.wire import wire_orders_per_s
 
 BROKEN = {"TGT/USDT", "SRM/USDT"}  # the emulator's deliberately broken listings
 PREFIX = "/_emulator"
 MIN_TICK_GAP_S = 3.0
+WIRE_ACCOUNTS = 200  # the wire measurement's orders are spread over this many fresh keys (per-key limits)
 _VARYING = re.compile(r"[0-9a-fA-F]{12,}|\d{7,}|\d+\.\d+")  # ids, times and amounts in reasons
 
 
@@ -216,10 +223,14 @@ async def _run(config: LoadTestConfig, base_url: str, workdir: Path) -> dict[str
                 await admin.call("POST", "/faults", {"spec": config.faults})
             step_ms = timeframe_ms(config.timeframe)
             ticked = time.perf_counter()
+            last_ack_ms: list[float] = []
             for _ in range(config.ticks):
                 started = time.monotonic()
+                reports_before = len(service.reports)
                 await admin.call("POST", "/clock/advance", {"ms": step_ms})
                 await _trade_bar(service)
+                if any(r.orders for r in service.reports[reports_before:]):
+                    last_ack_ms.append((time.monotonic() - started) * 1000)
                 # Bars are a minute or more apart in real trading; here they come back to back. Keep
                 # at least MIN_TICK_GAP_S between them so the IP weight budget for market data
                 # refills as it would between real bars (50 klines need ~2 s at MEXC's 500 / 10 s).
@@ -238,10 +249,13 @@ async def _run(config: LoadTestConfig, base_url: str, workdir: Path) -> dict[str
             result = await _audit_all(admin, service, keys)
             audit_s = time.perf_counter() - audited
             stats = await admin.call("GET", "/stats")
+            placed = len({o.client_order_id for r in service.reports for o in r.orders})
+            wire = await _wire(admin, base_url, symbols[0], placed, config)
         finally:
             await service.stop()
     latencies = np.asarray(service.latencies_s) * 1000
     orders = list({o.client_order_id: o for r in service.reports for o in r.orders}.values())
+    execution_s = sum(r.execution_s for r in service.reports if r.orders)
     return {
         "users": config.users, "symbols": config.symbols, "ticks": config.ticks,
         "duplicate_ids": config.duplicate_ids,
@@ -261,7 +275,21 @@ async def _run(config: LoadTestConfig, base_url: str, workdir: Path) -> dict[str
         "unsettled_after_ticks": unsettled,
         "tick_decision_ms": [round(r.decision_s * 1000, 1) for r in service.reports],
         "tick_orders": [len(r.orders) for r in service.reports],
+        "order_throughput": round(len(orders) / execution_s, 1) if execution_s > 0 else None,
+        "last_ack_ms_p99": round(float(np.percentile(last_ack_ms, 99)), 1) if last_ack_ms else None,
+        "wire_orders_per_s": wire.orders_per_s, "wire_orders": wire.acknowledged,
+        "wire_refused": wire.refused,
     }
+
+
+async def _wire(admin: EmulatorAdmin, base_url: str, symbol: str, orders: int,
+                config: LoadTestConfig) -> Any:
+    """`xray_sim.wire` on fresh funded keys of the same emulator (faults cleared), as many orders as
+    the runtime placed (at least 500, at most 5,000)."""
+    created = await admin.call("POST", "/accounts", {"count": min(config.users, WIRE_ACCOUNTS),
+                                                     "funds": {"USDT": config.funds_usdt}})
+    return await wire_orders_per_s(base_url, created["accounts"], symbol.replace("/", ""),
+                                   min(max(orders, 500), 5_000))
 
 
 def rejections_by_reason(orders: list[Any]) -> dict[str, int]:

@@ -11,7 +11,7 @@ import pytest
 from order_path_support import bar_of, intents, make_order_path, sqlite_journal
 
 from xray_core.exchange.protocol import MalformedReportError, VenueOrderNotFoundError
-from xray_core.exchange.reports import BalanceReport, FillReport, MarketReport, OrderReport
+from xray_core.exchange.reports import BalanceReport, FillReport, MarketReport, OrderReport, Transfer
 from xray_core.exchange.venues import GENERIC, MEXC, VenueTraits
 from xray_core.trading.orders import Order, OrderStatus, Side
 from xray_runtime.exchange_pool import ExchangeAccount
@@ -98,6 +98,9 @@ class MemoryVenue:
     async def fetch_balance(self) -> BalanceReport:
         held = sum(t.amount for t in self.trades)
         return BalanceReport(free={"BTC": held}, used={"BTC": 0.0}, total={"BTC": held})
+
+    async def fetch_transfers(self, since_ms: int | None) -> list[Transfer]:
+        return []
 
 
 def _submitted_and_its_venue(garbled_trades: bool = False) -> tuple[Order, MemoryVenue]:

@@ -75,3 +75,36 @@ async def test_a_keyless_paper_user_trades_on_the_broker_and_never_on_a_sandbox(
             assert account is None
             [problem] = roster.problems
             assert "needs an API key" in problem.reason
+
+
+async def test_an_operators_virtual_transfer_reaches_the_paper_balance_and_the_journal_once(env):
+    from xray_runtime.paper_store import PaperStore
+    from xray_runtime.paper_venue import FillModel, PaperBroker, PaperVenue, paper_traits
+    from xray_runtime.transfers import TransferStore, read_around
+
+    store, _url, _key = env
+    store.add("pia", "Pia", "", "")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["users", "paper-transfer", "pia", "--amount", "-300"])
+    assert refused.exit_code != 0 and "no paper account yet" in str(refused.exception)
+    paper = PaperStore(store.engine)
+    paper.open_account("pia", {"USDT": 1000.0}, 1)
+    broker = PaperBroker(paper, None, lambda: None, FillModel(), {}, "mexc")  # type: ignore[arg-type]
+    venue = PaperVenue(broker, "pia", paper_traits("mexc"))
+    journal = TransferStore(store.engine)
+    assert (await read_around(venue, journal, "pia", venue.fetch_balance))[1] == []
+    journal.record("pia", [], {}, 1)  # the runtime's first look: nothing before
+    done = runner.invoke(app, ["users", "paper-transfer", "pia", "--amount", "-300"])
+    assert done.exit_code == 0, done.output
+    assert "withdrew 300 USDT for paper user pia" in done.output
+    balance, [moved] = await read_around(venue, journal, "pia", venue.fetch_balance)
+    assert balance.total_of("USDT") == 700 and (moved.asset, moved.amount, moved.moves_balance) == (
+        "USDT", -300, True)
+    for _ in range(2):  # seen twice: recorded once
+        journal.record("pia", [moved], {moved.transfer_id: moved.amount}, 2)
+    assert journal.net(["pia"]) == {"pia": -300}
+    too_much = runner.invoke(app, ["users", "paper-transfer", "pia", "--amount", "-5000"])
+    assert too_much.exit_code != 0 and "USDT" in str(too_much.exception)
+    unknown = runner.invoke(app, ["users", "paper-transfer", "nobody", "--amount", "5"])
+    assert unknown.exit_code != 0
+    assert paper.balance("pia").total_of("USDT") == 700

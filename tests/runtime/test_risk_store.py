@@ -195,3 +195,39 @@ async def test_a_user_handed_over_mid_run_gets_the_state_its_last_process_stored
     b = new_owner.state_of("b")
     assert (b.day_open, b.peak) == (100.0, 130.0) and new_owner.state_of("a").day_open == 100.0
     assert new_owner.resets == set()
+
+
+@pytest.mark.redis
+async def test_withdrawals_are_no_loss_to_the_global_switch_and_deposits_no_gain(tmp_path):
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    prefix = f"test-risk-{uuid.uuid4().hex[:10]}"
+    engine = connect(f"sqlite:///{tmp_path}/runtime.db")
+    try:
+        here = RiskKeeper(RiskStore(engine), RedisTotals(client, prefix), global_max_daily_loss=0.2)
+        there = RiskKeeper(RiskStore(engine), RedisTotals(client, prefix), global_max_daily_loss=0.2)
+        mine, theirs = _book("a", 100.0), _book("bc", 100.0)
+        for keeper, book in ((here, mine), (there, theirs)):
+            await keeper.users_changed(book, {})
+            assert not (await keeper.check(book, DAY * DAY_MS)).global_on  # the day opens at 300
+        for user_id in "bc":  # each withdraws half: 200 -> 100 of equity, all of it moved out
+            theirs.set_balances(user_id, {"USDT": 0.0, "BTC": 0.5})
+            theirs.set_transfers(user_id, -50.0)
+        assert not (await there.check(theirs, DAY * DAY_MS + 1)).global_on
+        assert not (await here.check(mine, DAY * DAY_MS + 2)).global_on
+        assert here.baselines("a", mine) == (100.0, 100.0)
+        assert there.baselines("b", theirs) == (50.0, 50.0)  # the day-open and peak moved with it
+        for user_id in "bc":  # and deposits it back
+            theirs.set_balances(user_id, {"USDT": 0.0, "BTC": 1.0})
+            theirs.set_transfers(user_id, 0.0)
+        assert not (await there.check(theirs, DAY * DAY_MS + 3)).global_on
+        # A deposit hides nothing: a deposits 100 and its BTC falls to 10 (raw: 300 -> 310, up).
+        mine.set_balances("a", {"USDT": 100.0, "BTC": 1.0})
+        mine.set_transfers("a", 100.0)
+        mine.mark({"BTC/USDT": 10.0})
+        check = await here.check(mine, DAY * DAY_MS + 4)
+        assert check.global_on  # 310 of a day-open moved to 400: down 22.5%
+    finally:
+        keys = [key async for key in client.scan_iter(f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

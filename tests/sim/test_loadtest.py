@@ -80,3 +80,17 @@ def test_the_readme_fault_mix_ends_clean_with_no_order_rejected_for_a_fault(dupl
     found = (result["duplicate_orders"], result["lost_fills"], result["state_mismatches"])
     assert found == (0, 0, 0), result["audit_details"]
     assert result["rejected_by_reason"] == {}, result["rejected_by_reason"]
+    # The throughput figures are there, and the wire's orders were all taken (signed as MEXC wants).
+    assert result["order_throughput"] > 0 and result["last_ack_ms_p99"] > 0
+    assert result["wire_orders_per_s"] > 0 and result["wire_refused"] == 0 and result["wire_orders"] >= 500
+
+
+async def test_the_wire_signs_orders_the_exchange_takes(emulator, admin):
+    from xray_sim.wire import wire_orders_per_s
+
+    accounts = [dict(zip(("key", "secret"), admin.create_account({"USDT": "1000"}), strict=True))
+                for _ in range(3)]
+    result = await wire_orders_per_s(emulator.base_url, accounts, "BTCUSDT", 12, concurrency=4)
+    assert (result.acknowledged, result.refused) == (12, 0) and result.orders_per_s > 0
+    placed = [len(admin.account(a["key"])["orders"]) for a in accounts]
+    assert placed == [4, 4, 4]  # round-robin over the keys, each order on the exchange once

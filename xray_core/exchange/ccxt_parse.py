@@ -17,7 +17,14 @@ from typing import Any
 import ccxt
 
 from xray_core.exchange.protocol import MalformedReportError
-from xray_core.exchange.reports import BalanceReport, FillReport, MarketReport, OrderReport
+from xray_core.exchange.reports import (
+    TRANSFER_STATUSES,
+    BalanceReport,
+    FillReport,
+    MarketReport,
+    OrderReport,
+    Transfer,
+)
 from xray_core.trading.orders import Side, status_from_ccxt
 
 
@@ -133,6 +140,32 @@ def parse_trade(raw: object, context: str, *, symbol: str | None = None) -> Fill
         fee_currency=fee.text("currency") or "",
         timestamp_ms=int(read.timestamp("timestamp", required=True) or 0),
     )
+
+
+def parse_transfer(raw: object, context: str) -> Transfer:
+    """A ccxt transaction (one of `fetch_deposits` / `fetch_withdrawals`). A withdrawal's amount is
+    what left the balance: ccxt's `amount` (what arrives) plus the fee in the same currency."""
+    read = _Reader(raw, context)
+    kind = read.text("type", required=True)
+    if kind not in ("deposit", "withdrawal"):
+        raise read.fail(f"'type' is {_shown(kind)}, not deposit or withdrawal")
+    asset = read.text("currency", required=True)
+    assert asset is not None
+    # A deposit without an id (MEXC) is known by its transaction hash.
+    ident = read.text("id") or read.text("txid")
+    if ident is None:
+        raise read.fail("neither 'id' nor 'txid' is given")
+    status = read.text("status") or ""
+    if status not in TRANSFER_STATUSES:
+        raise read.fail(f"'status' is {_shown(status)}, not one of {', '.join(TRANSFER_STATUSES)}")
+    amount = read.required_number("amount")
+    if kind == "withdrawal":
+        fee = _Reader(read.mapping("fee"), f"{context}, its fee")
+        if (fee.text("currency") or asset) == asset:
+            amount += fee.number("cost") or 0.0
+        amount = -amount
+    return Transfer(transfer_id=f"{kind}:{ident}", asset=asset, amount=amount,
+                    timestamp_ms=int(read.timestamp("timestamp", required=True) or 0), status=status)
 
 
 def parse_balance(raw: object, context: str) -> BalanceReport:

@@ -37,7 +37,13 @@ from typing import Any, TypeVar
 import ccxt
 import ccxt.async_support as ccxt_async
 
-from xray_core.exchange.ccxt_parse import parse_balance, parse_markets, parse_order, parse_trade
+from xray_core.exchange.ccxt_parse import (
+    parse_balance,
+    parse_markets,
+    parse_order,
+    parse_trade,
+    parse_transfer,
+)
 from xray_core.exchange.protocol import (
     MalformedReportError,
     VenueAuthError,
@@ -50,13 +56,14 @@ from xray_core.exchange.protocol import (
     VenueRejectedError,
     VenueUnavailableError,
 )
-from xray_core.exchange.reports import BalanceReport, FillReport, MarketReport, OrderReport
+from xray_core.exchange.reports import BalanceReport, FillReport, MarketReport, OrderReport, Transfer
 from xray_core.exchange.venues import VenueTraits, traits_for
 from xray_core.trading.orders import Side
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+TRANSFERS_PAGE = 1000  # deposits (withdrawals) per request: MEXC's maximum
 RATE_LIMITED: tuple[type[Exception], ...] = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)
 BAN_STATUS = 418
 # The latest wall-clock ms at which the request being made may still be signed (None: any time). ccxt
@@ -254,6 +261,18 @@ class CcxtVenueClient:
     async def fetch_balance(self) -> BalanceReport:
         return parse_balance(await self._call("fetch_balance", self.exchange.fetch_balance),
                              self._context("fetch_balance"))
+
+    async def fetch_transfers(self, since_ms: int | None) -> list[Transfer]:
+        transfers: list[Transfer] = []
+        for what, fn in (("fetch_deposits", self.exchange.fetch_deposits),
+                         ("fetch_withdrawals", self.exchange.fetch_withdrawals)):
+            raw = await self._call(what, fn, None, since_ms, TRANSFERS_PAGE)
+            page = self._list(raw, what)
+            if len(page) >= TRANSFERS_PAGE:  # more than one page since `since_ms`: some would be missed
+                raise MalformedReportError(f"{self._context(what)}: {len(page)} transfers since {since_ms}, "
+                                           "more than one page")
+            transfers.extend(parse_transfer(item, self._context(what)) for item in page)
+        return sorted(transfers, key=lambda t: (t.timestamp_ms, t.transfer_id))
 
     # ---- plumbing ----------------------------------------------------------------------------------
     async def _trades(self, symbol: str, since: int | None, limit: int | None,

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import ClassVar, Protocol, runtime_checkable
 
 from xray_core.errors import XrayError
-from xray_core.exchange.reports import BalanceReport, FillReport, MarketReport, OrderReport
+from xray_core.exchange.reports import BalanceReport, FillReport, MarketReport, OrderReport, Transfer
 from xray_core.exchange.venues import VenueTraits
 from xray_core.trading.orders import Side
 
@@ -144,3 +144,9 @@ class VenueClient(Protocol):
         ...
 
     async def fetch_balance(self) -> BalanceReport: ...
+
+    async def fetch_transfers(self, since_ms: int | None) -> list[Transfer]:
+        """The account's deposits and withdrawals from `since_ms` (inclusive; None: the venue's default
+        window), oldest first, each in its current status (a venue without them, such as a paper
+        broker, answers [])."""
+        ...

@@ -67,6 +67,30 @@ class BalanceReport:
         return self.total.get(asset, 0.0)
 
 
+TRANSFER_STATUSES = ("pending", "ok", "failed", "canceled")  # ccxt's unified transaction statuses
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One deposit (`amount` > 0) or withdrawal (`amount` < 0, the whole amount that left the balance,
+    fee included) of `asset`. `transfer_id` is unique per venue account: "deposit:..." or
+    "withdrawal:..." (MEXC lists deposits without an id: their transaction hash stands in)."""
+
+    transfer_id: str
+    asset: str
+    amount: float
+    timestamp_ms: int
+    status: str  # one of TRANSFER_STATUSES
+
+    @property
+    def moves_balance(self) -> bool:
+        """Whether the balance reflects it now: a deposit once credited ("ok"); a withdrawal from the
+        moment it is asked for (the venue takes the money at once) until it fails or is cancelled."""
+        if self.amount > 0:
+            return self.status == "ok"
+        return self.status in ("pending", "ok")
+
+
 @dataclass(frozen=True, slots=True)
 class MarketReport:
     """One listing's trading rules."""

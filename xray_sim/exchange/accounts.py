@@ -2,7 +2,7 @@
 
 The book is the exchange's truth for reconciliation: every change goes through the few methods below,
 each of which keeps free and locked non-negative, so value is only ever moved, never created, except
-by `deposit` (starting funds).
+by `deposit` (starting funds, a deposit) and taken out only by a withdrawal (`transfers`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from xray_sim.exchange.decimals import ZERO, parse_decimal
+
+if TYPE_CHECKING:
+    from xray_sim.exchange.transfers import SimTransfer
 
 NewAccount = tuple[str, str, Mapping[str, Decimal] | None]  # key, secret, funds (None: starting funds)
 
@@ -38,6 +42,7 @@ class Account:
     key: str
     secret: str
     balances: dict[str, Balance] = field(default_factory=dict)
+    transfers: list[SimTransfer] = field(default_factory=list)  # deposits and withdrawals, oldest first
 
     def balance(self, asset: str) -> Balance:
         return self.balances.setdefault(asset, Balance())

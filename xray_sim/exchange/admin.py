@@ -5,7 +5,12 @@
                                       or {"accounts": [{...}, ...]} (keys/secrets generated when left out)
                                       or {"count": 10000, "funds": {...}} (all generated)
                                       -> {"accounts": [{"key": ..., "secret": ...}, ...]}
-    GET  /_emulator/accounts/{key}    the exchange's truth for one key: balances, orders, trades
+    GET  /_emulator/accounts/{key}    the exchange's truth for one key: balances, orders, trades,
+                                      transfers
+    POST /_emulator/accounts/{key}/deposit   {"asset": "USDT", "amount": "500"}: money comes in
+    POST /_emulator/accounts/{key}/withdraw  {"asset": "USDT", "amount": "500"}: money goes out of
+                                      the free balance (400 when it is not free)
+                                      -> {"id": ..., "asset": ..., "amount": ..., "time": ...}
     GET  /_emulator/faults            the fault spec in force, its rules and how often each kind fired
     POST /_emulator/faults            {"spec": "..."} replaces the spec; "" clears every fault
     GET  /_emulator/stats             requests, 429s answered per scope, orders, fills, faults fired
@@ -25,9 +30,15 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from xray_core.errors import ConfigError
-from xray_sim.exchange import shapes
-from xray_sim.exchange.accounts import NewAccount, new_credentials, parse_funds
-from xray_sim.exchange.decimals import fmt_decimal
+from xray_sim.exchange import shapes, transfers
+from xray_sim.exchange.accounts import (
+    Account,
+    InsufficientBalanceError,
+    NewAccount,
+    new_credentials,
+    parse_funds,
+)
+from xray_sim.exchange.decimals import fmt_decimal, parse_decimal
 from xray_sim.exchange.dispatch import STATE, json_response
 from xray_sim.exchange.faults import parse_fault_spec
 
@@ -44,6 +55,8 @@ class _BadRequestError(Exception):
 def add_admin_routes(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/accounts", create_accounts)
     app.router.add_get(f"{PREFIX}/accounts/{{key}}", get_account)
+    app.router.add_post(f"{PREFIX}/accounts/{{key}}/deposit", deposit)
+    app.router.add_post(f"{PREFIX}/accounts/{{key}}/withdraw", withdraw)
     app.router.add_get(f"{PREFIX}/faults", get_faults)
     app.router.add_post(f"{PREFIX}/faults", set_faults)
     app.router.add_get(f"{PREFIX}/stats", get_stats)
@@ -125,7 +138,43 @@ async def get_account(request: web.Request) -> web.Response:
                      for asset, held in sorted(account.balances.items())},
         "orders": [shapes.order(order) for order in state.engine.orders(key)],
         "trades": [shapes.my_trade(fill) for fill in state.engine.fills(key)],
+        "transfers": [_transfer(t) for t in account.transfers],
     })
+
+
+def _transfer(transfer: transfers.SimTransfer) -> dict[str, object]:
+    sign = "" if transfer.deposit else "-"
+    return {"id": transfer.id, "asset": transfer.asset, "amount": sign + fmt_decimal(transfer.amount),
+            "time": transfer.time_ms}
+
+
+async def _move(request: web.Request, deposits: bool) -> web.Response:
+    state = request.app[STATE]
+    key = request.match_info["key"]
+    account: Account | None = state.accounts.get(key)
+    if account is None:
+        raise _BadRequestError(f"no account with key {key!r}", status=404)
+    body = await _json_body(request)
+    asset, amount = body.get("asset"), parse_decimal(str(body.get("amount")))
+    if not isinstance(asset, str) or not asset.isalnum() or len(asset) > 20:
+        raise _BadRequestError("asset must be a currency code like \"USDT\"")
+    if amount is None or not amount.is_finite() or amount <= 0 or amount.adjusted() > 15:
+        raise _BadRequestError("amount must be a positive decimal string like \"500\" (under 1e15)")
+    state.engine.evaluate(state.now_ms(), key=key)  # resting orders matched before money moves
+    move = transfers.deposit if deposits else transfers.withdraw
+    try:
+        done = move(account, asset.upper(), amount, state.now_ms())
+    except InsufficientBalanceError as error:
+        raise _BadRequestError(f"cannot withdraw: {error}") from None
+    return json_response(_transfer(done))
+
+
+async def deposit(request: web.Request) -> web.Response:
+    return await _move(request, deposits=True)
+
+
+async def withdraw(request: web.Request) -> web.Response:
+    return await _move(request, deposits=False)
 
 
 async def get_faults(request: web.Request) -> web.Response:

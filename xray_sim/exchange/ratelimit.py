@@ -43,6 +43,8 @@ WEIGHTS: dict[tuple[str, str], tuple[int, int]] = {
     ("GET", "/api/v1/contract/detail"): (1, 1),
     ("GET", "/api/v3/capital/config/getall"): (10, 10),
     ("GET", "/api/v3/account"): (10, 10),
+    ("GET", "/api/v3/capital/deposit/hisrec"): (10, 10),
+    ("GET", "/api/v3/capital/withdraw/history"): (1, 1),
     ("POST", "/api/v3/order"): (1, 1),
     ("POST", "/api/v3/order/test"): (1, 1),
     ("GET", "/api/v3/order"): (2, 2),

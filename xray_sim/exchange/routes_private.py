@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from xray_sim.exchange import apierror, shapes
+from xray_sim.exchange import apierror, shapes, transfers
 from xray_sim.exchange.endpoints import Context, Endpoint
 from xray_sim.exchange.order_rules import OrderRequest
 from xray_sim.exchange.orders import Order, OrderType, Side
@@ -105,9 +105,28 @@ def my_trades(ctx: Context) -> object:
     return [shapes.my_trade(f) for f in fills]
 
 
+def _history(ctx: Context, deposits: bool) -> list[transfers.SimTransfer]:
+    limit = ctx.params.integer("limit", transfers.MAX_HISTORY_LIMIT)
+    assert limit is not None
+    if not 1 <= limit <= transfers.MAX_HISTORY_LIMIT:
+        raise apierror.illegal_param("limit")
+    return transfers.history(ctx.user, deposits, ctx.params.text("coin"), ctx.params.integer("startTime"),
+                             ctx.params.integer("endTime"), limit)
+
+
+def deposit_history(ctx: Context) -> object:
+    return [transfers.deposit_shape(t) for t in _history(ctx, deposits=True)]
+
+
+def withdraw_history(ctx: Context) -> object:
+    return [transfers.withdrawal_shape(t) for t in _history(ctx, deposits=False)]
+
+
 PRIVATE_ENDPOINTS = (
     Endpoint("GET", "/api/v3/capital/config/getall", capital_config, private=True),
     Endpoint("GET", "/api/v3/account", account, private=True),
+    Endpoint("GET", "/api/v3/capital/deposit/hisrec", deposit_history, private=True),
+    Endpoint("GET", "/api/v3/capital/withdraw/history", withdraw_history, private=True),
     Endpoint("POST", "/api/v3/order", new_order, private=True),
     Endpoint("POST", "/api/v3/order/test", test_order, private=True),
     Endpoint("GET", "/api/v3/order", query_order, private=True),

@@ -190,3 +190,36 @@ def test_ccxt_errors_are_classified_by_what_the_order_path_must_do(error, order_
 def test_a_generic_venue_has_no_no_such_order_codes():
     error = ccxt.ExchangeError('kraken {"code":-2013}')
     assert type(classify(error, traits_for("kraken"), order_query=True)) is VenueUnavailableError
+
+
+async def test_deposits_and_withdrawals_are_transfers_signed_by_direction(connect, admin, emulator):
+    venue, key = await connect({"USDT": "5000"})
+    start = emulator.clock.now_ms()
+    assert await venue.fetch_transfers(start) == []
+    out = admin.transfer(key, "USDT", "-2500")
+    came = admin.transfer(key, "ETH", "1.5")
+    transfers = await venue.fetch_transfers(start)
+    assert [(t.asset, t.amount, t.status, t.moves_balance) for t in transfers] == [
+        ("USDT", -2500.0, "ok", True), ("ETH", 1.5, "ok", True)]
+    assert [t.transfer_id for t in transfers] == [f"withdrawal:{out['id']}", f"deposit:{came['id']}"]
+    assert [t.timestamp_ms for t in transfers] == [out["time"], came["time"]]
+    assert await venue.fetch_transfers(came["time"] + 1) == []
+
+
+def test_a_transfer_says_when_the_balance_reflects_it_and_a_withdrawal_counts_its_fee():
+    from xray_core.exchange.ccxt_parse import parse_transfer
+
+    def raw(kind: str, status: str, **extra: object) -> dict[str, object]:
+        return {"type": kind, "currency": "USDT", "amount": 99.0, "status": status, "timestamp": 5,
+                "id": "w1" if kind == "withdrawal" else None, "txid": "0xab", **extra}
+
+    withdrawal = parse_transfer(raw("withdrawal", "pending", fee={"cost": 1.0, "currency": "USDT"}), "t")
+    assert (withdrawal.transfer_id, withdrawal.amount, withdrawal.moves_balance) == (
+        "withdrawal:w1", -100.0, True)
+    assert not parse_transfer(raw("withdrawal", "canceled"), "t").moves_balance
+    assert not parse_transfer(raw("deposit", "pending"), "t").moves_balance
+    deposit = parse_transfer(raw("deposit", "ok"), "t")
+    assert (deposit.transfer_id, deposit.amount, deposit.moves_balance) == ("deposit:0xab", 99.0, True)
+    for bad in (raw("deposit", "weird"), raw("transfer", "ok"), raw("deposit", "ok", txid=None)):
+        with pytest.raises(MalformedReportError):
+            parse_transfer(bad, "t")

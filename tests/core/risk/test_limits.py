@@ -161,3 +161,18 @@ def test_combined_totals_from_elsewhere_drive_the_global_switch():
     check = book.update(equity, now_ms=1, combined=elsewhere_down)
     assert check.global_on and list(check.block) == [GLOBAL, GLOBAL]
     assert not book.update(equity, now_ms=2, combined=Totals(1_000.0, 950.0)).global_on
+
+
+def test_transfers_move_the_baselines_and_are_neither_profit_nor_loss():
+    book = RiskBook(_limits([0.05, 0.05, 0.05], [0.2, 0.2, 0.2], global_max=0.5))
+    book.update(np.array([100.0, 100.0, 100.0]), now_ms=DAY_MS)
+    # 0 withdraws half; 1 deposits 100 and loses 50 of its 200 (raw: 100 -> 150, up); 2 loses 3.
+    moved = np.array([-50.0, 100.0, 0.0])
+    check = book.update(np.array([50.0, 150.0, 97.0]), now_ms=DAY_MS + 1, transfers=moved)
+    assert list(check.block) == [FREE, KILLED, FREE]
+    # The state keeps the baselines net of the transfers; a second withdrawal moves them again.
+    assert list(book.state.day_open) == [100.0, 100.0, 100.0] and book.state.peak[0] == 100.0
+    moved = np.array([-75.0, 100.0, 0.0])
+    check = book.update(np.array([25.0, 150.0, 94.0]), now_ms=DAY_MS + 2, transfers=moved)
+    assert list(check.block) == [FREE, KILLED, DAILY]  # 2: down 6% of its day-open, no transfer to excuse it
+    assert not check.global_on

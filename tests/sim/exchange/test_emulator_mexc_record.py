@@ -31,8 +31,6 @@ SYMBOLS = {"ATLASUSDT": "XLMUSDT"}
 # Endpoints the emulator does not serve (it answers MEXC's 404 JSON): wallet and funding, batches.
 KNOWN_DIFFERENCES = {
     "/api/v3/batchOrders": "batch order placement (the runtime places orders one by one)",
-    "/api/v3/capital/deposit/hisrec": "deposit history (wallet endpoints are not emulated)",
-    "/api/v3/capital/withdraw/history": "withdrawal history",
     "/api/v3/capital/deposit/address": "deposit addresses (read and create)",
     "/api/v3/capital/withdraw": "withdrawals",
     "/open/api/v2/asset/internal/transfer/record": "the v2 internal-transfer record",
@@ -56,8 +54,8 @@ EXPECTED = {
     ("fetchOpenOrders", "Spot open orders", "/api/v3/openOrders"): "ok",
     ("cancelAllOrders", "Cancel spot orders", "/api/v3/openOrders"): "ok",
     ("fetchBalance", "Fetch spot Balance", "/api/v3/account"): "ok",
-    ("fetchDeposits", "Fetch deposits", "/api/v3/capital/deposit/hisrec"): "404",
-    ("fetchWithdrawals", "Fetch withdrawals", "/api/v3/capital/withdraw/history"): "404",
+    ("fetchDeposits", "Fetch deposits", "/api/v3/capital/deposit/hisrec"): "ok",  # []: none recorded
+    ("fetchWithdrawals", "Fetch withdrawals", "/api/v3/capital/withdraw/history"): "ok",
     ("fetchTransfers", "fetch USDT transfers", "/open/api/v2/asset/internal/transfer/record"): "404",
     ("fetchDepositAddress", "fetch USDT deposit address", "/api/v3/capital/deposit/address"): "404",
     ("fetchDepositAddress", "fetch address with network", "/api/v3/capital/deposit/address"): "404",

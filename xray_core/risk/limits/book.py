@@ -70,12 +70,15 @@ class RiskBook:
                              "reindex it when the users change")
         return self.state.roll(equity, now_ms).restore(self._saved)
 
-    def update(self, equity: np.ndarray, now_ms: int, combined: Totals | None = None) -> RiskCheck:
+    def update(self, equity: np.ndarray, now_ms: int, combined: Totals | None = None,
+               transfers: np.ndarray | None = None) -> RiskCheck:
         """Roll the state to this tick and evaluate every rule. `combined`: every user's totals across
-        processes, for the rules that stop everyone (None: the users here are everyone)."""
-        state = self.preview(equity, now_ms)
+        processes, for the rules that stop everyone (None: the users here are everyone). `transfers`:
+        each user's net deposits less withdrawals (None: none); the state is rolled on equity less
+        them (`RiskInputs`)."""
+        state = self.preview(equity if transfers is None else equity - transfers, now_ms)
         self._saved = {}
-        inputs = RiskInputs(now_ms, equity, state, self.limits, combined)
+        inputs = RiskInputs(now_ms, equity, state, self.limits, combined, transfers)
         block = np.zeros(len(equity), dtype=np.int8)
         fired = np.zeros(len(equity), dtype=bool)
         kills: list[tuple[int, np.ndarray]] = []

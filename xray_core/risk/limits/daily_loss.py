@@ -9,7 +9,7 @@ from xray_core.risk.limits.rule import RiskInputs, Rule
 
 
 def over_daily_loss(inputs: RiskInputs) -> np.ndarray:
-    day_open = inputs.state.day_open
+    day_open = inputs.day_open()
     # A user with nothing at the day's open has no daily loss to measure (and no division by zero).
     with np.errstate(divide="ignore", invalid="ignore"):
         loss = np.where(day_open > 0, 1.0 - inputs.equity / day_open, 0.0)

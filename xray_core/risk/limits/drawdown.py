@@ -10,7 +10,7 @@ from xray_core.risk.limits.rule import Effect, RiskInputs, Rule
 
 
 def over_drawdown(inputs: RiskInputs) -> np.ndarray:
-    peak = inputs.state.peak
+    peak = inputs.peak()
     with np.errstate(divide="ignore", invalid="ignore"):
         drawdown = np.where(peak > 0, 1.0 - inputs.equity / peak, 0.0)
     return drawdown >= inputs.limits.max_drawdown

@@ -66,17 +66,31 @@ class Totals:
 class RiskInputs:
     """Everything a rule may read this tick. The state is already rolled to this tick (day-open and
     peak include this equity); its kill flag is from before this tick's kill rules fired. `combined`:
-    every user's totals, across every runtime process (None: only the users here)."""
+    every user's totals, across every runtime process (None: only the users here).
+
+    `transfers`: each user's net deposits less withdrawals so far (quote value; None: none). The state
+    keeps its baselines net of them (measured on equity less transfers), so money moved in or out is
+    neither a profit nor a loss; rules read the baselines as of now, `day_open()` and `peak()`: the
+    state's plus the transfers (a withdrawal of half the equity halves them)."""
 
     now_ms: int
     equity: np.ndarray  # per user; NaN: not measured this tick (no rule fires on it)
     state: RiskState
     limits: RiskLimits
     combined: Totals | None = None
+    transfers: np.ndarray | None = None
+
+    def day_open(self) -> np.ndarray:
+        """Each user's opening equity of the day, moved by the transfers since."""
+        return self.state.day_open if self.transfers is None else self.state.day_open + self.transfers
+
+    def peak(self) -> np.ndarray:
+        """Each user's peak equity, moved by the transfers since."""
+        return self.state.peak if self.transfers is None else self.state.peak + self.transfers
 
     def totals(self) -> Totals:
         """`combined`, else the totals of the users here."""
-        return self.combined if self.combined is not None else Totals.of(self.state.day_open, self.equity)
+        return self.combined if self.combined is not None else Totals.of(self.day_open(), self.equity)
 
 
 @dataclass(frozen=True, slots=True)
