@@ -178,7 +178,7 @@ async def test_the_service_trades_paper_users_on_the_broker_and_the_exchange_see
     """The whole runtime, paper users without keys and no paper URL: decisions, write-ahead, executor
     and reconciliation as for any venue, fills from the broker, nothing signed sent to the exchange."""
     from cryptography.fernet import Fernet
-    from test_service import MINUTE, fast_bundle
+    from service_support import MINUTE, fast_bundle
 
     from xray_core.bundle import publish
     from xray_runtime.components import Components
