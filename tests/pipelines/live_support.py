@@ -22,6 +22,8 @@ from xray_sim.exchange.market import DAY_MS, SyntheticMarket
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT"]
 HOUR_MS = 3_600_000
+HELD_OUT = 400  # bars after a champion's trained_until (the decay and demotion tests)
+HORIZON = 24
 
 
 def synthetic_candles(days: int = 60) -> dict[str, pl.DataFrame]:
@@ -87,3 +89,24 @@ def record_trades(
 
 def bar_ms(frame: pl.DataFrame) -> np.ndarray:
     return frame["timestamp"].dt.epoch("ms").to_numpy()
+
+
+def decided_trades(candles: dict[str, pl.DataFrame], symbols, good: bool):
+    """Decisions from a bar before the held-out bars on: long over bar d+1 exactly when the open-to-open
+    move it earns is up by more than the costs (good) or down (bad). Starts long, so every held-out bar
+    is covered by a live decision."""
+    trades = []
+    for symbol in symbols:
+        frame = candles[symbol]
+        stamps, opens = bar_ms(frame), frame["open"].to_numpy()
+        start = frame.height - HELD_OUT - 2
+        held = True
+        trades.append((symbol, int(stamps[start]), Side.BUY, float(opens[start + 1])))
+        for d in range(start + 1, frame.height - 2):
+            move = opens[d + 2] / opens[d + 1] - 1.0
+            want = move > 0.004 if good else move < 0.0
+            if want != held:
+                side = Side.BUY if want else Side.SELL
+                trades.append((symbol, int(stamps[d]), side, float(opens[d + 1])))
+                held = want
+    return trades

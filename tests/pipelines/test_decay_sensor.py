@@ -6,17 +6,24 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
-from live_support import SYMBOLS, bar_ms, journal_resource, market_with, record_trades, synthetic_candles
+from live_support import (
+    HELD_OUT,
+    HORIZON,
+    SYMBOLS,
+    bar_ms,
+    decided_trades,
+    journal_resource,
+    market_with,
+    record_trades,
+    synthetic_candles,
+)
 
 from xray_core.learning.dataset import FEATURES, build_training_frame, live_features
 from xray_core.learning.models.registry import build_model
-from xray_core.trading.orders import Side
 from xray_pipelines.defs.learning.retraining import _replay, retrain_on_decay
 from xray_pipelines.mlops.registry import CHAMPION, Tracking, log_model_version
 from xray_pipelines.resources import ModelsResource, ResearchResource
 
-HELD_OUT = 400  # bars after trained_until
-HORIZON = 24
 PROMISED = 1.0  # the champion's logged out-of-sample Sharpe
 
 
@@ -41,27 +48,6 @@ def world(tmp_path_factory):
     return root, candles, market_with(root, candles), tracking
 
 
-def _trades(candles: dict[str, pl.DataFrame], symbols, good: bool):
-    """Decisions from a bar before the held-out bars on: long over bar d+1 exactly when the open-to-open
-    move it earns is up by more than the costs (good) or down (bad). Starts long, so every held-out bar
-    is covered by a live decision."""
-    trades = []
-    for symbol in symbols:
-        frame = candles[symbol]
-        stamps, opens = bar_ms(frame), frame["open"].to_numpy()
-        start = frame.height - HELD_OUT - 2
-        held = True
-        trades.append((symbol, int(stamps[start]), Side.BUY, float(opens[start + 1])))
-        for d in range(start + 1, frame.height - 2):
-            move = opens[d + 2] / opens[d + 1] - 1.0
-            want = move > 0.004 if good else move < 0.0
-            if want != held:
-                side = Side.BUY if want else Side.SELL
-                trades.append((symbol, int(stamps[d]), side, float(opens[d + 1])))
-                held = want
-    return trades
-
-
 def _evaluate(instance, world, tmp_path, trades, research=None, model_version="xray-gbm/1", **settings):
     _, _, market, tracking = world
     journal = journal_resource(tmp_path)
@@ -80,7 +66,7 @@ def _evaluate(instance, world, tmp_path, trades, research=None, model_version="x
 
 def test_a_champion_whose_live_record_decays_asks_for_retraining(instance, world, tmp_path):
     _, candles, _, _ = world
-    request = _evaluate(instance, world, tmp_path, _trades(candles, SYMBOLS, good=False))
+    request = _evaluate(instance, world, tmp_path, decided_trades(candles, SYMBOLS, good=False))
     assert isinstance(request, dg.RunRequest), request
     assert request.run_key == "decay-xray-gbm-1"
     reason = request.tags["xray/trigger"]
@@ -93,7 +79,7 @@ def test_a_champion_whose_live_record_decays_asks_for_retraining(instance, world
 
 def test_a_healthy_champion_is_kept_and_costs_are_the_research_costs(instance, world, tmp_path):
     _, candles, _, _ = world
-    trades = _trades(candles, SYMBOLS, good=True)
+    trades = decided_trades(candles, SYMBOLS, good=True)
     skip = _evaluate(instance, world, tmp_path / "cheap", trades)
     assert isinstance(skip, dg.SkipReason), skip
     assert "xray-gbm v1: live Sharpe" in skip.skip_message
@@ -106,7 +92,8 @@ def test_a_healthy_champion_is_kept_and_costs_are_the_research_costs(instance, w
 
 def test_too_few_new_bars_per_symbol_skip_with_the_reason(instance, world, tmp_path):
     _, candles, _, _ = world
-    skip = _evaluate(instance, world, tmp_path, _trades(candles, SYMBOLS, good=False), decay_min_bars=400)
+    trades = decided_trades(candles, SYMBOLS, good=False)
+    skip = _evaluate(instance, world, tmp_path, trades, decay_min_bars=400)
     assert isinstance(skip, dg.SkipReason)
     assert "too few new bars per symbol" in skip.skip_message
     assert f"at most {HELD_OUT - HORIZON}, 400 needed" in skip.skip_message
@@ -114,14 +101,14 @@ def test_too_few_new_bars_per_symbol_skip_with_the_reason(instance, world, tmp_p
 
 def test_symbols_the_champion_did_not_trade_are_replayed_from_the_model(instance, world, tmp_path):
     _, candles, _, _ = world
-    result = _evaluate(instance, world, tmp_path, _trades(candles, ["BTC/USDT"], good=False))
+    result = _evaluate(instance, world, tmp_path, decided_trades(candles, ["BTC/USDT"], good=False))
     message = result.tags["xray/trigger"] if isinstance(result, dg.RunRequest) else result.skip_message
     fresh = HELD_OUT - HORIZON
     assert f"bars: {fresh} live, {3 * fresh} replayed" in message, message
     live = float(message.split("live Sharpe ")[1].split()[0])
     assert np.isfinite(live)
     # Fills of another model version (or of rule strategies) are not this champion's record.
-    bad = _trades(candles, SYMBOLS, good=False)
+    bad = decided_trades(candles, SYMBOLS, good=False)
     other = _evaluate(instance, world, tmp_path / "other", bad, model_version="xray-gbm/7")
     rules = _evaluate(instance, world, tmp_path / "rules", bad, model_version=None)
     other_message = other.tags["xray/trigger"] if isinstance(other, dg.RunRequest) else other.skip_message
@@ -155,7 +142,7 @@ def test_a_champion_below_its_promised_lower_bound_asks_for_retraining(instance,
     _, candles, _, tracking = world
     client = tracking.client()
     run_id = client.get_model_version("xray-gbm", "1").run_id
-    bad = _trades(candles, SYMBOLS, good=False)
+    bad = decided_trades(candles, SYMBOLS, good=False)
     lenient = _evaluate(instance, world, tmp_path / "lenient", bad, decay_sharpe_drop=100.0)
     assert isinstance(lenient, dg.SkipReason), lenient  # no lower bound logged: the drop alone decides
     client.log_metric(run_id, "oos_sharpe_ci_low", 0.5)

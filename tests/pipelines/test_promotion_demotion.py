@@ -4,8 +4,17 @@ predecessor is champion again, the reason is on the version and in the asset's m
 
 import dagster as dg
 import pytest
-from live_support import SYMBOLS, bar_ms, journal_resource, market_with, record_trades, synthetic_candles
-from test_decay_sensor import HELD_OUT, HORIZON, _trades
+from live_support import (
+    HELD_OUT,
+    HORIZON,
+    SYMBOLS,
+    bar_ms,
+    decided_trades,
+    journal_resource,
+    market_with,
+    record_trades,
+    synthetic_candles,
+)
 
 from xray_core.learning.dataset import FEATURES, build_training_frame
 from xray_core.learning.models.registry import build_model
@@ -44,7 +53,7 @@ def world(tmp_path):
 def _promotion(instance, world, tmp_path, good: bool):
     candles, market, tracking = world
     journal = journal_resource(tmp_path)
-    record_trades(journal, _trades(candles, SYMBOLS, good=good), model_version="xray-gbm/2")
+    record_trades(journal, decided_trades(candles, SYMBOLS, good=good), model_version="xray-gbm/2")
     resources = {
         "market": market, "research": ResearchResource(), "journal": journal,
         "models": ModelsResource(tracking_uri=tracking.tracking_uri, artifact_root=tracking.artifact_root,
