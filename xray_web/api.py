@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
 from xray_runtime.api_tokens import Principal
 from xray_runtime.user_control import UserControl
-from xray_web import ops_reads, reads
+from xray_web import model_reads, ops_reads, reads
 from xray_web.auth import operator, user_id
 
 router = APIRouter(prefix="/api")
@@ -82,14 +82,16 @@ def sentiment(request: Request, _: Operator) -> list[dict[str, Any]]:
     return ops_reads.sentiment(_src(request))
 
 
-@router.get("/ops/bundle", summary="The promoted bundle (null before the first promotion)")
+@router.get("/ops/bundle", summary="The promoted bundle with per_symbol: strategy, model and selection "
+            "reason (null before the first promotion)")
 def bundle(request: Request, _: Operator) -> dict[str, Any] | None:
     return ops_reads.bundle(_src(request))
 
 
-@router.get("/ops/models", summary="Every model version: aliases, out-of-sample metrics, gate verdict")
+@router.get("/ops/models", summary="Every model version: aliases, out-of-sample metrics, the gate's record "
+            "and the shadow record")
 def models(request: Request, _: Operator) -> list[dict[str, Any]]:
-    return ops_reads.models(_src(request))
+    return model_reads.models(_src(request))
 
 
 @router.get("/ops/runtime", summary="Runtime processes, users per process, health, rate-limit budget")

@@ -1,5 +1,5 @@
-"""The operator's reads: the market X-ray and the promoted bundle from the lake, the models from the
-MLflow registry, the runtime's processes, health and rate-limit budget. Nothing here reads a user's
+"""The operator's reads: the market X-ray and the promoted bundle from the lake (the models:
+`model_reads`), the runtime's processes, health and rate-limit budget. Nothing here reads a user's
 account beyond counting users."""
 
 from __future__ import annotations
@@ -83,40 +83,16 @@ def sentiment(src: Sources) -> list[dict[str, Any]]:
 
 
 def bundle(src: Sources) -> dict[str, Any] | None:
-    """The promoted bundle as published (`current.json`); None before the first promotion."""
+    """The promoted bundle as published (`current.json`) with `per_symbol`: each symbol's strategy,
+    model and selection reason (`model_reads.bundle_view`); None before the first promotion."""
     from xray_core.bundle import CURRENT, read
+    from xray_web.model_reads import bundle_view
 
     path = src.bundle_dir / CURRENT
     if not path.exists():
         return None
-    return read(path)
-
-
-def models(src: Sources) -> list[dict[str, Any]]:
-    """Every registered X-Ray model version: aliases (champion, challenger), out-of-sample metrics
-    and the gate's verdict."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=src.tracking_uri, registry_uri=src.tracking_uri)
-    rows: list[dict[str, Any]] = []
-    try:
-        registered = [m for m in client.search_registered_models() if m.name.startswith("xray-")]
-    except MlflowException:
-        return rows
-    for model in sorted(registered, key=lambda m: m.name):
-        aliases = model.aliases or {}
-        for version in sorted(client.search_model_versions(f"name = '{model.name}'"),
-                              key=lambda v: int(v.version)):
-            metrics = dict(client.get_run(version.run_id).data.metrics) if version.run_id else {}
-            tags = dict(version.tags or {})
-            rows.append({
-                "name": model.name, "version": int(version.version), "flavor": tags.get("xray.flavor", ""),
-                "aliases": sorted(a for a, v in aliases.items() if str(v) == str(version.version)),
-                "metrics": {k: (v if math.isfinite(v) else None) for k, v in sorted(metrics.items())},
-                "gate": tags.get("xray.gate", ""),
-            })
-    return rows
+    published = read(path)
+    return published | {"per_symbol": bundle_view(published)}
 
 
 def runtime(src: Sources) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from xray_runtime.api_tokens import Principal, resolve
 from xray_runtime.user_control import UserControl
-from xray_web import ops_reads, reads
+from xray_web import model_reads, ops_reads, reads
 from xray_web.auth import COOKIE
 from xray_web.html import Raw, e, heatmap, line_chart, page, table
 
@@ -165,8 +165,9 @@ def market_xray(request: Request) -> HTMLResponse:
     order = [r["symbol"] for r in sorted(corr["clusters"], key=lambda r: r.get("position", 0))]
     values = {(r["symbol_a"], r["symbol_b"]): r["corr"] for r in corr["pairs"] if r["corr"] is not None}
     bundle = ops_reads.bundle(src)
-    bundle_rows = [[s["symbol"], s["strategy"], _params(s.get("params", {})), s.get("group")]
-                   for s in (bundle or {}).get("symbols", [])]
+    bundle_rows = [[s["symbol"], s["strategy"], _model(s["model"], s["model_version"]), _params(s["params"]),
+                    s["group"], _num(s["rule_sharpe"]), _num(s["model_sharpe"]), s["reason"] or "-"]
+                   for s in (bundle or {}).get("per_symbol", [])]
     sentiment = ops_reads.sentiment(src)
     cols = list(sentiment[0]) if sentiment else []
     body = [
@@ -176,22 +177,52 @@ def market_xray(request: Request) -> HTMLResponse:
         table(["symbol", "cluster"], [[r["symbol"], r["cluster"]] for r in corr["clusters"]], id_="clusters"),
         "<h2>Sentiment</h2>", table(cols, [[_short(r[c]) for c in cols] for r in sentiment], id_="sentiment"),
         f"<h2>Current bundle</h2><p>{e((bundle or {}).get('version', 'none promoted yet'))}</p>",
-        table(["symbol", "strategy", "parameters", "group"], bundle_rows, id_="bundle"),
+        table(["symbol", "strategy", "model", "parameters", "group", "rule Sharpe", "model Sharpe",
+               "selection"], bundle_rows, id_="bundle"),
     ]
     return HTMLResponse(page("Market X-ray", "".join(body), operator=True))
+
+
+def _model(kind: str | None, version: Any) -> str:
+    return "-" if not kind else f"{kind} v{version}" if version is not None else kind
+
+
+def _num(value: float | None, fmt: str = ".2f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _gate(gate: dict[str, Any]) -> str:
+    """The gate's verdict with its evidence: `keep (p=0.412, 3 trials, walk-forward evidence)` and why."""
+    if not gate:
+        return "not judged yet"
+    shown = f"{gate.get('verdict') or 'judged'} (p={_num(gate.get('p_value'), '.3f')}, "
+    shown += f"{gate.get('trials', '-')} trials, {gate.get('source', '-')} evidence): "
+    shown += str(gate.get("reason", ""))
+    return shown + (f" · demoted: {gate['demoted']}" if gate.get("demoted") else "")
+
+
+def _shadow(record: dict[str, Any] | None) -> str:
+    if not record:
+        return "no shadow record"
+    return (f"{record['bars']} bars ({record['bars_long']} of {record['book_bars']} book-bars long, "
+            f"{record['books']} symbols) · net {_num(record['net_return'], '+.2%')} · "
+            f"Sharpe {_num(record['sharpe'])}")
 
 
 @router.get("/models", response_class=HTMLResponse)
 def models(request: Request) -> HTMLResponse:
     _operator(request)
     rows = []
-    for m in ops_reads.models(_src(request)):
-        metrics = m["metrics"]
-        shown = ", ".join(f"{k}={v:.3g}" for k, v in metrics.items()
-                          if k.startswith(("oos_", "bh_")) and v is not None)
-        rows.append([m["name"], m["version"], m["flavor"], ", ".join(m["aliases"]), shown, m["gate"]])
-    body = table(["model", "version", "flavor", "aliases", "out of sample", "gate"], rows,
-                 id_="models", empty="no models registered yet")
+    for m in model_reads.models(_src(request)):
+        metrics, gate = m["metrics"], m["gate"]
+        low, high = (metrics.get(k, gate.get(k)) for k in ("oos_sharpe_ci_low", "oos_sharpe_ci_high"))
+        ci = f"[{_num(low)}, {_num(high)}]"
+        rows.append([m["name"], m["version"], m["flavor"], ", ".join(m["aliases"]) or "-",
+                     _num(metrics.get("oos_sharpe")), ci, _num(metrics.get("oos_return"), "+.1%"),
+                     _num(metrics.get("bh_sharpe")), _gate(m["gate"]), _shadow(m["shadow"])])
+    body = table(["model", "version", "flavor", "aliases", "OOS Sharpe", "95% CI", "OOS return",
+                  "B&H Sharpe", "gate", "shadow record"], rows, id_="models",
+                 empty="no models registered yet")
     return HTMLResponse(page("Models", body, operator=True))
 
 

@@ -1,8 +1,10 @@
 """A runtime database with two users who both traded (orders, fills, equity), their tokens and an
-operator's, and the dashboard app on it; a running server for the browser and fuzz tests."""
+operator's, two models' shadow books, an MLflow registry whose versions the gate judged, and the
+dashboard app on it; a running server for the browser and fuzz tests."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -10,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import uvicorn
@@ -24,6 +27,7 @@ from xray_runtime.crypto import KeyVault
 from xray_runtime.equity_log import EquityLog
 from xray_runtime.journal import Journal
 from xray_runtime.settings import RuntimeSettings
+from xray_runtime.shadow import shadow_bars_table
 from xray_runtime.users import UserStore
 from xray_web.app import create_app
 from xray_web.reads import Sources
@@ -51,7 +55,7 @@ def _trade(journal: Journal, user: str, symbol: str, bar: int, side: Side, price
     return cid
 
 
-def build_world(tmp: Path) -> World:
+def build_world(tmp: Path, registry: Path | None = None) -> World:
     engine = db.connect(f"sqlite:///{tmp / 'runtime.db'}")
     users = UserStore(engine, KeyVault(Fernet.generate_key().decode()))
     journal, equity = Journal(engine), EquityLog(engine)
@@ -65,6 +69,9 @@ def build_world(tmp: Path) -> World:
         for bar in range(12):
             equity.record([user], [1000.0 * (n + 1) + 10 * bar], T0 + bar * HOUR)
     _seed_lake(tmp)
+    _seed_shadow(engine)
+    if registry is not None:  # a copy: a test may not change another's registry
+        shutil.copyfile(registry, tmp / "mlflow.db")
     tokens = {user: issue(engine, user) for user in orders} | {"operator": issue(engine, None, operator=True)}
     runtime = RuntimeSettings(database_url=str(engine.url), bundle_dir=tmp / "bundles",
                               http_port=_free_port())
@@ -96,16 +103,97 @@ def _seed_lake(tmp: Path) -> None:
         "symbol": ["BTC/USDT", "BTC/USDT"], "hour": [T0, T0 + HOUR], "n_headlines": [3, 2],
         "sentiment_mean": [0.1, -0.2], "sentiment_decayed": [0.1, -0.05], "positive": [2, 0],
         "negative": [1, 2]}), {"exchange": "mexc"})
-    publish(Bundle(exchange="mexc", timeframe="1h",
-                   symbols=[{"symbol": s, "strategy": "sma_cross", "params": {"fast": 10, "slow": 30},
-                             "group": 1} for s in LAKE_SYMBOLS[:2]],
-                   risk_profiles={}, models={}, feature_version="f", code_version="c", data_versions={}),
-            tmp / "bundles")
+    publish(BUNDLE, tmp / "bundles")
+
+
+# BTC trades its rule (the model lost there), ETH the gbm champion (it won): the selection records
+# in the shape xray_core.research.selection.select writes them.
+BUNDLE = Bundle(
+    exchange="mexc", timeframe="1h",
+    symbols=[{"symbol": "BTC/USDT", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30}, "group": 1},
+             {"symbol": "ETH/USDT", "strategy": "model", "params": {}, "group": 1, "model": "gbm"}],
+    risk_profiles={}, models={"gbm": {"name": "xray-gbm", "uri": "models:/xray-gbm/1", "version": 1}},
+    feature_version="f", code_version="c", data_versions={},
+    selection={
+        "BTC/USDT": {"chosen": "sma_cross", "rule_strategy": "sma_cross", "rule_sharpe": 1.1, "model": "gbm",
+                     "model_version": 1, "model_sharpe": 0.4, "model_trades": 12, "windows": 3, "bars": 600,
+                     "reason": "sma_cross kept: model gbm v1 Sharpe 0.40 (12 trades) vs sma_cross 1.10 "
+                               "on 3 walk-forward windows (600 bars)"},
+        "ETH/USDT": {"chosen": "model", "rule_strategy": "sma_cross", "rule_sharpe": -0.3, "model": "gbm",
+                     "model_version": 1, "model_sharpe": 0.9, "model_trades": 15, "windows": 3, "bars": 600,
+                     "reason": "model wins: model gbm v1 Sharpe 0.90 (15 trades) vs sma_cross -0.30 "
+                               "on 3 walk-forward windows (600 bars)"}},
+    challengers={"gbm": {"name": "xray-gbm", "uri": "models:/xray-gbm/2", "version": 2}},
+)
+# The shadow books: gbm v1 (champion) and v2 (challenger) on BTC and ETH for 48 bars; v2 long on
+# every other bar, v1 always long. Returns as the runtime records them (net of costs).
+SHADOW_BARS = 48
+
+
+def shadow_rows() -> list[dict[str, object]]:
+    rng = np.random.default_rng(11)
+    rows: list[dict[str, object]] = []
+    for version, role in ((1, "champion"), (2, "challenger")):
+        for symbol in ("BTC/USDT", "ETH/USDT"):
+            moves = rng.normal(0.0005, 0.01, SHADOW_BARS)
+            for bar in range(SHADOW_BARS):
+                position = 1.0 if version == 1 or bar % 2 == 0 else 0.0
+                held = 0.0 if bar == 0 else (1.0 if version == 1 or (bar - 1) % 2 == 0 else 0.0)
+                ret = held * moves[bar] - 0.0015 * abs(position - held)
+                rows.append({"model": "xray-gbm", "version": version, "symbol": symbol,
+                             "bar_ms": T0 + bar * HOUR, "role": role, "position": position,
+                             "close": 100.0 * (1 + moves[: bar + 1]).prod(), "ret": float(ret),
+                             "bundle_version": BUNDLE.version, "recorded_ms": T0 + (bar + 1) * HOUR})
+    return rows
+
+
+def _seed_shadow(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(shadow_bars_table.insert(), shadow_rows())
+
+
+def _seed_registry(root: Path) -> Path:
+    """xray-gbm v1 and v2 registered as `log_model_version` tags them (metrics on their runs, no model
+    file: nothing here loads one), each judged by the production gate on shadow evidence: v1 against
+    the baselines (skill: promoted), v2 against v1 (noise: kept a challenger)."""
+    import mlflow
+
+    from xray_core.learning.gate import GateConfig
+    from xray_core.learning.skill import SHADOW, PairedReturns
+    from xray_pipelines.mlops.registry import CHALLENGER, Tracking, gate_challenger
+
+    tracking = Tracking(f"sqlite:///{root / 'mlflow.db'}", f"file://{root / 'artifacts'}")
+    client = tracking.client()
+    client.create_registered_model("xray-gbm")
+    rng = np.random.default_rng(5)
+    market = rng.normal(0.0, 0.01, 400)
+    for version, (skill, sharpe) in enumerate(((1.0, 1.4), (0.0, 0.6)), start=1):
+        with mlflow.start_run(run_name=f"gbm-{version}") as run:
+            mlflow.log_metrics({"oos_sharpe": sharpe, "oos_return": 0.05 * version, "bh_sharpe": 0.2,
+                                "oos_trades": 40.0})
+        found = client.create_model_version("xray-gbm", f"{run.info.artifact_uri}/model", run.info.run_id)
+        for key, value in {"xray.flavor": "sklearn", "xray.data_version": f"data-{version}",
+                           "xray.code_version": "code-1"}.items():
+            client.set_model_version_tag("xray-gbm", found.version, key, value)
+        client.set_registered_model_alias("xray-gbm", CHALLENGER, found.version)
+        held = ((skill * market + rng.normal(0, 0.01, market.size)) > 0).astype(float)
+        cost = 0.001 * np.abs(np.diff(np.concatenate([[0.0], held])))
+        champion = None if version == 1 else (rng.random(market.size) > 0.5) * market
+        evidence = PairedReturns(held * market - cost, champion, market, held * market - 2 * cost,
+                                 {"BTC/USDT": 30.0, "ETH/USDT": 30.0}, 24 * 365, SHADOW,
+                                 None if version == 1 else "1")
+        gate_challenger(client, "gbm", GateConfig(resamples=199), {}, shadow=evidence)
+    return root / "mlflow.db"
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _seed_registry(tmp_path_factory.mktemp("registry"))
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    return build_world(tmp_path)
+def world(tmp_path: Path, registry: Path) -> World:
+    return build_world(tmp_path, registry)
 
 
 def _free_port() -> int:

@@ -69,7 +69,14 @@ def test_the_operator_sees_the_market_xray_models_and_operations(server, browser
     assert "data quality: gaps and zero prices" in page.locator("#universe").inner_text()
     assert page.locator("#heatmap rect").count() == 4  # 2 × 2 clustered symbols
     assert page.locator("#bundle tbody tr").count() == 2 and page.locator("#sentiment tbody tr").count() == 1
+    assert "model wins: model gbm v1" in page.locator("#bundle").inner_text()
     page.click("text=Operations")
     assert page.locator("#processes").inner_text().count("embedded") == 1
     page.click("text=Models")
     assert page.locator("h1").inner_text() == "Models"
+    headers = page.locator("#models thead th").all_inner_texts()
+    assert "shadow record" in headers and "gate" in headers
+    rows = page.locator("#models tbody tr")
+    assert rows.count() == 2  # xray-gbm v1 (champion) and v2 (challenger)
+    shadow = rows.nth(1).locator("td").nth(headers.index("shadow record")).inner_text()
+    assert shadow.startswith("48 bars (48 of 96 book-bars long, 2 symbols)") and "Sharpe" in shadow

@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from xray_core.errors import DataError
+from xray_core.learning.skill import sharpe
 
 _UTC_MS = pl.Datetime("ms", "UTC")
 # One row per (model, version, symbol, bar); `bar` is the closed bar's open time.
@@ -116,6 +117,33 @@ def book_summary(rows: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("model", "version", "symbol")
     )
+
+
+def model_summary(rows: pl.DataFrame, bars_per_year: float) -> pl.DataFrame:
+    """Per (model, version): its shadow record over all its books, as the gate pairs them — each bar's
+    return is the mean over the symbols it recorded that bar (an equal-weighted portfolio of its
+    books). Columns: role (the latest recorded), books, bars (distinct bars), book_bars, bars_long
+    (book-bars held long), first_bar, last_bar, net_return (that portfolio compounded) and sharpe
+    (annualised by `bars_per_year`; 0 for a record that never moved)."""
+    _check(rows)
+    unique = rows.unique(subset=["model", "version", "symbol", "bar"], keep="first")
+    portfolio = unique.group_by("model", "version", "bar").agg(pl.col("ret").mean()).sort("bar")
+    records = []
+    for (model, version), part in portfolio.group_by("model", "version", maintain_order=True):
+        ret = part["ret"].to_numpy()
+        records.append({"model": str(model), "version": int(version),
+                        "net_return": float(np.prod(1.0 + ret) - 1.0),
+                        "sharpe": sharpe(ret, bars_per_year)})
+    books = (
+        unique.sort("bar").group_by("model", "version")
+        .agg(pl.col("role").last(), pl.col("symbol").n_unique().alias("books"),
+             pl.col("bar").n_unique().alias("bars"), pl.len().alias("book_bars"),
+             (pl.col("position") > 0).sum().alias("bars_long"), pl.col("bar").min().alias("first_bar"),
+             pl.col("bar").max().alias("last_bar"))
+    )
+    scores = pl.DataFrame(records, schema={"model": pl.String(), "version": pl.Int64(),
+                                           "net_return": pl.Float64(), "sharpe": pl.Float64()})
+    return books.join(scores, on=["model", "version"], how="left").sort("model", "version")
 
 
 def _check(rows: pl.DataFrame) -> None:

@@ -36,6 +36,7 @@ from mlflow.models import infer_signature
 from xray_core.errors import ConfigError, XrayError
 from xray_core.learning.gate import PROMOTE, GateConfig, GateRecord, judge
 from xray_core.learning.models.base import BASE_LIBRARY, SignalModel
+from xray_core.learning.registry_rows import version_row
 from xray_core.learning.skill import PairedReturns
 from xray_core.settings import resolve_tracking_uri
 
@@ -47,7 +48,6 @@ MODEL_NAMES = {kind: f"xray-{kind}" for kind in KINDS}
 FLAVORS = {"gbm": "sklearn", "lstm": "lightning", "rl": "sb3"}
 CHAMPION, CHALLENGER = "champion", "challenger"
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
-LINEAGE_KEYS = ("xray.data_version", "xray.code_version", "xray.dagster_run_id")
 EVIDENCE, RECORD = "gate/evidence.json", "gate/record.json"
 # What pyfunc_model.py imports to serve any kind (pyarrow: polars converts MLflow's pandas input with it).
 WRAPPER_REQUIREMENTS = ("numpy", "pandas", "polars", "pyarrow")
@@ -273,7 +273,8 @@ def rollback(client: MlflowClient, kind_or_name: str) -> tuple[str, str]:
 
 
 def list_versions(client: MlflowClient) -> list[dict[str, Any]]:
-    """One entry per registered version of every X-Ray model: name, flavor, version, aliases, metrics."""
+    """One entry per registered version of every X-Ray model: name, flavor, version, aliases, metrics,
+    lineage and the gate's record (`xray_core.learning.registry_rows.version_row`)."""
     rows = []
     for name in sorted(MODEL_NAMES.values()):
         try:
@@ -282,31 +283,9 @@ def list_versions(client: MlflowClient) -> list[dict[str, Any]]:
         except MlflowException:
             continue
         for version in sorted(versions, key=lambda v: int(v.version)):
-            rows.append(
-                {
-                    "name": name,
-                    "flavor": version.tags.get("xray.flavor", ""),
-                    "version": int(version.version),
-                    "aliases": sorted(a for a, v in aliases.items() if str(v) == str(version.version)),
-                    "metrics": version_metrics(client, version),
-                    "lineage": {
-                        k.removeprefix("xray."): version.tags[k] for k in LINEAGE_KEYS if k in version.tags
-                    },
-                    "gate": _gate(version),
-                }
-            )
+            rows.append(version_row(name, version.version, version.tags, aliases,
+                                    version_metrics(client, version)))
     return rows
-
-
-def _gate(version: ModelVersion) -> dict[str, Any]:
-    """The gate's record of `version` ({} before it was judged), with why it was demoted, if it was."""
-    raw = version.tags.get("xray.gate_record")
-    record: dict[str, Any] = json.loads(raw) if raw else {}
-    if "xray.gate" in version.tags and not record:
-        record = {"verdict": None, "reason": version.tags["xray.gate"]}
-    if "xray.demotion_reason" in version.tags:
-        record["demoted"] = version.tags["xray.demotion_reason"]
-    return record
 
 
 def _promote(

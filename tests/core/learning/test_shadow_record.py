@@ -6,7 +6,13 @@ import polars as pl
 import pytest
 
 from xray_core.errors import DataError
-from xray_core.learning.shadow_record import SHADOW_SCHEMA, book_summary, paired_returns, shadow_returns
+from xray_core.learning.shadow_record import (
+    SHADOW_SCHEMA,
+    book_summary,
+    model_summary,
+    paired_returns,
+    shadow_returns,
+)
 
 T0, BAR = 1_780_000_000_000, 3_600_000
 
@@ -54,3 +60,20 @@ def test_a_challenger_is_paired_with_the_champion_on_common_bars_per_symbol():
 def test_rows_without_returns_are_a_clear_error():
     with pytest.raises(DataError, match="ret"):
         shadow_returns(pl.DataFrame({"bar": [], "model": [], "version": [], "symbol": [], "position": []}))
+
+
+def test_a_models_record_is_its_books_equal_weighted_per_bar():
+    rows = pl.concat([
+        _rows("xray-gbm", 7, "BTC/USDT", range(0, 3), [0.02, 0.0, -0.01]),
+        _rows("xray-gbm", 7, "ETH/USDT", range(1, 4), [0.04, 0.01, 0.03]),
+        _rows("xray-gbm", 7, "ETH/USDT", range(3, 4), [0.03]),  # bar 3 again: counted once
+        _rows("xray-gbm", 3, "BTC/USDT", range(0, 2), [0.0, 0.0], role="champion"),
+    ])
+    summary = model_summary(rows, bars_per_year=8760.0)
+    assert summary["version"].to_list() == [3, 7]
+    flat, mine = summary.row(0, named=True), summary.row(1, named=True)
+    assert (flat["bars"], flat["bars_long"], flat["sharpe"], flat["net_return"]) == (2, 0, 0.0, 0.0)
+    assert (mine["books"], mine["bars"], mine["book_bars"], mine["bars_long"]) == (2, 4, 6, 5)
+    per_bar = np.array([0.02, 0.02, 0.0, 0.03])  # bar 1: (0.0 + 0.04) / 2; bar 2: (-0.01 + 0.01) / 2
+    assert mine["net_return"] == pytest.approx(np.prod(1 + per_bar) - 1)
+    assert mine["sharpe"] == pytest.approx(per_bar.mean() / per_bar.std(ddof=1) * np.sqrt(8760))
