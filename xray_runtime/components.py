@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from xray_core.bundle_store import open_store
 from xray_core.exchange.protocol import VenueAuthError
 from xray_core.exchange.venues import traits_for
 from xray_core.settings import ExchangeSettings
@@ -95,7 +96,8 @@ class Components:
         executor = Executor(pool, journal, state, concurrency=settings.max_order_concurrency)
         return cls(
             settings=settings, telegram=telegram, exchange=exchange, engine=engine, users=users,
-            watcher=ArtefactWatcher(settings.bundle_dir, model_kind, model_loader or load_predictor),
+            watcher=ArtefactWatcher(open_store(settings.bundle_url, settings.bundle_dir), model_kind,
+                                    model_loader or load_predictor),
             roster=Roster(users, sharding, settings, exchange.url, refresh_s=settings.users_refresh_s),
             pool=pool, journal=journal, state=state,
             executor=executor, notifier=Notifier(telegram), metrics=Metrics(), sharding=sharding,

@@ -51,6 +51,10 @@ class RuntimeSettings(BaseSettings):
         description="Where the promoted bundle lives",
         json_schema_extra={"env_default": "$XRAY_HOME/bundles"},
     )
+    bundle_url: str | None = Field(
+        None, description="Shared bundle store the pipelines publish to, e.g. "
+        "postgresql+psycopg://user@db/xray?table=xray_bundles or file:///dir; unset: bundle_dir",
+    )
     paper_url: str | None = Field(
         None, description="Exchange base URL for paper users (the emulator); unset: the live exchange"
     )
