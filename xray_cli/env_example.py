@@ -32,6 +32,7 @@ SETTINGS_GROUPS: tuple[tuple[str, str], ...] = (
     ("xray_core.settings", "QualitySettings"),
     ("xray_core.settings", "ResearchSettings"),
     ("xray_core.settings", "ModelSettings"),
+    ("xray_pipelines.executor", "ExecutorSettings"),
     ("xray_runtime.settings", "RuntimeSettings"),
     ("xray_runtime.settings", "TelegramSettings"),
 )
