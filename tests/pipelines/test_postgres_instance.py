@@ -43,7 +43,8 @@ def test_an_asset_materializes_on_postgres(postgres_dagster_home, tmp_path):
 
 
 def test_runs_queue_with_concurrency_limits(postgres_dagster_home):
-    """Runs wait in the queue; the daemon starts at most 8 at once, one research and one training run."""
+    """Runs wait in the queue; the daemon starts at most 8 at once, one research and one training run,
+    and re-executes a failed run from its failure twice at most."""
     home, _database = postgres_dagster_home
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
@@ -52,6 +53,7 @@ def test_runs_queue_with_concurrency_limits(postgres_dagster_home):
         limits = {(each["key"], each.get("value")): each["limit"] for each in queue.tag_concurrency_limits}
         assert limits[("xray/workload", "research")] == 1
         assert limits[("xray/workload", "training")] == 1
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         # the jobs carry the tag the limits read
         for job, workload in (("research_job", "research"), ("training_job", "training")):
             assert defs.resolve_job_def(job).run_tags["xray/workload"] == workload
