@@ -10,6 +10,9 @@ The workers load the code location themselves, open the instance the run names (
 dagster.postgres.yaml) and read and write the same lake, so both must be reachable from every worker
 machine (the lake on shared storage). Steps in the `duckdb_writer` pool still run one at a time: the
 Celery executor asks the instance's concurrency limits before it submits a step.
+
+`XRAY_PIPELINES_EXECUTOR=k8s`: each step is a Kubernetes Job (`dagster_k8s.k8s_job_executor`), in
+the deployment of Dagster's Helm chart described in deploy/README.md.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ class ExecutorSettings(BaseSettings):
         env_prefix="XRAY_PIPELINES_", frozen=True, extra="ignore", env_file=".env", env_file_encoding="utf-8"
     )
 
-    executor: Literal["default", "celery"] = Field(
-        "default", description="default: steps in the run's own processes; celery: on Celery workers"
+    executor: Literal["default", "celery", "k8s"] = Field(
+        "default", description="default: steps in the run's own processes; celery: on Celery workers; "
+        "k8s: one Kubernetes Job per step (deploy/)",
     )
     celery_broker: str = Field(
         "amqp://guest:guest@127.0.0.1:5672//", description="Celery broker URL (RabbitMQ or Redis)"
@@ -63,6 +67,11 @@ def celery_config(settings: ExecutorSettings) -> dict[str, Any]:
 def build_executor(settings: ExecutorSettings | None = None) -> dg.ExecutorDefinition | None:
     """The executor every job of the code location uses; None: Dagster's default."""
     settings = settings or load(ExecutorSettings)
+    if settings.executor == "k8s":
+        # Its namespace, image and secrets come from the Helm chart's K8sRunLauncher (deploy/).
+        from dagster_k8s import k8s_job_executor  # only a Kubernetes deployment imports it
+
+        return k8s_job_executor
     if settings.executor != "celery":
         return None
     from dagster_celery import celery_executor  # only a Celery deployment imports Celery
