@@ -93,14 +93,16 @@ class Components:
         pool = ExchangePool(timeout_ms=int(exchange.timeout_s * 1000), throttle_factory=throttle)
         journal = Journal(engine)
         state: OrderState = RedisOrderState(redis, settings.redis_prefix) if redis else LocalOrderState()
-        executor = Executor(pool, journal, state, concurrency=settings.max_order_concurrency)
+        metrics = Metrics()
+        executor = Executor(pool, journal, state, concurrency=settings.max_order_concurrency,
+                            observe_ack_s=metrics.order_latency.observe)
         return cls(
             settings=settings, telegram=telegram, exchange=exchange, engine=engine, users=users,
             watcher=ArtefactWatcher(open_store(settings.bundle_url, settings.bundle_dir), model_kind,
                                     model_loader or load_predictor),
             roster=Roster(users, sharding, settings, exchange.url, refresh_s=settings.users_refresh_s),
             pool=pool, journal=journal, state=state,
-            executor=executor, notifier=Notifier(telegram), metrics=Metrics(), sharding=sharding,
+            executor=executor, notifier=Notifier(telegram), metrics=metrics, sharding=sharding,
             limiter=limiter, redis=redis,
         )
 

@@ -92,6 +92,7 @@ class PoolStats:
     created: int = 0
     evicted: int = 0
     rate_limited: int = 0  # 429s (RateLimitExceeded / DDoSProtection) any client of the pool met
+    ip_banned: int = 0  # 418s: the venue banned the IP (MEXC, after 429s were ignored)
     markets_loaded: int = 0
 
 
@@ -115,11 +116,19 @@ def _pooled_class(exchange_id: str) -> type:
                 self.xray_stats.rate_limited += 1
             raise
 
+    def handle_errors(self: Any, code: Any, *args: Any) -> Any:
+        # Every answer passes here with its HTTP status: a 418 is counted apart from 429s, whatever
+        # exception the venue's error body then maps it to.
+        if code == 418 and self.xray_stats is not None:
+            self.xray_stats.ip_banned += 1
+        return base.handle_errors(self, code, *args)
+
     def quiet_del(self: Any) -> None:
         """ccxt warns when a client with a session is collected unclosed; ours share the pool's
         session, which the pool closes, so dropping a client is how it is released."""
 
-    cls = type(f"Pooled_{exchange_id}", (base,), {"fetch": fetch, "__del__": quiet_del, "xray_stats": None})
+    cls = type(f"Pooled_{exchange_id}", (base,),
+               {"fetch": fetch, "handle_errors": handle_errors, "__del__": quiet_del, "xray_stats": None})
     _POOLED_CLASSES[exchange_id] = cls
     return cls
 

@@ -98,7 +98,8 @@ class Executor:
     def __init__(self, pool: ExchangePool, journal: Journal, state: OrderState, *,
                  now_ms: Callable[[], int] = wall_ms, max_attempts: int = 4, concurrency: int = 64,
                  backoff_s: float = 0.25, backoff_max_s: float = 5.0, rate_limit_backoff_s: float = 1.0,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 observe_ack_s: Callable[[float], None] | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.pool = pool
@@ -112,6 +113,7 @@ class Executor:
         self.stats = ExecutorStats()
         self.state_stale = False  # a state write failed: rebuild it from the journal when Redis is back
         self._sleep = sleep
+        self._observe_ack_s = observe_ack_s  # seconds from sending an order to its ack (metrics)
         self._slots = asyncio.Semaphore(concurrency)
 
     async def submit(self, account: ExchangeAccount, intents: Sequence[OrderIntent]) -> list[Order]:
@@ -207,7 +209,10 @@ class Executor:
                 self.stats.retried += 1
             try:
                 self.stats.sent += 1
+                sent_at = time.perf_counter()
                 ack = await venue.create_order(order.symbol, order.side, order.amount, order.client_order_id)
+                if self._observe_ack_s is not None:
+                    self._observe_ack_s(time.perf_counter() - sent_at)
             except VenueRateLimitedError as error:  # refused before processing: nothing placed
                 self.stats.rate_limited += 1
                 rate_limited, last = True, error.reason
