@@ -1,5 +1,6 @@
 """Dagster on a distributed executor: runs on the production instance (dagster.postgres.yaml) whose
-steps are executed by separate Celery worker processes on the local RabbitMQ.
+steps are executed by separate Celery worker processes on the local RabbitMQ (each test on a queue of
+its own), including a job of the code location launched from the command line.
 
 One run's steps spread over two workers (steps that can only finish while both run), and a worker
 process killed mid-step fails that step and its run; the retry (re-execution from the failure) runs
@@ -8,12 +9,14 @@ the step again on a live worker and completes, without redoing the steps that ha
 import importlib
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from celery_support import celery_workers, fan_out, killable, run_config, wait_for
+from celery_support import BROKER, ROOT, celery_workers, fan_out, killable, run_config, wait_for
 
 from xray_pipelines.executor import ExecutorSettings, build_executor, celery_config
 
@@ -42,8 +45,6 @@ def _succeeded(instance: dg.DagsterInstance, run_id: str) -> set[str]:
 
 
 def _executor(queue: str) -> dict:
-    from celery_support import BROKER
-
     return celery_config(ExecutorSettings(celery_broker=BROKER, celery_queue=queue))
 
 
@@ -126,3 +127,30 @@ def test_the_research_and_training_jobs_run_on_celery_when_configured(monkeypatc
         monkeypatch.delenv("XRAY_PIPELINES_EXECUTOR")
         monkeypatch.delenv("XRAY_PIPELINES_CELERY_QUEUE")
         importlib.reload(location)
+
+
+def test_a_job_of_the_code_location_runs_on_the_workers_from_the_command_line(
+        postgres_dagster_home, tmp_path, monkeypatch, emulator):
+    """`dagster job execute` on the production instance with XRAY_PIPELINES_EXECUTOR=celery: the
+    `markets` step of `markets_job` is executed by a worker, which loads the code location itself."""
+    home, _database = postgres_dagster_home
+    xray_home = tmp_path / "xray"
+    monkeypatch.setenv("XRAY_HOME", str(xray_home))
+    monkeypatch.setenv("XRAY_EXCHANGE_URL", emulator.base_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with celery_workers(tmp_path, 2) as (queue, workers):
+        env = os.environ | {"XRAY_PIPELINES_EXECUTOR": "celery", "XRAY_PIPELINES_CELERY_QUEUE": queue,
+                            "XRAY_PIPELINES_CELERY_BROKER": BROKER, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run(
+            [sys.executable, "-m", "dagster", "job", "execute", "-m", "xray_pipelines.definitions",
+             "-j", "markets_job"],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            (run,) = instance.get_runs()
+            assert run.job_name == "markets_job" and run.status == dg.DagsterRunStatus.SUCCESS
+            by_events = _celery_workers_of(instance, run.run_id)
+    assert set(by_events) == {"markets"}
+    assert by_events["markets"].split("@")[0] in {worker.name for worker in workers}
+    assert (xray_home / "xray.duckdb").exists(), "the worker wrote the lake of this XRAY_HOME"
