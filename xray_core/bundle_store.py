@@ -93,7 +93,12 @@ class PostgresStore:
             raise ConfigError(f"bundle table {table!r} is not a table name",
                               "use letters, digits and _ (optionally schema.table), e.g. ?table=xray_bundles")
         schema, _, name = table.rpartition(".")
-        self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=1)
+        # The runtime polls between ticks, on its event loop: a database that does not answer must
+        # cost seconds, not the TCP timeout (the watcher then reports it and keeps the last bundle).
+        self.engine = sa.create_engine(
+            url, pool_pre_ping=True, pool_size=1, max_overflow=1,
+            connect_args={"connect_timeout": 5, "options": "-c statement_timeout=5000"},
+        )
         self.location = f"{self.engine.url.render_as_string(hide_password=True)} table {table}"
         metadata = sa.MetaData(schema=schema or None)
         self.table = sa.Table(

@@ -25,6 +25,7 @@ from xray_pipelines.resources import (
     MarketScope,
     ModelsResource,
 )
+from xray_runtime.artefacts import ArtefactWatcher
 from xray_runtime.settings import RuntimeSettings
 
 pytestmark = pytest.mark.postgres
@@ -141,3 +142,18 @@ def test_models_registered_on_a_tracking_server_go_to_its_artefact_store(tmp_pat
     """A local artefact directory would be unreachable from a runtime on another machine."""
     assert tracking_for("http://mlflow:5000", "xray", tmp_path).artifact_root == ""
     assert tracking_for(None, "xray", tmp_path).artifact_root.startswith("file://")
+
+
+def test_an_unreachable_store_is_reported_and_the_last_bundle_keeps_trading(bundle_url):
+    store = open_store(bundle_url, default_dir=None)  # type: ignore[arg-type]
+    store.publish(fast_bundle())
+    watcher = ArtefactWatcher(store, loader=lambda uri: None)
+    assert watcher.poll() and watcher.current is not None
+    good = watcher.current.version
+    # the same table on a server that is not there (a closed port): one line, no password, no crash
+    watcher.store = open_store("postgresql+psycopg://postgres:hunter2@127.0.0.1:1/test?table=xray_bundles",
+                               default_dir=None)  # type: ignore[arg-type]
+    assert not watcher.poll()
+    assert watcher.current.version == good
+    assert watcher.refused and "unreachable" in watcher.refused and "hunter2" not in watcher.refused
+    assert "\n" not in watcher.refused
