@@ -9,6 +9,7 @@ thing most assets need: which market they work on, and its tables.
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -174,12 +175,20 @@ class RuntimeJournalResource(settings_resource(JournalSettings)):  # type: ignor
         return read_live_fills(self.database_url)
 
 
+def _bundle_url() -> Any:
+    """XRAY_RUNTIME_BUNDLE_URL as an EnvVar when the process has it: a database URL may carry a
+    password, which must not show in the UI's launchpad or in run config (read at run time instead)."""
+    if os.environ.get("XRAY_RUNTIME_BUNDLE_URL", "").strip():
+        return dg.EnvVar("XRAY_RUNTIME_BUNDLE_URL")
+    return load(BundleSettings).bundle_url or ""  # from .env, or unset: the local directory
+
+
 def build_resources(settings: XraySettings) -> dict[str, dg.ConfigurableResource]:
     exchange = ExchangeResource.from_settings(settings.exchange)
     lake = LakeResource(
         duckdb_path=str(settings.store.duckdb_file.resolve()),
         lake_dir=str(settings.store.lake_dir.resolve()),
-        bundle_url=load(BundleSettings).bundle_url or "",
+        bundle_url=_bundle_url(),
     )
     market_data = MarketDataResource.from_settings(settings.ingest, settings.quality)
     tracking = tracking_for(settings.models.tracking_uri, settings.models.experiment, settings.store.home)

@@ -157,3 +157,18 @@ def test_an_unreachable_store_is_reported_and_the_last_bundle_keeps_trading(bund
     assert watcher.current.version == good
     assert watcher.refused and "unreachable" in watcher.refused and "hunter2" not in watcher.refused
     assert "\n" not in watcher.refused
+
+
+def test_the_code_location_reads_the_bundle_url_at_run_time_never_showing_it(monkeypatch):
+    """A bundle URL with a password is wired as an EnvVar: the resource config holds its name only."""
+    from xray_core.settings import load_settings
+    from xray_pipelines.resources import build_resources
+
+    secret_url = "postgresql+psycopg://xray:hunter2@db/xray?table=xray_bundles"
+    monkeypatch.setenv("XRAY_RUNTIME_BUNDLE_URL", secret_url)
+    lake = build_resources(load_settings())["lake"]
+    assert isinstance(lake.bundle_url, dg.EnvVar)
+    assert lake.bundle_url.env_var_name == "XRAY_RUNTIME_BUNDLE_URL"
+    assert "hunter2" not in repr(lake)
+    monkeypatch.delenv("XRAY_RUNTIME_BUNDLE_URL")
+    assert build_resources(load_settings())["lake"].bundle_url == ""
