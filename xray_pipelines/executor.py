@@ -17,6 +17,7 @@ the deployment of Dagster's Helm chart described in deploy/README.md.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 import dagster as dg
@@ -76,4 +77,15 @@ def build_executor(settings: ExecutorSettings | None = None) -> dg.ExecutorDefin
         return None
     from dagster_celery import celery_executor  # only a Celery deployment imports Celery
 
-    return celery_executor.configured(celery_config(settings), name="celery")
+    return celery_executor.configured(executor_config(settings), name="celery")
+
+
+def executor_config(settings: ExecutorSettings) -> dict[str, Any]:
+    """`celery_config` with the broker and backend URLs read from the environment at run time when it
+    has them: a URL may carry a password, which must not show in the job's config in the UI."""
+    config = celery_config(settings)
+    for key in ("broker", "backend"):
+        variable = f"XRAY_PIPELINES_CELERY_{key.upper()}"
+        if os.environ.get(variable, "").strip():
+            config[key] = {"env": variable}
+    return config

@@ -18,7 +18,8 @@ import dagster as dg
 import pytest
 from celery_support import BROKER, ROOT, celery_workers, fan_out, killable, run_config, wait_for
 
-from xray_pipelines.executor import ExecutorSettings, build_executor, celery_config
+from xray_core.settings import load
+from xray_pipelines.executor import ExecutorSettings, build_executor, celery_config, executor_config
 
 pytestmark = [pytest.mark.postgres, pytest.mark.celery, pytest.mark.timeout(1800)]
 
@@ -113,6 +114,10 @@ def test_the_research_and_training_jobs_run_on_celery_when_configured(monkeypatc
     import xray_pipelines.definitions as location
 
     assert build_executor(ExecutorSettings()) is None  # the default: steps in the run's own processes
+    monkeypatch.setenv("XRAY_PIPELINES_CELERY_BROKER", "amqp://xray:hunter2@mq:5672//")
+    config = executor_config(load(ExecutorSettings))
+    assert config["broker"] == {"env": "XRAY_PIPELINES_CELERY_BROKER"}, "no password in the job's config"
+    monkeypatch.delenv("XRAY_PIPELINES_CELERY_BROKER")
     monkeypatch.setenv("XRAY_PIPELINES_EXECUTOR", "celery")
     monkeypatch.setenv("XRAY_PIPELINES_CELERY_QUEUE", "research-q")
     try:
