@@ -6,14 +6,15 @@ import json
 
 
 def run_loadtest_command(*, users: int, symbols: int, ticks: int, faults: str | None,
-                         database_url: str | None, redis_url: str | None, as_json: bool) -> None:
+                         database_url: str | None, redis_url: str | None, as_json: bool,
+                         duplicate_ids: str = "dedupe") -> None:
     import logging
 
     from xray_sim.loadtest import LoadTestConfig, run_loadtest
 
     logging.getLogger("xray_runtime").setLevel(logging.CRITICAL)  # the output is the result only
     config = LoadTestConfig(users=users, symbols=symbols, ticks=ticks, faults=faults,
-                            database_url=database_url, redis_url=redis_url)
+                            database_url=database_url, redis_url=redis_url, duplicate_ids=duplicate_ids)
     if not as_json:
         from xray_cli.console import out
 

@@ -38,6 +38,9 @@ def exchange_sim(
     extra_listings: Annotated[int, typer.Option(help="Long-tail USDT pairs beyond the default 25")] = 0,
     start_ms: Annotated[int | None, typer.Option(help="Market clock start in ms (default: now)")] = None,
     funds: Annotated[list[str] | None, typer.Option(help="Starting balance per key, e.g. USDT=10000")] = None,
+    duplicate_ids: Annotated[
+        str, typer.Option(metavar="dedupe|reject|dedupe-open", help="What a repeated newClientOrderId does")
+    ] = "dedupe",
 ) -> None:
     """Run the loopback MEXC spot v3 emulator that stock ccxt trades against."""
     from xray_cli.sim import run_sim
@@ -55,6 +58,7 @@ def exchange_sim(
         extra_listings=extra_listings,
         start_ms=start_ms,
         funds=funds or [],
+        duplicate_ids=duplicate_ids,
     )
 
 
@@ -251,13 +255,17 @@ def loadtest(
     faults: Annotated[str | None, typer.Option(help="Emulator fault spec during the ticks")] = None,
     database_url: Annotated[str | None, typer.Option(help="Users/journal database (default: SQLite)")] = None,
     redis_url: Annotated[str | None, typer.Option(help="Redis for limiter, order state, sharding")] = None,
+    duplicate_ids: Annotated[
+        str, typer.Option(metavar="dedupe|reject|dedupe-open", help="The emulator's answer to a repeated id")
+    ] = "dedupe",
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Run the runtime with N paper users against the emulator; report latency, orders and the audit."""
     from xray_cli.loadtest_cmd import run_loadtest_command
 
     run_loadtest_command(users=users, symbols=symbols, ticks=ticks, faults=faults,
-                         database_url=database_url, redis_url=redis_url, as_json=json_output)
+                         database_url=database_url, redis_url=redis_url, duplicate_ids=duplicate_ids,
+                         as_json=json_output)
 
 
 def run() -> None:

@@ -59,7 +59,8 @@ def _import_tables() -> None:
     """Import the modules that declare tables, so `create_all` knows every one."""
     import importlib
 
-    for module in ("xray_runtime.users", "xray_runtime.journal", "xray_runtime.risk_store"):
+    for module in ("xray_runtime.users", "xray_runtime.journal", "xray_runtime.risk_store",
+                   "xray_runtime.paper_store"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+# What the exchange does with a newClientOrderId it already has (venues differ):
+#   dedupe       return the order it already has, whatever the new request says (MEXC's behaviour)
+#   reject       refuse the request (HTTP 400, {"code": -2010, "msg": "Duplicate order sent."})
+#   dedupe-open  return the order only while it is open; once it closed, place a new one
+DuplicateIds = Literal["dedupe", "reject", "dedupe-open"]
+DUPLICATE_IDS: tuple[str, ...] = ("dedupe", "reject", "dedupe-open")
 
 
 class ApiCredential(BaseModel):
@@ -33,3 +41,4 @@ class EmulatorConfig(BaseModel):
     weight_limit: int = Field(500, ge=1, description="Request weight allowed per IP and per key per window")
     weight_window_s: float = Field(10.0, gt=0)
     recv_window_max_ms: int = 60_000
+    duplicate_ids: DuplicateIds = Field("dedupe", description="What a repeated newClientOrderId does")
