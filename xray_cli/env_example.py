@@ -32,12 +32,16 @@ SETTINGS_GROUPS: tuple[tuple[str, str], ...] = (
     ("xray_core.settings", "QualitySettings"),
     ("xray_core.settings", "ResearchSettings"),
     ("xray_core.settings", "ModelSettings"),
+    ("xray_pipelines.executor", "ExecutorSettings"),
     ("xray_runtime.settings", "RuntimeSettings"),
     ("xray_runtime.settings", "TelegramSettings"),
 )
 # Classes that read variables another group already lists (the pipelines reading the runtime's
 # database URL without importing the runtime): not listed twice, but each variable must be listed.
-MIRRORS: tuple[tuple[str, str], ...] = (("xray_core.settings", "JournalSettings"),)
+MIRRORS: tuple[tuple[str, str], ...] = (
+    ("xray_core.settings", "JournalSettings"),
+    ("xray_core.settings", "BundleSettings"),
+)
 
 HEADER = """\
 # X-Ray settings: every variable the typed settings classes read, with its default and meaning.

@@ -201,6 +201,17 @@ class JournalSettings(BaseSettings):
     )
 
 
+class BundleSettings(BaseSettings):
+    """Where the pipelines publish the promoted bundle: the runtime's own setting
+    (`XRAY_RUNTIME_BUNDLE_URL`), read here without importing the runtime, so both meet at one store."""
+
+    model_config = SettingsConfigDict(env_prefix="XRAY_RUNTIME_", **_COMMON)
+
+    bundle_url: str | None = Field(
+        None, description="Shared bundle store (xray_core.bundle_store); unset: $XRAY_HOME/bundles"
+    )
+
+
 def resolve_journal_url(database_url: str | None, home: Path) -> str:
     """The journal in use: XRAY_RUNTIME_DATABASE_URL, else the runtime's embedded default."""
     return database_url or f"sqlite:///{(home / 'runtime.db').resolve()}"

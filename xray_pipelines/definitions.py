@@ -8,9 +8,12 @@ from pathlib import Path
 import dagster as dg
 
 from xray_core.settings import load_settings
+from xray_pipelines.executor import build_executor
 from xray_pipelines.resources import build_resources
 
 defs = dg.Definitions.merge(
     dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
-    dg.Definitions(resources=build_resources(load_settings())),
+    # The executor (default, or Celery workers: XRAY_PIPELINES_EXECUTOR) of every job, the research
+    # and training jobs among them.
+    dg.Definitions(resources=build_resources(load_settings()), executor=build_executor()),
 )

@@ -9,16 +9,19 @@ thing most assets need: which market they work on, and its tables.
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from xray_core.bundle_store import BundleStore, open_store
 from xray_core.candles.store import CandleStore, SeriesKey
 from xray_core.exchange.client import ExchangeClient
 from xray_core.research.inputs import Series, good_series
 from xray_core.research.store import LakeSeries, LakeTable, ResearchStore
 from xray_core.settings import (
+    BundleSettings,
     ExchangeSettings,
     IngestSettings,
     JournalSettings,
@@ -26,6 +29,7 @@ from xray_core.settings import (
     QualitySettings,
     ResearchSettings,
     XraySettings,
+    load,
     resolve_journal_url,
 )
 from xray_pipelines.mlops.registry import Tracking, tracking_for
@@ -50,6 +54,10 @@ class LakeResource(dg.ConfigurableResource):
 
     duckdb_path: str
     lake_dir: str = Field("", description="Per-series Parquet files; default: 'lake' next to the DuckDB file")
+    bundle_url: str = Field(
+        "", description="Where the promoted bundle is published (XRAY_RUNTIME_BUNDLE_URL, "
+        "xray_core.bundle_store); default: 'bundles' next to the lake directory"
+    )
 
     def candles(self) -> CandleStore:
         return CandleStore(Path(self.duckdb_path))
@@ -57,6 +65,10 @@ class LakeResource(dg.ConfigurableResource):
     def research(self) -> ResearchStore:
         lake_dir = Path(self.lake_dir) if self.lake_dir else Path(self.duckdb_path).parent / "lake"
         return ResearchStore(Path(self.duckdb_path), lake_dir)
+
+    def bundles(self) -> BundleStore:
+        """The store the runtime polls: the shared URL, else the directory beside the lake."""
+        return open_store(self.bundle_url, self.research().lake_dir.parent / "bundles")
 
 
 class MarketDataResource(settings_resource(IngestSettings, QualitySettings)):  # type: ignore[misc]  # a generated base class
@@ -181,10 +193,20 @@ class RuntimeJournalResource(settings_resource(JournalSettings)):  # type: ignor
         )
 
 
+def _bundle_url() -> Any:
+    """XRAY_RUNTIME_BUNDLE_URL as an EnvVar when the process has it: a database URL may carry a
+    password, which must not show in the UI's launchpad or in run config (read at run time instead)."""
+    if os.environ.get("XRAY_RUNTIME_BUNDLE_URL", "").strip():
+        return dg.EnvVar("XRAY_RUNTIME_BUNDLE_URL")
+    return load(BundleSettings).bundle_url or ""  # from .env, or unset: the local directory
+
+
 def build_resources(settings: XraySettings) -> dict[str, dg.ConfigurableResource]:
     exchange = ExchangeResource.from_settings(settings.exchange)
     lake = LakeResource(
-        duckdb_path=str(settings.store.duckdb_file.resolve()), lake_dir=str(settings.store.lake_dir.resolve())
+        duckdb_path=str(settings.store.duckdb_file.resolve()),
+        lake_dir=str(settings.store.lake_dir.resolve()),
+        bundle_url=_bundle_url(),
     )
     market_data = MarketDataResource.from_settings(settings.ingest, settings.quality)
     tracking = tracking_for(settings.models.tracking_uri, settings.models.experiment, settings.store.home)

@@ -1,8 +1,10 @@
 """The promoted artefacts the runtime trades from, and their hot reload.
 
-The pipelines publish `bundle_dir/current.json` (xray_core.bundle) and move MLflow aliases; the runtime
-never imports the pipelines. `ArtefactWatcher.poll()` re-reads the manifest (cheap: a stat, then a
-read only when it changed); a new version is validated completely — the schema
+The pipelines publish the bundle to a store (`xray_core.bundle_store`: `$XRAY_HOME/bundles/current.json`
+by default, or a Postgres table every machine reaches, `XRAY_RUNTIME_BUNDLE_URL`) and move MLflow
+aliases; the runtime never imports the pipelines. `ArtefactWatcher.poll()` re-reads the bundle (cheap:
+a stat or one indexed row, then a read only when it changed); a new version is validated completely —
+the schema
 (`xray_core.bundle.BundleSpec`: symbols, strategies and their parameters, risk profiles, models,
 versions), then every model loaded — before it replaces the old one, so a bad promotion never stops
 trading: the runtime keeps the last good bundle and reports why the new one was refused (`refused`,
@@ -27,7 +29,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from xray_core.bundle import CURRENT, ModelSpec, is_version, parse, read
+from xray_core.bundle import ModelSpec, is_version, parse
+from xray_core.bundle_store import BundleStore, DirectoryStore
 from xray_core.errors import DataError, XrayError
 from xray_core.strategies import Strategy, get_strategy
 
@@ -198,43 +201,57 @@ _CREDENTIALS = re.compile(r"://[^/@\s]+@")
 
 
 class ArtefactWatcher:
-    """Holds the current `Promoted` and swaps in a new one when the manifest changes."""
+    """Holds the current `Promoted` and swaps in a new one when the published bundle changes."""
 
-    def __init__(self, bundle_dir: Path, model_kind: str = "gbm",
+    def __init__(self, bundle: Path | BundleStore, model_kind: str = "gbm",
                  loader: Callable[[str], Any] = load_predictor) -> None:
-        self.path = Path(bundle_dir) / CURRENT
+        # A directory (the embedded default) or any store of `xray_core.bundle_store` (a shared URL).
+        self.store: BundleStore = DirectoryStore(bundle) if isinstance(bundle, Path | str) else bundle
         self.model_kind = model_kind
         self.loader = loader
         self.current: Promoted | None = None
-        self.refused: str | None = None  # why the newest manifest was not taken
-        self._stamp: tuple[float, int] | None = None
+        self.refused: str | None = None  # why the newest bundle was not taken
+        self._stamp: Any = None
 
     def poll(self) -> bool:
-        """Re-read the manifest if it changed; True when a new version was swapped in."""
+        """Re-read the bundle if it changed; True when a new version was swapped in."""
         try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            if self.current is None:
-                self.refused = f"no promoted bundle at {self.path}: run the pipeline (`make demo`)"
+            stamp = self.store.stamp()
+        except Exception as exc:  # the store unreachable (a database restarting): keep trading the last one
+            detail = (_CREDENTIALS.sub("://***@", str(exc)).splitlines() or [""])[0][:200]
+            self._refuse(f"bundle store {self.store.location} unreachable ({type(exc).__name__}: {detail})",
+                         log_it=self.refused is None)
+            self._stamp = None  # read again once it answers
             return False
-        stamp = (stat.st_mtime, stat.st_size)
+        if stamp is None:
+            if self.current is None:
+                self.refused = f"no promoted bundle at {self.store.location}: run the pipeline (`make demo`)"
+            return False
         if stamp == self._stamp:
             return False
-        self._stamp = stamp
         try:
-            data = read(self.path)
+            snapshot = self.store.current()
+            if snapshot is None:
+                return False
+            self._stamp = snapshot.stamp
+            data = snapshot.data
             if self.current is not None and is_version(data, self.current.version):
                 self.refused = None  # the bundle trading is the newest again
                 return False
             promoted = validate(data, self.model_kind, self.loader)
-        except Exception as exc:  # whatever the file holds, it never stops the service
+        except Exception as exc:  # whatever the store holds, it never stops the service
+            self._stamp = stamp
             reason = str(exc) if isinstance(exc, XrayError | OSError) else f"{type(exc).__name__}: {exc}"
-            self.refused = reason[:500]
-            # Once per change of the file: the stamp check above skips an unchanged one.
-            log.error("bundle refused", extra={"event": "bundle_refused", "reason": self.refused})
+            # Once per change of the bundle: the stamp check above skips an unchanged one.
+            self._refuse(reason, log_it=True)
             return False
         previous = self.current.version if self.current else None
         self.current, self.refused = promoted, None
         log.info("bundle loaded", extra={"event": "bundle_loaded", "version": promoted.version,
                                           "previous": previous, "symbols": len(promoted.plans)})
         return True
+
+    def _refuse(self, reason: str, *, log_it: bool) -> None:
+        self.refused = reason[:500]
+        if log_it:
+            log.error("bundle refused", extra={"event": "bundle_refused", "reason": self.refused})

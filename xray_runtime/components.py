@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from xray_core.bundle_store import open_store
 from xray_core.exchange.protocol import VenueAuthError
 from xray_core.exchange.reports import BalanceReport, Transfer
 from xray_core.exchange.venues import traits_for
@@ -103,14 +104,17 @@ class Components:
         pool = ExchangePool(timeout_ms=int(exchange.timeout_s * 1000), throttle_factory=throttle)
         journal = Journal(engine)
         state: OrderState = RedisOrderState(redis, settings.redis_prefix) if redis else LocalOrderState()
+        metrics = Metrics()
         executor = Executor(pool, journal, state, concurrency=settings.max_order_concurrency,
-                            clock_skew_ms=settings.clock_skew_ms)
+                            clock_skew_ms=settings.clock_skew_ms,
+                            observe_ack_s=metrics.order_latency.observe)
         parts = cls(
             settings=settings, telegram=telegram, exchange=exchange, engine=engine, users=users,
-            watcher=ArtefactWatcher(settings.bundle_dir, model_kind, model_loader or load_predictor),
+            watcher=ArtefactWatcher(open_store(settings.bundle_url, settings.bundle_dir), model_kind,
+                                    model_loader or load_predictor),
             roster=Roster(users, sharding, settings, exchange.url, refresh_s=settings.users_refresh_s),
             pool=pool, journal=journal, state=state,
-            executor=executor, notifier=Notifier(telegram), metrics=Metrics(), sharding=sharding,
+            executor=executor, notifier=Notifier(telegram), metrics=metrics, sharding=sharding,
             limiter=limiter, redis=redis, sentiment=SentimentFeed.from_settings(settings.exchange_id),
         )
         # The built-in paper broker: paper users without a sandbox URL trade here, priced from the

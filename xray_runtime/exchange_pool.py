@@ -117,6 +117,7 @@ class PoolStats:
     created: int = 0
     evicted: int = 0
     rate_limited: int = 0  # 429s (RateLimitExceeded / DDoSProtection) any client of the pool met
+    ip_banned: int = 0  # 418s: the venue banned the IP (MEXC, after 429s were ignored)
     markets_loaded: int = 0
 
 
@@ -151,6 +152,9 @@ def _pooled_class(exchange_id: str) -> type:
 
     def handle_errors(self: Any, code: int, reason: str, url: str, method: str, headers: Any, body: Any,
                       response: Any, request_headers: Any, request_body: Any) -> Any:
+        # Every answer passes here with its HTTP status: a 418 is counted (metrics) apart from 429s.
+        if code == 418 and self.xray_stats is not None:
+            self.xray_stats.ip_banned += 1
         raise_on_ban(self.id, code, method, headers)  # an HTTP 418 is a ban, whatever the body says
         return base.handle_errors(self, code, reason, url, method, headers, body, response, request_headers,
                                   request_body)

@@ -68,7 +68,8 @@ class Executor(OrderSender):
                  backoff_s: float = 0.25, backoff_max_s: float = 5.0, rate_limit_backoff_s: float = 1.0,
                  clock_skew_ms: int = 1_000, sign_deadline_ms: int = 10_000, max_wait_s: float = 30.0,
                  halts: Halts | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 observe_ack_s: Callable[[float], None] | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.pool = pool
@@ -88,6 +89,7 @@ class Executor(OrderSender):
         self.state_stale = False  # a state write failed: rebuild it from the journal when Redis is back
         self._slots = Slots(concurrency, sleep)
         self._sends = SendLedger()  # whether (and until when) an earlier send of an order may act
+        self._observe_ack_s = observe_ack_s  # seconds from sending an order to its ack (metrics)
 
     async def submit(self, account: ExchangeAccount, intents: Sequence[OrderIntent]) -> list[Order]:
         """Send (or resolve) `intents` of `account`'s user; returns their orders in intent order.

@@ -22,6 +22,7 @@ from xray_core.timeframes import timeframe_ms
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = "candles unavailable"  # a symbol skipped for a failed fetch (not stale data)
+STALE = "stale data"  # how the reason of a symbol skipped for old bars begins (metrics count them)
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,10 @@ class CandleWindows:
         self._bars[symbol] = merged
         if not len(merged):
             return SymbolBars(symbol, merged, False,
-                              f"stale data: no bars in the last {self.window} (trading halted or delisted?)")
+                              f"{STALE}: no bars in the last {self.window} (trading halted or delisted?)")
         age_bars = (now_ms - (int(merged.timestamp[-1]) + self.step)) / self.step
         if age_bars > self.stale_after_bars:
-            reason = f"stale data: newest closed bar is {age_bars:.1f} bars old"
+            reason = f"{STALE}: newest closed bar is {age_bars:.1f} bars old"
             return SymbolBars(symbol, merged, False, reason)
         return SymbolBars(symbol, merged, True)
 

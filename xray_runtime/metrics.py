@@ -36,6 +36,30 @@ class Metrics:
             "xray_runtime_rate_limit_waits", "Requests that waited for the shared rate limiter", registry=r
         )
         self.rate_limited = Counter("xray_runtime_rate_limited", "429 answers from the exchange", registry=r)
+        self.ip_banned = Counter(
+            "xray_runtime_ip_banned", "418 answers: the exchange banned this IP for ignoring its 429s",
+            registry=r,
+        )
+        self.order_latency = Histogram(
+            "xray_runtime_order_latency_seconds",
+            "From sending an order (rate limiter's wait included) to the exchange's acknowledgement",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.stale_symbols = Gauge(
+            "xray_runtime_stale_symbols", "Bundle symbols not traded this bar for stale data", registry=r
+        )
+        self.lease_lost = Counter(
+            "xray_runtime_lease_lost", "Times this process's shard lease lapsed (its users went to others)",
+            registry=r,
+        )
+        self.bundle_refused = Gauge(
+            "xray_runtime_bundle_refused", "1 while the newest published bundle is refused (see /health)",
+            registry=r,
+        )
+        self.last_tick = Gauge(
+            "xray_runtime_last_tick_timestamp_seconds", "Wall-clock time the last bar was processed",
+            registry=r,
+        )
         self.reconcile_diffs = Counter(
             "xray_runtime_reconciliation_diffs", "Differences reconciliation found and repaired", ["kind"],
             registry=r,
@@ -49,10 +73,13 @@ class Metrics:
         self.bundle = Gauge("xray_runtime_bundle_info", "The promoted bundle in use", ["version"], registry=r)
         self._followed: dict[str, int] = {}
 
-    def follow(self, *, waits: int, rate_limited: int) -> None:
-        """Move the counters kept by the limiter and the exchange pool up to their current totals."""
+    def follow(self, *, waits: int, rate_limited: int, ip_banned: int = 0, lease_lost: int = 0) -> None:
+        """Move the counters kept by the limiter, the exchange pool and the shard membership up to
+        their current totals."""
         for counter, total, name in ((self.rate_limit_waits, waits, "waits"),
-                                     (self.rate_limited, rate_limited, "rate_limited")):
+                                     (self.rate_limited, rate_limited, "rate_limited"),
+                                     (self.ip_banned, ip_banned, "ip_banned"),
+                                     (self.lease_lost, lease_lost, "lease_lost")):
             seen = self._followed.get(name, 0)
             if total > seen:
                 counter.inc(total - seen)

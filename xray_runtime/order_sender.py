@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 
 from xray_core.exchange.protocol import (
@@ -44,6 +45,7 @@ class OrderSender:
     stats: ExecutorStats
     _slots: Slots
     _sends: SendLedger
+    _observe_ack_s: Callable[[float], None] | None
 
     async def _record(self, orders: Sequence[Order], fills: Sequence[Fill] = ()) -> None:
         raise NotImplementedError  # the executor's: journal first, then the hot state
@@ -78,8 +80,11 @@ class OrderSender:
                 await self._record([order])
             try:
                 self.stats.sent += 1
+                sent_at = time.perf_counter()
                 ack = await venue.create_order(order.symbol, order.side, order.amount, cid,
                                                sign_by_ms=order.updated_ms + self.sign_deadline_ms)
+                if self._observe_ack_s is not None:
+                    self._observe_ack_s(time.perf_counter() - sent_at)
             except VenueNotProcessedError as error:  # 429, stale timestamp: refused, nothing placed
                 if isinstance(error, VenueRateLimitedError):
                     self.stats.rate_limited += 1

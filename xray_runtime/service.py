@@ -35,7 +35,7 @@ from xray_runtime.decide import MarketRules, decide
 from xray_runtime.equity_log import EquityLog
 from xray_runtime.execution import AccountError
 from xray_runtime.follow import follow_open_orders, without_unsettled
-from xray_runtime.market import UNAVAILABLE, SymbolBars
+from xray_runtime.market import STALE, UNAVAILABLE, SymbolBars
 from xray_runtime.risk_keeper import RiskKeeper, flat
 from xray_runtime.sentiment import news_for
 from xray_runtime.shadow import ShadowBooks
@@ -122,6 +122,7 @@ class TradingService:
     def reload_bundle(self) -> bool:
         changed = self.parts.watcher.poll()
         promoted = self.parts.watcher.current
+        self.parts.metrics.bundle_refused.set(1 if self.parts.watcher.refused else 0)
         if changed and promoted is not None:
             self.parts.book.set_symbols(promoted.plans)
             self.parts.metrics.bundle.clear()
@@ -250,8 +251,11 @@ class TradingService:
         await self._retire_flattened(risk, report)
         parts.metrics.ticks.inc()
         parts.metrics.skipped_symbols.set(len(skipped))
-        parts.metrics.follow(waits=parts.limiter.waits, rate_limited=parts.pool.stats.rate_limited)
+        parts.metrics.stale_symbols.set(sum(1 for s in skipped if s.reason.startswith(STALE)))
+        parts.metrics.follow(waits=parts.limiter.waits, rate_limited=parts.pool.stats.rate_limited,
+                             ip_banned=parts.pool.stats.ip_banned, lease_lost=parts.sharding.lease_losses)
         self.last_tick_wall = time.time()
+        parts.metrics.last_tick.set(self.last_tick_wall)
         self.reports.append(report)
         log.info("tick", extra={"event": "tick", "bar_ms": report.bar_ms, "users": report.users,
                                 "signals": report.signals, "intents": report.intents,

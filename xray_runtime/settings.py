@@ -52,6 +52,10 @@ class RuntimeSettings(BaseSettings):
         description="Where the promoted bundle lives",
         json_schema_extra={"env_default": "$XRAY_HOME/bundles"},
     )
+    bundle_url: str | None = Field(
+        None, description="Shared bundle store the pipelines publish to, e.g. "
+        "postgresql+psycopg://user@db/xray?table=xray_bundles or file:///dir; unset: bundle_dir",
+    )
     paper_url: str | None = Field(
         None, description="A sandbox for paper users: loopback (the emulator) or the venue's listed testnet; "
         "unset: the built-in paper broker. Never a live API host (refused)"

@@ -83,6 +83,7 @@ class Sharding(Protocol):
     """What the service asks of its membership, embedded or shared."""
 
     member_id: str
+    lease_losses: int  # times this process found its own lease lapsed (metrics)
 
     async def heartbeat(self) -> list[str]: ...
     async def alive(self) -> list[str]: ...
@@ -131,6 +132,8 @@ class Membership:
         self._release = redis.register_script(_RELEASE_LUA)
         self._ring = HashRing(vnodes=vnodes)
         self._task: asyncio.Task[None] | None = None
+        self.lease_losses = 0
+        self._owning = False  # whether the last `owned` found this process's lease alive
 
     async def heartbeat(self) -> list[str]:
         """Renew this process's lease (lease_s from now by Redis's clock); the live members."""
@@ -156,7 +159,12 @@ class Membership:
         or cut off from Redis): by then the others own its users."""
         members = await self.alive()
         if self.member_id not in members:
+            if self._owning:  # counted once per lapse, not once per tick while it lasts
+                self.lease_losses += 1
+                log.warning("shard lease of %s lapsed: its users belong to the others", self.member_id)
+            self._owning = False
             return []
+        self._owning = True
         ring = self.ring(members)
         return [u for u in user_ids if ring.owner(u) == self.member_id]
 
@@ -208,6 +216,7 @@ class LocalMembership:
 
     def __init__(self, member_id: str = "local") -> None:
         self.member_id = member_id
+        self.lease_losses = 0  # no lease to lose
         self._locked: set[str] = set()
 
     async def heartbeat(self) -> list[str]:

@@ -80,7 +80,8 @@ def test_every_asset_has_a_group_and_every_group_one_job_that_selects_it_whole()
 
 
 def test_definitions_py_imports_no_definition():
-    """The composition root adds the resources; it never imports (so never lists) a definition."""
+    """The composition root adds the resources and the executor; it never imports (so never lists) a
+    definition."""
     tree = ast.parse((ROOT / "xray_pipelines" / "definitions.py").read_text())
     imported = {
         node.module if isinstance(node, ast.ImportFrom) else alias.name
@@ -88,7 +89,8 @@ def test_definitions_py_imports_no_definition():
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert imported == {"pathlib", "dagster", "xray_core.settings", "xray_pipelines.resources"}
+    assert imported == {"pathlib", "dagster", "xray_core.settings", "xray_pipelines.resources",
+                        "xray_pipelines.executor"}
 
 
 NEW_ASSET = '''

@@ -1,37 +1,18 @@
 """The production Dagster instance: dagster.postgres.yaml on the real local PostgreSQL server."""
 
 import os
-import shutil
-import uuid
-from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pytest
 
+from xray_pipelines.definitions import defs
 from xray_pipelines.defs.market_data.quality import candle_quality
 from xray_pipelines.resources import ExchangeResource, LakeResource, MarketDataResource, MarketScope
 
-ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("XRAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def postgres_dagster_home(tmp_path, monkeypatch):
-    """A DAGSTER_HOME using dagster.postgres.yaml, on a database created for this test only."""
-    name = f"xray_dagster_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.postgres.yaml", home / "dagster.yaml")
-    server = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://")
-    monkeypatch.setenv("XRAY_DAGSTER_PG_URL", f"{server}/{name}")
-    yield home, name
-    with psycopg.connect(ADMIN_URL, autocommit=True) as con:
-        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_an_asset_materializes_on_postgres(postgres_dagster_home, tmp_path):
@@ -59,3 +40,20 @@ def test_an_asset_materializes_on_postgres(postgres_dagster_home, tmp_path):
             "AND dagster_event_type = 'ASSET_MATERIALIZATION'"
         ).fetchone()
     assert rows is not None and rows[0] == 1
+
+
+def test_runs_queue_with_concurrency_limits(postgres_dagster_home):
+    """Runs wait in the queue; the daemon starts at most 8 at once, one research and one training run,
+    and re-executes a failed run from its failure twice at most."""
+    home, _database = postgres_dagster_home
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue is not None and queue.max_concurrent_runs == 8
+        limits = {(each["key"], each.get("value")): each["limit"] for each in queue.tag_concurrency_limits}
+        assert limits[("xray/workload", "research")] == 1
+        assert limits[("xray/workload", "training")] == 1
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        # the jobs carry the tag the limits read
+        for job, workload in (("research_job", "research"), ("training_job", "training")):
+            assert defs.resolve_job_def(job).run_tags["xray/workload"] == workload

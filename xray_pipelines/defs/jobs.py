@@ -6,10 +6,15 @@ import dagster as dg
 
 from xray_pipelines.groups import Group
 
+# Run tag the production instance (dagster.postgres.yaml) limits runs by: one research run and one
+# training run at a time, however many are queued (each is heavy and rewrites the same tables).
+WORKLOAD_TAG = "xray/workload"
 
-def group_job(name: str, group: str, description: str):
+
+def group_job(name: str, group: str, description: str, workload: str = "light"):
     """The job that runs every asset of `group` (whatever the group holds when the code loads)."""
-    return dg.define_asset_job(name, selection=dg.AssetSelection.groups(group), description=description)
+    return dg.define_asset_job(name, selection=dg.AssetSelection.groups(group), description=description,
+                               run_tags={WORKLOAD_TAG: workload})
 
 
 markets_job = group_job(
@@ -22,9 +27,11 @@ research_job = group_job(
     "research_job",
     Group.RESEARCH,
     "Backtest every good symbol, filter, correlate, read the news, optimise parameters",
+    workload="research",
 )
 training_job = group_job(
     "training_job",
     Group.LEARNING,
     "Rebuild the training data, train and evaluate every model, gate them, publish the bundle",
+    workload="training",
 )

@@ -70,8 +70,12 @@ class Tracking:
             if found is not None:
                 mlflow.set_experiment(experiment_id=found.experiment_id)
                 return str(found.experiment_id)
-            Path(self.artifact_root.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-            experiment_id = mlflow.create_experiment(self.experiment, artifact_location=self.artifact_root)
+            if self.artifact_root.startswith("file://"):
+                Path(self.artifact_root.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+            # "" (a tracking server): the server's own artefact store, which every machine reaches
+            experiment_id = mlflow.create_experiment(
+                self.experiment, artifact_location=self.artifact_root or None
+            )
         except MlflowException as exc:
             raise XrayError(
                 f"the MLflow store {self.tracking_uri} cannot be used: {_first_line(exc)}",
@@ -350,9 +354,13 @@ def gate_config(settings: Any) -> GateConfig:
 
 def tracking_for(models_tracking_uri: str | None, experiment: str, home: Path) -> Tracking:
     """The store in use: XRAY_MODELS_TRACKING_URI, else MLFLOW_TRACKING_URI, else the embedded default
-    (SQLite in $XRAY_HOME/mlflow, artefacts beside it)."""
+    (SQLite in $XRAY_HOME/mlflow, artefacts beside it). A tracking server keeps the artefacts itself."""
     root = (home / "mlflow").resolve()
     uri = resolve_tracking_uri(models_tracking_uri, home)
+    if uri.startswith(("http://", "https://")):
+        # A tracking server (`mlflow server --serve-artifacts`): models go to its artefact store, so a
+        # runtime on another machine loads what this one registered. A local directory would not do.
+        return Tracking(uri, "", experiment)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return Tracking(uri, f"file://{root / 'artifacts'}", experiment)

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 from mlflow import MlflowClient
 
-from xray_core.bundle import Bundle, publish
+from xray_core.bundle import Bundle
 from xray_core.research.selection import Candidate, select_all, summary
 from xray_core.research.store import LakeTable
 from xray_core.research.versions import backtest_code_version, code_version
@@ -100,14 +100,13 @@ def promoted_bundle(
         selection=selection,
         dagster_run_id=context.run.run_id,
     )
-    directory = market.lake.research().lake_dir.parent / "bundles"
-    path, changed = publish(bundle, directory)
+    location, changed = market.lake.bundles().publish(bundle)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(bundle.version),
         metadata={
             "version": bundle.version,
             "changed": changed,
-            "path": dg.MetadataValue.path(str(path)),
+            "location": location,
             "symbols": len(symbols),
             "models": dg.MetadataValue.json(champions),
             "on_model": counts.get("model", 0),
