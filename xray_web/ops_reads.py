@@ -83,15 +83,16 @@ def sentiment(src: Sources) -> list[dict[str, Any]]:
 
 
 def bundle(src: Sources) -> dict[str, Any] | None:
-    """The promoted bundle as published (`current.json`) with `per_symbol`: each symbol's strategy,
-    model and selection reason (`model_reads.bundle_view`); None before the first promotion."""
-    from xray_core.bundle import CURRENT, read
+    """The promoted bundle as published (the runtime's bundle store) with `per_symbol`: each symbol's
+    strategy, model and selection reason (`model_reads.bundle_view`); None before the first promotion."""
+    from xray_core.bundle_store import open_store
     from xray_web.model_reads import bundle_view
 
-    path = src.bundle_dir / CURRENT
-    if not path.exists():
+    # The store the runtime polls: XRAY_RUNTIME_BUNDLE_URL when set (shared), else the bundle directory.
+    snapshot = open_store(getattr(src.runtime_settings, "bundle_url", None), src.bundle_dir).current()
+    if snapshot is None:
         return None
-    published = read(path)
+    published = snapshot.data
     return published | {"per_symbol": bundle_view(published)}
 
 
