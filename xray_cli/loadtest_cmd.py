@@ -12,6 +12,7 @@ def run_loadtest_command(*, users: int, symbols: int, ticks: int, faults: str | 
     from xray_sim.loadtest import LoadTestConfig, run_loadtest
 
     logging.getLogger("xray_runtime").setLevel(logging.CRITICAL)  # the output is the result only
+    check_options(faults=faults, database_url=database_url, redis_url=redis_url)
     config = LoadTestConfig(users=users, symbols=symbols, ticks=ticks, faults=faults,
                             database_url=database_url, redis_url=redis_url)
     if not as_json:
@@ -27,3 +28,19 @@ def run_loadtest_command(*, users: int, symbols: int, ticks: int, faults: str | 
         out.print(table)
         return
     print(json.dumps(run_loadtest(config)))
+
+
+def check_options(*, faults: str | None, database_url: str | None, redis_url: str | None) -> None:
+    """Refuse malformed options before anything starts (an emulator process, a database schema)."""
+    if faults:
+        from xray_sim.exchange.faults import parse_fault_spec
+
+        parse_fault_spec(faults)  # a ConfigError naming the bad part
+    if database_url is not None:
+        from xray_runtime.db import check_url
+
+        check_url(database_url, "--database-url")
+    if redis_url is not None:
+        from xray_runtime.redis_conn import check_url as check_redis_url
+
+        check_redis_url(redis_url, "--redis-url")

@@ -33,6 +33,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from xray_core.errors import XrayError
 from xray_core.exchange.protocol import (
@@ -56,6 +57,14 @@ _NOT_RESENT = ("not on the exchange; not sent again, as the venue does not dedup
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+class Fence(Protocol):
+    """Says, right before each create_order, whether this process may still send for the order's user
+    ('' yes; else why not: the order is left unsettled). The sharded runtime's is
+    `xray_runtime.fencing.UserLocks.admit`."""
+
+    async def admit(self, order: Order) -> str: ...
 
 
 class AccountError(XrayError):
@@ -98,7 +107,8 @@ class Executor:
     def __init__(self, pool: ExchangePool, journal: Journal, state: OrderState, *,
                  now_ms: Callable[[], int] = wall_ms, max_attempts: int = 4, concurrency: int = 64,
                  backoff_s: float = 0.25, backoff_max_s: float = 5.0, rate_limit_backoff_s: float = 1.0,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 fence: Fence | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.pool = pool
@@ -113,6 +123,7 @@ class Executor:
         self.state_stale = False  # a state write failed: rebuild it from the journal when Redis is back
         self._sleep = sleep
         self._slots = asyncio.Semaphore(concurrency)
+        self.fence = fence
 
     async def submit(self, account: ExchangeAccount, intents: Sequence[OrderIntent]) -> list[Order]:
         """Send (or resolve) `intents` of `account`'s user; returns their orders in intent order.
@@ -205,6 +216,8 @@ class Executor:
                 break  # the last round only asks
             if attempt:
                 self.stats.retried += 1
+            if self.fence is not None and (refusal := await self.fence.admit(order)):  # xray_runtime.fencing
+                return _Outcome(order.advance(order.status, self.now_ms(), reason=refusal))
             try:
                 self.stats.sent += 1
                 ack = await venue.create_order(order.symbol, order.side, order.amount, order.client_order_id)
