@@ -6,7 +6,8 @@ import json
 
 
 def run_loadtest_command(*, users: int, symbols: int, ticks: int, faults: str | None,
-                         database_url: str | None, redis_url: str | None, as_json: bool) -> None:
+                         database_url: str | None, redis_url: str | None, as_json: bool,
+                         processes: int = 1, chaos: bool = False) -> None:
     import logging
 
     from xray_sim.loadtest import LoadTestConfig, run_loadtest
@@ -14,11 +15,13 @@ def run_loadtest_command(*, users: int, symbols: int, ticks: int, faults: str | 
     logging.getLogger("xray_runtime").setLevel(logging.CRITICAL)  # the output is the result only
     check_options(faults=faults, database_url=database_url, redis_url=redis_url)
     config = LoadTestConfig(users=users, symbols=symbols, ticks=ticks, faults=faults,
-                            database_url=database_url, redis_url=redis_url)
+                            database_url=database_url, redis_url=redis_url, processes=processes, chaos=chaos)
     if not as_json:
         from xray_cli.console import out
 
-        with out.status(f"load test: {users} users x {symbols} symbols x {ticks} ticks"):
+        shape = f"{users} users x {symbols} symbols x {ticks} ticks" + (
+            f" x {processes} processes" if processes > 1 else "") + (", chaos" if chaos else "")
+        with out.status(f"load test: {shape}"):
             result = run_loadtest(config)
         from rich.table import Table
 

@@ -255,13 +255,16 @@ def loadtest(
     faults: Annotated[str | None, typer.Option(help="Emulator fault spec during the ticks")] = None,
     database_url: Annotated[str | None, typer.Option(help="Users/journal database (default: SQLite)")] = None,
     redis_url: Annotated[str | None, typer.Option(help="Redis for limiter, order state, sharding")] = None,
+    processes: Annotated[int, typer.Option(help="Runtime processes sharing database and Redis")] = 1,
+    chaos: Annotated[bool, typer.Option("--chaos", help="Kill processes, restart Redis, all faults")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Run the runtime with N paper users against the emulator; report latency, orders and the audit."""
     from xray_cli.loadtest_cmd import run_loadtest_command
 
     run_loadtest_command(users=users, symbols=symbols, ticks=ticks, faults=faults,
-                         database_url=database_url, redis_url=redis_url, as_json=json_output)
+                         database_url=database_url, redis_url=redis_url, processes=processes, chaos=chaos,
+                         as_json=json_output)
 
 
 def run(args: list[str] | None = None) -> None:

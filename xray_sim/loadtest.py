@@ -65,10 +65,14 @@ class LoadTestConfig:
     workdir: Path | None = None
     database_url: str | None = None
     redis_url: str | None = None
+    processes: int = 1  # above 1, or with chaos: runtime processes of their own (xray_sim.chaos)
+    chaos: bool = False
 
     def __post_init__(self) -> None:
         if self.users < 1 or self.symbols < 1 or self.ticks < 1:
             raise ConfigError("--users, --symbols and --ticks must be at least 1", "e.g. --users 100")
+        if self.processes < 1:
+            raise ConfigError("--processes must be at least 1", "e.g. --processes 3")
 
 
 @contextlib.contextmanager
@@ -252,4 +256,8 @@ def run_loadtest(config: LoadTestConfig) -> dict[str, Any]:
         scratch = tempfile.TemporaryDirectory(prefix="xray-load-")
         workdir = config.workdir or Path(stack.enter_context(scratch))
         base_url = stack.enter_context(emulator_process(config.seed, start_ms=config.market_start_ms))
+        if config.processes > 1 or config.chaos:
+            from xray_sim.chaos import run_processes
+
+            return asyncio.run(run_processes(config, base_url, workdir))
         return asyncio.run(_run(config, base_url, workdir))

@@ -1,0 +1,395 @@
+"""`xray loadtest --processes P --chaos`: P runtime processes share one database and one Redis while
+the exchange misbehaves and the processes, their leases and Redis fail under them.
+
+Each runtime process is `xray runtime` in a child process of its own (its own event loop, heartbeat
+thread and lease), trading the same paper users against the emulator; the shard ring splits the
+users between them. The harness steps the emulator's clock one bar per tick and waits until every
+running process has settled the bar (its /health `last_bar_ms`). With `chaos`, one event per tick,
+in turn:
+
+* kill — SIGKILL a process a moment into the bar (orders in flight), started again a tick later
+  under the same name (a supervisor's restart): its users pass to the others when its lease runs out;
+* stop — SIGSTOP a process for longer than its lease, then SIGCONT: it comes back believing it holds
+  its users, which by then are the others' (the split brain that fencing must refuse);
+* redis — SIGKILL the harness's own redis-server (appendonly, as docs/redis.md recommends) and start
+  it again on the same port and data (skipped when `--redis-url` names another Redis: one shared
+  with others is not the harness's to kill);
+
+while the emulator injects every fault kind. Afterwards the processes stop, every user is reconciled
+once more from the shared journal, and every account is audited against the emulator's record.
+Reported besides the load test's audit: `kills`, `stops`, `redis_restarts`; `double_acting_users`
+(users for whom two processes sent orders on one bar at once: `send_log.double_acting_users`);
+`risk_resets` (users whose stored risk state went back between two ticks: `risk_store.risk_resets`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from cryptography.fernet import Fernet
+
+from xray_core.bundle import publish
+from xray_core.errors import ConfigError, XrayError
+from xray_core.settings import ExchangeSettings
+from xray_core.timeframes import timeframe_ms
+from xray_runtime import db
+from xray_runtime.components import Components
+from xray_runtime.risk_store import RiskStore, SavedRisk, risk_resets
+from xray_runtime.send_log import double_acting_users, sends_table
+from xray_runtime.service import TradingService
+from xray_runtime.settings import RuntimeSettings, TelegramSettings
+
+# Every fault kind of the emulator, at rates a run of a few hundred orders meets each of.
+CHAOS_FAULTS = ("latency:p=0.05:ms=300;timeout:p=0.03:path=/api/v3/order:method=POST:when=after:delay_s=4;"
+                "error5xx:p=0.03;burst429:p=0.01:n=3;drop:p=0.02:when=after;drop:p=0.01:when=before;"
+                "partial_fill:p=0.3:ratio=0.4")
+EVENTS = ("kill", "stop", "redis")
+LEASE_S = 3.0  # short, so a killed or stopped process's users move within a tick
+SETTLE_TIMEOUT_S = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class PrivateRedis:
+    """A redis-server of the harness's own on a free loopback port, appendonly (everysec), so that it
+    can be killed and started again on its data."""
+
+    def __init__(self, workdir: Path) -> None:
+        path = shutil.which("redis-server")
+        if path is None:
+            raise ConfigError("--chaos needs redis-server on PATH (it restarts a Redis of its own)",
+                              "install redis-server, or pass --redis-url (then Redis is not restarted)")
+        self.path, self.port, self.dir = path, free_port(), workdir / "redis"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [self.path, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(self.dir),
+                   "--maxmemory-policy", "noeviction"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.1)
+        raise XrayError(f"redis-server on port {self.port} did not start", "see redis-server's own log")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@dataclass
+class Worker:
+    """One `xray runtime` child process."""
+
+    name: str
+    env: dict[str, str]
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    stopped: bool = False
+
+    def start(self) -> None:
+        env = self.env | {"XRAY_RUNTIME_PROCESS_ID": self.name, "XRAY_RUNTIME_HTTP_PORT": str(self.port)}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "xray_cli.main", "runtime"], env=env,
+                                            stdout=log, stderr=subprocess.STDOUT)
+        self.stopped = False
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None and not self.stopped
+
+    def signal(self, sig: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.signal(signal.SIGCONT)  # a stopped process dies too
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def last_words(self) -> str:
+        """The last line of its log that is not an info line (why it ended)."""
+        lines = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
+        telling = [line for line in lines if '"level": "info"' not in line]
+        return (telling or lines or [""])[-1][-400:]
+
+    def health(self) -> dict[str, Any] | None:
+        """Its /health (answered with 503 while degraded), or None when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as answer:
+                return dict(json.loads(answer.read()))
+        except urllib.error.HTTPError as degraded:
+            with contextlib.suppress(ValueError):
+                return dict(json.loads(degraded.read()))
+            return None
+        except (OSError, ValueError):
+            return None
+
+
+@dataclass
+class ChaosLog:
+    kills: int = 0
+    stops: int = 0
+    redis_restarts: int = 0
+    unsettled_ticks: int = 0  # ticks some running process had not settled within the timeout
+    risk_resets: set[str] = field(default_factory=set)
+    exits: list[str] = field(default_factory=list)  # processes that ended by themselves (a crash)
+    last_errors: dict[str, str] = field(default_factory=dict)
+
+
+def worker_env(settings: RuntimeSettings, exchange_url: str) -> dict[str, str]:
+    """The child processes' environment: the harness's settings, nothing inherited from XRAY_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XRAY_")}
+    values = {
+        "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url or "",
+        "REDIS_PREFIX": settings.redis_prefix, "BUNDLE_DIR": str(settings.bundle_dir),
+        "FERNET_KEY": settings.fernet_key.get_secret_value() if settings.fernet_key else "",
+        "PAPER_URL": settings.paper_url or "", "POLL_S": "0.5", "LEASE_S": str(LEASE_S),
+        "USER_LOCK_S": str(2 * LEASE_S), "RECONCILE_EVERY_S": "20", "USERS_REFRESH_S": "5",
+        "MAX_ORDER_CONCURRENCY": "64", "LOG_FORMAT": "json",
+    }
+    env |= {f"XRAY_RUNTIME_{k}": v for k, v in values.items()}
+    env |= {"XRAY_EXCHANGE_URL": exchange_url, "XRAY_EXCHANGE_TIMEOUT_S": "10"}
+    return env
+
+
+class Chaos:
+    """The harness: workers, the private Redis, the schedule of events (seeded)."""
+
+    def __init__(self, workers: list[Worker], redis: PrivateRedis | None, engine: Any, seed: int,
+                 chaos: bool) -> None:
+        self.workers, self.redis, self.engine, self.chaos = workers, redis, engine, chaos
+        self.random = random.Random(seed)
+        self.log = ChaosLog()
+        self.to_restart: list[Worker] = []
+        self._risk: dict[str, SavedRisk] = {}
+        self._pending: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            if worker.process is not None:
+                worker.signal(signal.SIGCONT)
+                worker.signal(signal.SIGTERM)
+        for worker in self.workers:
+            if worker.process is not None:
+                try:
+                    worker.process.wait(30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+
+    async def event(self, tick: int, ticks: int) -> None:
+        """This tick's event (none in the last two ticks: the run ends quiet), a moment into the bar."""
+        for worker in self.to_restart:
+            worker.start()
+        self.to_restart = []
+        if not self.chaos or tick >= ticks - 2:
+            return
+        kind = EVENTS[tick % len(EVENTS)]
+        await asyncio.sleep(self.random.uniform(0.1, 1.5))
+        running = [w for w in self.workers if w.running]
+        if kind == "kill" and running:
+            victim = self.random.choice(running)
+            victim.kill()
+            self.log.kills += 1
+            self.to_restart.append(victim)
+        elif kind == "stop" and len(running) > 1:
+            victim = self.random.choice(running)
+            victim.signal(signal.SIGSTOP)
+            victim.stopped = True
+            self.log.stops += 1
+            self._pending.append(asyncio.create_task(self._resume(victim, 1.5 * LEASE_S + 1)))
+        elif kind == "redis" and self.redis is not None:
+            self.redis.kill()
+            await asyncio.sleep(self.random.uniform(0.5, 2.0))
+            await asyncio.to_thread(self.redis.start)
+            self.log.redis_restarts += 1
+
+    async def _resume(self, worker: Worker, after_s: float) -> None:
+        await asyncio.sleep(after_s)
+        worker.signal(signal.SIGCONT)
+        worker.stopped = False
+
+    async def settle(self, bar_ms: int) -> None:
+        """Wait until every running process has settled `bar_ms` (and stopped ones are back)."""
+        await asyncio.gather(*self._pending)
+        self._pending = []
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            healths = await asyncio.gather(*(asyncio.to_thread(w.health) for w in self.workers if w.running))
+            if all(h is not None and (h.get("last_bar_ms") or 0) >= bar_ms for h in healths):
+                break
+            await asyncio.sleep(0.3)
+        else:
+            self.log.unsettled_ticks += 1
+        for worker in self.workers:
+            ended = worker.process is not None and worker.process.poll() is not None
+            if ended and worker.process is not None and worker not in self.to_restart:
+                self.log.exits.append(f"{worker.name}: exit {worker.process.returncode}: {worker.last_words()}")
+                worker.process = None
+                self.to_restart.append(worker)
+            health = worker.health() if worker.running else None
+            if health and health.get("last_error"):
+                self.log.last_errors[worker.name] = str(health["last_error"])[:200]
+        self.check_risk()
+
+    def check_risk(self) -> None:
+        """Stored risk rows never go back between ticks (a lost kill flag, peak or day open)."""
+        now = RiskStore(self.engine).snapshot()
+        self.log.risk_resets.update(risk_resets(self._risk, now))
+        self._risk = now
+
+
+async def bar_of(http: aiohttp.ClientSession, base_url: str, step_ms: int) -> int:
+    """The emulator's newest closed bar."""
+    async with http.get(base_url + "/api/v3/time") as answer:
+        now = int((await answer.json())["serverTime"])
+    return now - now % step_ms - step_ms
+
+
+async def final_reconcile(settings: RuntimeSettings, base_url: str) -> tuple[TradingService, dict[str, int]]:
+    """After the processes stopped: one process (no Redis: the journal is the record) reconciles every
+    user against the exchange; the audit then reads its journal."""
+    alone = settings.model_copy(update={"redis_url": None, "process_id": "chaos-audit"})
+    parts = Components.build(alone, TelegramSettings(), ExchangeSettings(url=base_url, timeout_s=30))
+    service = TradingService(parts)
+    await parts.start()
+    service.reload_bundle()
+    await service.refresh_users(reconcile_new=False)
+    return service, await service.reconcile()
+
+
+def sends_summary(engine: Any) -> dict[str, int]:
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(sends_table)).scalar_one()
+    return {"admitted_sends": int(total)}
+
+
+@contextlib.contextmanager
+def harness(config: Any, workdir: Path, base_url: str) -> Iterator[tuple[Chaos, RuntimeSettings]]:
+    """The workers and Redis of a chaos run, stopped (and Redis killed) on the way out."""
+    redis = None if config.redis_url else PrivateRedis(workdir)
+    if redis is not None:
+        redis.start()
+    settings = RuntimeSettings(
+        database_url=config.database_url or f"sqlite:///{workdir / 'runtime.db'}",
+        redis_url=config.redis_url or (redis.url if redis else None),
+        redis_prefix=f"xray-chaos-{os.getpid()}", bundle_dir=workdir / "bundles",
+        fernet_key=Fernet.generate_key().decode(), paper_url=base_url, http_port=0,
+    )
+    engine = db.connect(settings.database_url)
+    env = worker_env(settings, base_url)
+    workers = [Worker(f"chaos-{i}", env, workdir / f"runtime-{i}.log") for i in range(config.processes)]
+    chaos = Chaos(workers, redis, engine, config.seed, config.chaos)
+    try:
+        yield chaos, settings
+    finally:
+        chaos.stop()
+        if redis is not None:
+            redis.kill()
+        engine.dispose()
+
+
+async def run_processes(config: Any, base_url: str, workdir: Path) -> dict[str, Any]:
+    from xray_sim.loadtest import EmulatorAdmin, _add_users, _audit_all, _symbols, loadtest_bundle
+
+    began = time.perf_counter()
+    step_ms = timeframe_ms(config.timeframe)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
+        admin = EmulatorAdmin(http, base_url)
+        symbols = await _symbols(http, base_url, config.symbols)
+        created = await admin.call("POST", "/accounts", {"count": config.users,
+                                                         "funds": {"USDT": config.funds_usdt}})
+        keys = {f"load{i:05d}": a["key"] for i, a in enumerate(created["accounts"])}
+        with harness(config, workdir, base_url) as (chaos, settings):
+            publish(loadtest_bundle(symbols, config), settings.bundle_dir)
+            await asyncio.to_thread(_add_users, settings, created["accounts"])
+            chaos.start()
+            await chaos.settle(await bar_of(http, base_url, step_ms))  # every process up, warmed up
+            setup_s = time.perf_counter() - began
+            faults = config.faults if config.faults is not None else (CHAOS_FAULTS if config.chaos else None)
+            if faults:
+                await admin.call("POST", "/faults", {"spec": faults})
+            ticked = time.perf_counter()
+            for tick in range(config.ticks):
+                await admin.call("POST", "/clock/advance", {"ms": step_ms})
+                await chaos.event(tick, config.ticks)
+                await chaos.settle(await bar_of(http, base_url, step_ms))
+            trading_s = time.perf_counter() - ticked
+            fired = (await admin.call("GET", "/faults")).get("fired") if faults else None
+            await admin.call("POST", "/faults", {"spec": ""})
+            await admin.call("POST", "/clock/advance", {"ms": step_ms})  # partial fills complete
+            await chaos.settle(await bar_of(http, base_url, step_ms))
+            chaos.stop()
+            service, repaired = await final_reconcile(settings, base_url)
+            try:
+                result = await _audit_all(admin, service, keys)
+                doubled = await asyncio.to_thread(double_acting_users, service.parts.engine)
+                sends = await asyncio.to_thread(sends_summary, service.parts.engine)
+                orders = await asyncio.to_thread(_orders_by_status, service.parts.engine)
+            finally:
+                await service.parts.stop()
+            stats = await admin.call("GET", "/stats")
+    return {
+        "users": config.users, "symbols": config.symbols, "ticks": config.ticks,
+        "processes": config.processes, "chaos": config.chaos,
+        "orders": sum(orders.values()), "orders_by_status": orders,
+        "fills": int(stats["fills"]), "rate_limit_violations": int(stats["rate_limit_violations"]),
+        "duplicate_orders": result.duplicate_orders, "lost_fills": result.lost_fills,
+        "state_mismatches": result.state_mismatches, "audit_details": result.details[:5],
+        "kills": chaos.log.kills, "stops": chaos.log.stops, "redis_restarts": chaos.log.redis_restarts,
+        "double_acting_users": len(doubled), "risk_resets": len(chaos.log.risk_resets),
+        "unsettled_ticks": chaos.log.unsettled_ticks, "crashes": chaos.log.exits,
+        "faults_fired": fired, "reconcile_diffs": {k: v for k, v in repaired.items() if v},
+        **sends, "setup_s": round(setup_s, 1), "trading_s": round(trading_s, 1),
+    }
+
+
+def _orders_by_status(engine: Any) -> dict[str, int]:
+    import sqlalchemy as sa
+
+    from xray_runtime.journal import orders_table
+
+    query = sa.select(orders_table.c.status, sa.func.count()).group_by(orders_table.c.status)
+    with engine.connect() as conn:
+        return {str(status): int(count) for status, count in conn.execute(query)}
