@@ -61,14 +61,14 @@ log = logging.getLogger(__name__)
 # KEYS: members, lock, fence. ARGV: holder, member, ttl_ms, value held ('' = none), as_member ('1':
 # own lease must be live for `margin` seconds more, and a lapsed holder's lock is taken over; '0': a
 # plain lock), margin.
-# Reply: status, lock value, previous holder, Redis time (ms), then the live members.
+# Reply: status, lock value, previous holder, Redis time (µs), then the live members.
 _ACQUIRE_LUA = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local now_ms = string.format('%.0f', now * 1000)
+local now_us = string.format('%.0f', tonumber(clock[1]) * 1000000 + tonumber(clock[2]))
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.6f', now), '+inf')
 local function reply(status, value, previous)
-  local out = {status, value, previous, now_ms}
+  local out = {status, value, previous, now_us}
   for _, m in ipairs(live) do out[#out + 1] = m end
   return out
 end
@@ -243,7 +243,7 @@ class UserLocks:
         if lease is None:
             return self._refused("unopened", f"not sent: no batch for user {order.user_id} is open here")
         try:
-            status, value, previous, now_ms, members = await self._check(lease)
+            status, value, previous, now_us, members = await self._check(lease)
         except RedisError as error:
             why = describe(error)
             return self._refused("unavailable", f"not sent: the user's lock could not be checked ({why})")
@@ -265,7 +265,7 @@ class UserLocks:
             return self._refused("taken_over", _taken_over(order.user_id, lease.taken_over_from))
         if self._sends is not None:
             try:
-                await asyncio.to_thread(self._sends.record, order, self.holder, lease.token, int(now_ms))
+                await asyncio.to_thread(self._sends.record, order, self.holder, lease.token, int(now_us))
             except SQLAlchemyError as error:
                 why = describe(error)
                 return self._refused("unrecorded", f"not sent: the send could not be recorded ({why})")

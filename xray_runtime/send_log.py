@@ -2,10 +2,10 @@
 send, written before the venue call (`xray_runtime.fencing`), and what it proves.
 
 A row: client order id, user, bar, the process (member id, and member|incarnation as `holder`), the
-fencing token it held, and the Redis time of admission. Fencing admits a send only to the holder of
-the user's lock under the newest token, so per user and bar the rows, in admission order, come from
-one holder after another with growing tokens; `double_acting_users` lists where they do not (two
-processes acting for one user at once), which the load test reports and a test proves empty.
+fencing token it held, and the Redis time of admission (µs). Fencing admits a send only to the
+holder of the user's lock under the newest token, so no send is admitted under a token after a newer
+one was taken; `double_acting_users` lists where one was (two processes acting for one user at
+once), which the load test reports and a test proves empty.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ sends_table = sa.Table(
     sa.Column("member", sa.String(200), nullable=False),
     sa.Column("holder", sa.String(240), nullable=False),  # member|incarnation
     sa.Column("token", sa.BigInteger, nullable=False),
-    sa.Column("admitted_ms", sa.BigInteger, nullable=False),  # the Redis server's clock
+    sa.Column("admitted_us", sa.BigInteger, nullable=False),  # the Redis server's clock, µs
     sa.Index("ix_order_sends_user_bar", "user_id", "bar_ms"),
 )
 
@@ -38,10 +38,10 @@ class SendLog:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def record(self, order: Order, holder: str, token: int, admitted_ms: int) -> None:
+    def record(self, order: Order, holder: str, token: int, admitted_us: int) -> None:
         row = {"client_order_id": order.client_order_id, "user_id": order.user_id, "bar_ms": order.bar_ms,
                "member": holder.rsplit("|", 1)[0], "holder": holder, "token": token,
-               "admitted_ms": admitted_ms}
+               "admitted_us": admitted_us}
         with self.engine.begin() as conn:
             conn.execute(sa.insert(sends_table).values(row))
 
@@ -55,24 +55,28 @@ class SendLog:
 
 # ---- reading the record ------------------------------------------------------------------------------
 def double_acting_users(engine: sa.Engine) -> dict[str, list[int]]:
-    """Users for whom two processes acted for one bar at once, with those bars: a bar whose sends,
-    in the order Redis admitted them, go from one holder to another and back, or whose tokens go
-    down. A clean hand-over (one holder's sends, then a later holder's with a higher token) is
-    not double acting; fencing makes anything else impossible, and this is how a test proves it."""
-    query = sa.select(sends_table.c.user_id, sends_table.c.bar_ms, sends_table.c.holder, sends_table.c.token)
-    query = query.order_by(sends_table.c.user_id, sends_table.c.bar_ms, sends_table.c.admitted_ms,
-                           sends_table.c.id)
+    """Users for whom two processes acted for one bar at once, with those bars: a send admitted under
+    one holder's token after another holder had taken a newer token for the user. A token is taken
+    at the Redis time of its first admission (in µs, `max(last + 1, now)`), and an admission needs
+    the lock to hold that very token, so under fencing every send of an older token is admitted
+    before any newer token exists. Hand-overs (one holder, then another, then maybe the first again,
+    each under a newer token) are not double acting; fencing makes the other case impossible, and
+    this is how a test proves it. (A process's own concurrent sends are one holder: not counted.)"""
+    query = sa.select(sends_table.c.user_id, sends_table.c.bar_ms, sends_table.c.holder, sends_table.c.token,
+                      sends_table.c.admitted_us)
+    query = query.order_by(sends_table.c.user_id, sends_table.c.bar_ms, sends_table.c.token)
     found: dict[str, list[int]] = {}
     with engine.connect() as conn:
         rows = list(conn.execute(query))
     for (user_id, bar_ms), group in _grouped(rows):
-        holders: list[str] = []
-        tokens = [row.token for row in group]
+        taken = {}  # token -> holder: when each token was taken, its holder
         for row in group:
-            if not holders or holders[-1] != row.holder:
-                holders.append(row.holder)
-        if len(holders) != len(set(holders)) or tokens != sorted(tokens):
-            found.setdefault(user_id, []).append(bar_ms)
+            taken.setdefault(row.token, row.holder)
+        for row in group:
+            if any(token > row.token and holder != row.holder and row.admitted_us > token
+                   for token, holder in taken.items()):
+                found.setdefault(user_id, []).append(bar_ms)
+                break
     return found
 
 

@@ -47,8 +47,10 @@ from cryptography.fernet import Fernet
 
 from xray_core.bundle import publish
 from xray_core.errors import ConfigError, XrayError
+from xray_core.exchange.venues import traits_for
 from xray_core.settings import ExchangeSettings
 from xray_core.timeframes import timeframe_ms
+from xray_core.trading.orders import OrderStatus
 from xray_runtime import db
 from xray_runtime.components import Components
 from xray_runtime.risk_store import RiskStore, SavedRisk, risk_resets
@@ -263,7 +265,8 @@ class Chaos:
         for worker in self.workers:
             ended = worker.process is not None and worker.process.poll() is not None
             if ended and worker.process is not None and worker not in self.to_restart:
-                self.log.exits.append(f"{worker.name}: exit {worker.process.returncode}: {worker.last_words()}")
+                code = worker.process.returncode
+                self.log.exits.append(f"{worker.name}: exit {code}: {worker.last_words()}")
                 worker.process = None
                 self.to_restart.append(worker)
             health = worker.health() if worker.running else None
@@ -278,23 +281,35 @@ class Chaos:
         self._risk = now
 
 
-async def bar_of(http: aiohttp.ClientSession, base_url: str, step_ms: int) -> int:
-    """The emulator's newest closed bar."""
-    async with http.get(base_url + "/api/v3/time") as answer:
-        now = int((await answer.json())["serverTime"])
+async def bar_of(admin: Any, step_ms: int) -> int:
+    """The emulator's newest closed bar (from its admin API, which faults never touch)."""
+    now = int((await admin.call("GET", "/clock"))["now_ms"])
     return now - now % step_ms - step_ms
 
 
-async def final_reconcile(settings: RuntimeSettings, base_url: str) -> tuple[TradingService, dict[str, int]]:
+async def final_reconcile(settings: RuntimeSettings, base_url: str) -> tuple[TradingService, dict[str, Any]]:
     """After the processes stopped: one process (no Redis: the journal is the record) reconciles every
-    user against the exchange; the audit then reads its journal."""
+    user against the exchange; the audit then reads its journal. An order still in doubt that the
+    exchange does not have is settled as never placed only once its signed request has expired (twice
+    the venue's recvWindow after its last send, as reconciliation does in the runtime): if some are
+    left, this waits for that and reconciles again."""
     alone = settings.model_copy(update={"redis_url": None, "process_id": "chaos-audit"})
     parts = Components.build(alone, TelegramSettings(), ExchangeSettings(url=base_url, timeout_s=30))
     service = TradingService(parts)
     await parts.start()
     service.reload_bundle()
     await service.refresh_users(reconcile_new=False)
-    return service, await service.reconcile()
+    repaired: dict[str, Any] = dict(await service.reconcile())
+    unsent = (OrderStatus.PENDING, OrderStatus.SUBMITTED)  # open on the exchange is not in doubt
+    left = [o for o in await asyncio.to_thread(parts.journal.in_doubt) if o.status in unsent]
+    if left:
+        expired_ms = max(o.updated_ms for o in left) + 2 * traits_for("mexc").max_recv_window_ms + 1000
+        wait_s = max(0.0, (expired_ms - time.time() * 1000) / 1000)
+        await asyncio.sleep(wait_s)
+        again = await service.reconcile()
+        repaired = {k: repaired.get(k, 0) + again.get(k, 0) for k in {*repaired, *again}}
+        repaired["waited_for_recv_window_s"] = round(wait_s, 1)
+    return service, repaired
 
 
 def sends_summary(engine: Any) -> dict[str, int]:
@@ -345,7 +360,7 @@ async def run_processes(config: Any, base_url: str, workdir: Path) -> dict[str, 
             publish(loadtest_bundle(symbols, config), settings.bundle_dir)
             await asyncio.to_thread(_add_users, settings, created["accounts"])
             chaos.start()
-            await chaos.settle(await bar_of(http, base_url, step_ms))  # every process up, warmed up
+            await chaos.settle(await bar_of(admin, step_ms))  # every process up, warmed up
             setup_s = time.perf_counter() - began
             faults = config.faults if config.faults is not None else (CHAOS_FAULTS if config.chaos else None)
             if faults:
@@ -354,12 +369,12 @@ async def run_processes(config: Any, base_url: str, workdir: Path) -> dict[str, 
             for tick in range(config.ticks):
                 await admin.call("POST", "/clock/advance", {"ms": step_ms})
                 await chaos.event(tick, config.ticks)
-                await chaos.settle(await bar_of(http, base_url, step_ms))
+                await chaos.settle(await bar_of(admin, step_ms))
             trading_s = time.perf_counter() - ticked
             fired = (await admin.call("GET", "/faults")).get("fired") if faults else None
             await admin.call("POST", "/faults", {"spec": ""})
             await admin.call("POST", "/clock/advance", {"ms": step_ms})  # partial fills complete
-            await chaos.settle(await bar_of(http, base_url, step_ms))
+            await chaos.settle(await bar_of(admin, step_ms))
             chaos.stop()
             service, repaired = await final_reconcile(settings, base_url)
             try:

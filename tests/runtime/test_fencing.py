@@ -186,13 +186,16 @@ async def test_a_loop_stalled_beyond_loop_stall_s_lets_the_lease_lapse(ring_redi
 
 def test_double_acting_is_what_fencing_forbids_and_a_hand_over_is_not(tmp_path):
     engine = db.connect(f"sqlite:///{tmp_path / 'sends.db'}")
-    rows = [("u1", BAR, "a|1", 1), ("u1", BAR, "a|1", 1), ("u1", BAR, "b|2", 2),  # a hand-over
-            ("u2", BAR, "a|1", 5), ("u2", BAR, "b|2", 6), ("u2", BAR, "a|1", 5),  # a, b, a again
-            ("u3", BAR, "a|1", 9), ("u3", BAR + 60_000, "b|2", 8)]  # lower token, other bar: fine
+    # (user, bar, holder, token, admitted at µs): a token is taken at its first admission.
+    rows = [("u1", BAR, "a|1", 10, 10), ("u1", BAR, "a|1", 10, 11), ("u1", BAR, "b|2", 20, 20),  # hand-over
+            ("u2", BAR, "a|1", 50, 50), ("u2", BAR, "b|2", 60, 60), ("u2", BAR, "a|1", 50, 61),  # a after b
+            ("u3", BAR, "a|1", 90, 90), ("u3", BAR + 60_000, "b|2", 95, 89),  # other bar: fine
+            ("u4", BAR, "a|1", 30, 30), ("u4", BAR, "b|2", 40, 40), ("u4", BAR, "a|1", 50, 50),  # a b a
+            ("u5", BAR, "a|1", 31, 31), ("u5", BAR, "a|1", 30, 32)]  # one process's concurrent takes
     with engine.begin() as conn:
         conn.execute(sa.insert(sends_table), [
             {"client_order_id": f"x{i}", "user_id": u, "bar_ms": bar, "member": h.split("|")[0], "holder": h,
-             "token": t, "admitted_ms": i} for i, (u, bar, h, t) in enumerate(rows)])
+             "token": t, "admitted_us": at} for i, (u, bar, h, t, at) in enumerate(rows)])
     assert double_acting_users(engine) == {"u2": [BAR]}
 
 
