@@ -7,7 +7,7 @@ import json
 
 def run_loadtest_command(*, users: int, symbols: int, ticks: int, faults: str | None,
                          database_url: str | None, redis_url: str | None, as_json: bool,
-                         processes: int = 1, chaos: bool = False) -> None:
+                         duplicate_ids: str = "dedupe", processes: int = 1, chaos: bool = False) -> None:
     import logging
 
     from xray_sim.loadtest import LoadTestConfig, run_loadtest
@@ -15,7 +15,8 @@ def run_loadtest_command(*, users: int, symbols: int, ticks: int, faults: str | 
     logging.getLogger("xray_runtime").setLevel(logging.CRITICAL)  # the output is the result only
     check_options(faults=faults, database_url=database_url, redis_url=redis_url)
     config = LoadTestConfig(users=users, symbols=symbols, ticks=ticks, faults=faults,
-                            database_url=database_url, redis_url=redis_url, processes=processes, chaos=chaos)
+                            database_url=database_url, redis_url=redis_url, duplicate_ids=duplicate_ids,
+                            processes=processes, chaos=chaos)
     if not as_json:
         from xray_cli.console import out
 

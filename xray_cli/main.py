@@ -41,6 +41,9 @@ def exchange_sim(
     admin_token: Annotated[str | None, typer.Option(
         help="Token its admin API (/_emulator/...) needs in X-Emulator-Token; unset: loopback clients only",
         envvar="XRAY_SIM_ADMIN_TOKEN", show_envvar=False)] = None,
+    duplicate_ids: Annotated[
+        str, typer.Option(metavar="dedupe|reject|dedupe-open", help="What a repeated newClientOrderId does")
+    ] = "dedupe",
 ) -> None:
     """Run the loopback MEXC spot v3 emulator that stock ccxt trades against."""
     from xray_cli.sim import run_sim
@@ -59,6 +62,7 @@ def exchange_sim(
         start_ms=start_ms,
         funds=funds or [],
         admin_token=admin_token,
+        duplicate_ids=duplicate_ids,
     )
 
 
@@ -257,14 +261,17 @@ def loadtest(
     redis_url: Annotated[str | None, typer.Option(help="Redis for limiter, order state, sharding")] = None,
     processes: Annotated[int, typer.Option(help="Runtime processes sharing database and Redis")] = 1,
     chaos: Annotated[bool, typer.Option("--chaos", help="Kill processes, restart Redis, all faults")] = False,
+    duplicate_ids: Annotated[
+        str, typer.Option(metavar="dedupe|reject|dedupe-open", help="The emulator's answer to a repeated id")
+    ] = "dedupe",
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Run the runtime with N paper users against the emulator; report latency, orders and the audit."""
     from xray_cli.loadtest_cmd import run_loadtest_command
 
     run_loadtest_command(users=users, symbols=symbols, ticks=ticks, faults=faults,
-                         database_url=database_url, redis_url=redis_url, processes=processes, chaos=chaos,
-                         as_json=json_output)
+                         database_url=database_url, redis_url=redis_url, duplicate_ids=duplicate_ids,
+                         processes=processes, chaos=chaos, as_json=json_output)
 
 
 def run(args: list[str] | None = None) -> None:

@@ -27,6 +27,7 @@ def run_sim(
     start_ms: int | None = None,
     funds: list[str],
     admin_token: str | None = None,
+    duplicate_ids: str = "dedupe",
 ) -> None:
     from xray_sim.exchange.config import ApiCredential, EmulatorConfig
     from xray_sim.exchange.server import run_forever
@@ -53,11 +54,14 @@ def run_sim(
             credentials=credentials,
             starting_funds=_parse_funds(funds) if funds else {"USDT": "10000"},
             admin_token=SecretStr(admin_token) if admin_token else None,
+            duplicate_ids=duplicate_ids,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
+        name = str(first["loc"][0])
+        given = "" if name == "credentials" else f" (got {first['input']!r})"  # never echo a secret
         raise ConfigError(
-            f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}", "see `xray exchange-sim --help`"
+            f"--{name.replace('_', '-')}: {first['msg']}{given}", "see `xray exchange-sim --help`"
         ) from None
     try:
         run_forever(config)

@@ -46,17 +46,14 @@ def _say(text: str) -> None:
 def add(
     user_id: Annotated[str, typer.Option("--id", help="Unique user id (letters, digits, _ . @ : -)")],
     api_key: Annotated[
-        str,
-        typer.Option(
-            "--api-key", prompt="API key", hide_input=True, help=f"Exchange API key; {_SECRET_HELP}"
-        ),
-    ],
+        str | None, typer.Option("--api-key", help=f"Exchange API key; {_SECRET_HELP}")
+    ] = None,
     api_secret: Annotated[
-        str,
-        typer.Option(
-            "--api-secret", prompt="API secret", hide_input=True, help=f"Exchange API secret; {_SECRET_HELP}"
-        ),
-    ],
+        str | None, typer.Option("--api-secret", help=f"Exchange API secret; {_SECRET_HELP}")
+    ] = None,
+    no_api_key: Annotated[
+        bool, typer.Option("--no-api-key", help="A paper user without a key (the built-in paper broker)")
+    ] = False,
     account: Annotated[str | None, typer.Option(help="Display name (default: the id)")] = None,
     exchange: Annotated[str, typer.Option(help="ccxt exchange id")] = "mexc",
     mode: Annotated[
@@ -89,8 +86,17 @@ def add(
     ] = None,
 ) -> None:
     """Add a user; the API key and secret are stored encrypted (needs XRAY_RUNTIME_FERNET_KEY)."""
+    from xray_core.errors import ConfigError
     from xray_runtime.users import risk_settings
 
+    if no_api_key:
+        if mode != "paper" or api_key is not None or api_secret is not None:
+            raise ConfigError("--no-api-key is for a paper user without --api-key/--api-secret",
+                              "drop --no-api-key, or the key options and --mode live")
+        api_key = api_secret = ""
+    else:  # prompted (hidden) when left out, so that the key stays out of the shell history
+        api_key = api_key if api_key is not None else typer.prompt("API key", hide_input=True)
+        api_secret = api_secret if api_secret is not None else typer.prompt("API secret", hide_input=True)
     given: dict[str, Any] = {
         "profile": profile, "trade_percentage": trade_percentage, "leverage": leverage,
         "margin_multiplier": margin_multiplier, "max_position_usd": max_position_usd,

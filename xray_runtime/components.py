@@ -26,12 +26,15 @@ from xray_runtime.book import Book
 from xray_runtime.crypto import KeyVault
 from xray_runtime.exchange_pool import ExchangeAccount, ExchangePool
 from xray_runtime.execution import Executor
+from xray_runtime.halts import scopes_of
 from xray_runtime.journal import Journal, orders_table
 from xray_runtime.logs import REDACT, RedactSecrets, guard_third_party
 from xray_runtime.market import CandleWindows
 from xray_runtime.metrics import Metrics, http_app, serve
 from xray_runtime.notify import Notifier
 from xray_runtime.order_state import LocalOrderState, OrderState, RedisOrderState, rebuild_from
+from xray_runtime.paper_store import PaperStore
+from xray_runtime.paper_venue import CcxtPriceFeed, FillModel, PaperBroker
 from xray_runtime.ratelimit import (
     build_limiter,
     ccxt_throttle,
@@ -40,7 +43,7 @@ from xray_runtime.ratelimit import (
     ip_scope,
     key_scope,
 )
-from xray_runtime.reconcile import reconcile
+from xray_runtime.reconcile import RECONCILE_LOOKUPS, reconcile
 from xray_runtime.roster import Roster
 from xray_runtime.send_log import SendLog
 from xray_runtime.settings import RuntimeSettings, TelegramSettings
@@ -120,8 +123,9 @@ class Components:
         # Redis answers for a user again only once it agrees with the journal (after a failed write).
         state: OrderState = (RedisOrderState(redis, settings.redis_prefix, journal) if redis
                              else LocalOrderState())
-        executor = Executor(pool, journal, state, concurrency=settings.max_order_concurrency, fence=sharding)
-        return cls(
+        executor = Executor(pool, journal, state, concurrency=settings.max_order_concurrency,
+                            clock_skew_ms=settings.clock_skew_ms, fence=sharding)
+        parts = cls(
             settings=settings, telegram=telegram, exchange=exchange, engine=engine, users=users,
             watcher=ArtefactWatcher(settings.bundle_dir, model_kind, model_loader or load_predictor),
             roster=Roster(users, sharding, settings, exchange.url, refresh_s=settings.users_refresh_s),
@@ -129,6 +133,16 @@ class Components:
             executor=executor, notifier=Notifier(telegram), metrics=Metrics(), sharding=sharding,
             limiter=limiter, redis=redis, egress_scope=egress,
         )
+        # The built-in paper broker: paper users without a sandbox URL trade here, priced from the
+        # market-data client (public requests only) and the market-data venue's listings.
+        broker = PaperBroker(
+            PaperStore(engine), CcxtPriceFeed(parts.public_client, settings.paper_fill),
+            lambda: pool.markets(exchange.id, exchange.url),
+            FillModel(at=settings.paper_fill, slippage_bps=settings.paper_slippage_bps),
+            settings.paper_funds, exchange.id,
+        )
+        pool.paper = broker.venue
+        return parts
 
     async def start(self) -> None:
         if isinstance(self.state, LocalOrderState):
@@ -155,15 +169,21 @@ class Components:
         """The market-data feed for `timeframe` (one public client, IP-scoped rate limit)."""
         windows = self._windows.get(timeframe)
         if windows is None:
-            if self._public is None:
-                from xray_core.exchange.client import build_async_exchange
-
-                self._public = build_async_exchange(self.exchange)
-                install_ccxt_throttle(self._public, self.limiter, (self.egress_scope,))
             windows = self._windows[timeframe] = CandleWindows(
-                self._public, timeframe, stale_after_bars=self.settings.stale_after_bars
+                await self.public_client(), timeframe, stale_after_bars=self.settings.stale_after_bars
             )
         return windows
+
+    async def public_client(self) -> Any:
+        """The one unsigned market-data client (no keys: nothing it sends is signed)."""
+        if self._public is None:
+            from xray_core.exchange.client import build_async_exchange
+
+            unsigned = self.exchange.model_copy(update={"api_key": None, "api_secret": None})
+            public = build_async_exchange(unsigned)
+            install_ccxt_throttle(public, self.limiter, (self.egress_scope,))
+            self._public = public
+        return self._public
 
     async def reconcile_users(self, user_ids: list[str],
                               gate: Callable[[str], Any] | None = None) -> Reconciled:
@@ -172,11 +192,17 @@ class Components:
         takes too) when given. One user's failure never touches another's."""
         traded = await asyncio.to_thread(self._traded_symbols)
         result = Reconciled()
-        slots = asyncio.Semaphore(self.settings.max_order_concurrency)
+        # Each user's reconciliation has up to RECONCILE_LOOKUPS requests in flight: bound the users so
+        # that the requests stay within the orders in flight (more would queue for connections, and a
+        # signed request that waits past its recvWindow is refused).
+        slots = asyncio.Semaphore(max(1, self.settings.max_order_concurrency // RECONCILE_LOOKUPS))
 
         async def one(user_id: str) -> None:
             account = self.roster.accounts.get(user_id)
             if account is None:
+                return
+            if self.executor.halts.active(scopes_of(account)) is not None:  # banned (418): ask nothing
+                result.totals["halted"] = result.totals.get("halted", 0) + 1
                 return
             async with gate(user_id) if gate is not None else contextlib.nullcontext(), slots:
                 try:

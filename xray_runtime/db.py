@@ -77,7 +77,7 @@ def _import_tables() -> None:
     import importlib
 
     for module in ("xray_runtime.users", "xray_runtime.journal", "xray_runtime.risk_store",
-                   "xray_runtime.send_log"):
+                   "xray_runtime.send_log", "xray_runtime.paper_store"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from xray_core.exchange.protocol import (
     VenueAuthError,
+    VenueBannedError,
     VenueClient,
     VenueError,
     VenueOrderNotFoundError,
@@ -24,13 +25,14 @@ from xray_core.trading.orders import Fill, IllegalTransitionError, Order, OrderS
 class Lookup:
     """What the venue said about a client order id: `order` (found), `missing` (it has no such
     order) or, when neither, `error` (it could not be asked: the answer is unknown), with
-    `rate_limited` (a 429) or `account` (the API key was refused) saying why."""
+    `rate_limited` (a 429), `account` (the API key was refused) or `banned` (a 418) saying why."""
 
     order: OrderReport | None = None
     missing: bool = False
     error: str = ""
     rate_limited: bool = False
     account: bool = False
+    banned: VenueBannedError | None = None
 
 
 @dataclass(slots=True)
@@ -50,7 +52,8 @@ async def lookup(venue: VenueClient, order: Order) -> Lookup:
         return Lookup(missing=True)
     except VenueError as error:
         return Lookup(error=error.reason, rate_limited=isinstance(error, VenueRateLimitedError),
-                      account=isinstance(error, VenueAuthError))
+                      account=isinstance(error, VenueAuthError),
+                      banned=error if isinstance(error, VenueBannedError) else None)
     return Lookup(order=found)
 
 

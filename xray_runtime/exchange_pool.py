@@ -18,6 +18,13 @@
   Without it each client keeps ccxt's own per-instance throttle.
 * 429s (ccxt RateLimitExceeded / DDoSProtection) are counted in `stats.rate_limited`.
 
+Where an account may trade is checked here, where its client is built (`xray_core.exchange.routing`),
+and refused with the reason (`VenueRouteError`) before anything is sent: a paper account without a
+URL gets the built-in paper broker (`paper`), one with a URL only a loopback or sandbox host; a live
+account needs an explicit URL. Every HTTP request of a paper account's ccxt client is checked again
+against the one host it may reach (`fetch`), so a URL ccxt builds that the rebasing missed cannot
+carry its signature to a live host.
+
 Secrets are unwrapped only when a client is built; `ExchangeAccount` prints no secret.
 """
 
@@ -31,6 +38,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import ccxt
@@ -39,14 +47,17 @@ from ccxt.async_support.base.throttler import Throttler
 from pydantic import SecretStr
 
 from xray_core.errors import ConfigError
-from xray_core.exchange.ccxt_venue import CcxtVenueClient
+from xray_core.exchange.ccxt_venue import CcxtVenueClient, check_sign_deadline, raise_on_ban
+from xray_core.exchange.protocol import VenueClient
 from xray_core.exchange.reports import MarketReport
+from xray_core.exchange.routing import VenueRouteError, check_live_url, check_paper_url
 from xray_core.exchange.urls import rebase_api_urls
 from xray_core.exchange.venues import VenueTraits, is_known, traits_for
 
 Throttle = Callable[[float], Awaitable[None]]
 ThrottleFactory = Callable[["ExchangeAccount"], Throttle]
-ClientKey = tuple[str, str | None, str]
+PaperBroker = Callable[["ExchangeAccount"], Awaitable[VenueClient]]
+ClientKey = tuple[str, str | None, str, bool]
 Where = tuple[str, str | None]  # (exchange id, base URL)
 
 log = logging.getLogger(__name__)
@@ -61,31 +72,45 @@ _CACHE_NONES = ("myTrades", "orders", "positions", "last_http_response", "last_j
 @dataclass(frozen=True, slots=True)
 class ExchangeAccount:
     """One user's API key on one exchange. `fingerprint` (the key's sha256, 8 hex digits) names the
-    key in logs and errors without revealing it."""
+    key in logs and errors without revealing it. An account is paper unless `live` says otherwise;
+    a paper account's `base_url` None means the built-in paper broker, a live one's is required."""
 
     user_id: str
     exchange_id: str
     base_url: str | None
     api_key: SecretStr
     api_secret: SecretStr
+    live: bool = False
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
-        digest = hashlib.sha256(self.api_key.get_secret_value().encode()).hexdigest()[:8]
+        key = self.api_key.get_secret_value()
+        digest = hashlib.sha256(key.encode()).hexdigest()[:8] if key else "none"  # a keyless paper user
         object.__setattr__(self, "fingerprint", digest)
 
     @classmethod
     def of(cls, user_id: str, exchange_id: str, base_url: str | None, api_key: str | SecretStr,
-           api_secret: str | SecretStr) -> ExchangeAccount:
+           api_secret: str | SecretStr, *, live: bool = False) -> ExchangeAccount:
         key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         secret = SecretStr(api_secret) if isinstance(api_secret, str) else api_secret
-        return cls(user_id, exchange_id, base_url, key, secret)
+        return cls(user_id, exchange_id, base_url, key, secret, live)
 
     @property
     def client_key(self) -> ClientKey:
         # A digest of key and secret: a rotated secret gets a new client, and no raw secret is a key.
+        # On the paper broker the account is the user (keyless users share the empty key).
+        if self.paper_broker:
+            return self.exchange_id, None, f"paper:{self.user_id}", False
         both = f"{self.api_key.get_secret_value()}\0{self.api_secret.get_secret_value()}"
-        return self.exchange_id, self.base_url, hashlib.sha256(both.encode()).hexdigest()
+        return self.exchange_id, self.base_url, hashlib.sha256(both.encode()).hexdigest(), self.live
+
+    @property
+    def paper_broker(self) -> bool:
+        """Whether the account trades on the built-in paper broker (paper, and no URL)."""
+        return not self.live and self.base_url is None
+
+    def describe(self) -> str:
+        return f"user {self.user_id} ({'live' if self.live else 'paper'}, key {self.fingerprint})"
 
 
 @dataclass
@@ -99,6 +124,11 @@ class PoolStats:
 _POOLED_CLASSES: dict[str, type] = {}
 
 
+class RouteRefused(ccxt.PermissionDenied):
+    """A paper account's client was about to send a request to a host other than its sandbox. It
+    reads as a refused key (`VenueAuthError`): the user stops trading until a person looks."""
+
+
 def _pooled_class(exchange_id: str) -> type:
     """A subclass of ccxt's async exchange class whose `fetch` counts the 429s it raises."""
     cls = _POOLED_CLASSES.get(exchange_id)
@@ -109,6 +139,10 @@ def _pooled_class(exchange_id: str) -> type:
     base = getattr(ccxt_async, exchange_id)
 
     async def fetch(self: Any, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        allowed = self.xray_only_host
+        if allowed is not None and (urlsplit(url).hostname or "").lower() != allowed:
+            raise RouteRefused(f"{self.id} {method}: a paper account's request to "
+                               f"{urlsplit(url).hostname!r} was refused (it may only reach {allowed})")
         try:
             return await base.fetch(self, url, method, headers, body)
         except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as error:
@@ -119,23 +153,33 @@ def _pooled_class(exchange_id: str) -> type:
                 await refused(error, self.last_response_headers)
             raise
 
+    def handle_errors(self: Any, code: int, reason: str, url: str, method: str, headers: Any, body: Any,
+                      response: Any, request_headers: Any, request_body: Any) -> Any:
+        raise_on_ban(self.id, code, method, headers)  # an HTTP 418 is a ban, whatever the body says
+        return base.handle_errors(self, code, reason, url, method, headers, body, response, request_headers,
+                                  request_body)
+
     def quiet_del(self: Any) -> None:
         """ccxt warns when a client with a session is collected unclosed; ours share the pool's
         session, which the pool closes, so dropping a client is how it is released."""
 
-    cls = type(f"Pooled_{exchange_id}", (base,), {"fetch": fetch, "__del__": quiet_del, "xray_stats": None})
+    members = {"fetch": fetch, "handle_errors": handle_errors, "__del__": quiet_del, "xray_stats": None,
+               "xray_only_host": None}
+    cls = type(f"Pooled_{exchange_id}", (base,), members)
     _POOLED_CLASSES[exchange_id] = cls
     return cls
 
 
 class ExchangePool:
     """Lazily created, LRU-capped async ccxt clients sharing one HTTP session and markets tables.
-    `traits` looks up each exchange's `VenueTraits` (tests substitute other venues' behaviour)."""
+    `traits` looks up each exchange's `VenueTraits` (tests substitute other venues' behaviour);
+    `paper` makes the built-in paper broker's client of an account (None: paper accounts without a
+    sandbox URL are refused)."""
 
     def __init__(self, *, max_clients: int = 2000, timeout_ms: int = 10_000,
                  throttle_factory: ThrottleFactory | None = None, connection_limit: int = 256,
                  options: dict[str, Any] | None = None,
-                 traits: Callable[[str], VenueTraits] = traits_for) -> None:
+                 traits: Callable[[str], VenueTraits] = traits_for, paper: PaperBroker | None = None) -> None:
         if max_clients < 1:
             raise ValueError("max_clients must be at least 1")
         self.max_clients = max_clients
@@ -144,35 +188,60 @@ class ExchangePool:
         self.connection_limit = connection_limit
         self.options = dict(options or {})
         self.traits = traits
+        self.paper = paper
         self.stats = PoolStats()
         self._session: aiohttp.ClientSession | None = None
-        self._clients: OrderedDict[ClientKey, CcxtVenueClient] = OrderedDict()
+        self._clients: OrderedDict[ClientKey, VenueClient] = OrderedDict()
         self._templates: dict[Where, CcxtVenueClient] = {}
         self._template_locks: dict[Where, asyncio.Lock] = {}
 
     def __len__(self) -> int:
         return len(self._clients)
 
-    async def venue(self, account: ExchangeAccount) -> CcxtVenueClient:
-        """The account's venue client, created on first use."""
+    async def venue(self, account: ExchangeAccount) -> VenueClient:
+        """The account's venue client, created on first use; VenueRouteError (nothing created, nothing
+        sent) when the account may not trade where it points."""
         key = account.client_key
         venue = self._clients.get(key)
         if venue is not None:
             self._clients.move_to_end(key)
             return venue
-        template = await self._template(account.exchange_id, account.base_url)
-        markets = await template.markets()  # parsed once per template, shared by its clones
+        only_host = self._route(account)
+        if account.paper_broker:
+            assert self.paper is not None  # _route refuses otherwise
+            made = await self.paper(account)
+        else:
+            template = await self._template(account.exchange_id, account.base_url)
+            markets = await template.markets()  # parsed once per template, shared by its clones
+            made = CcxtVenueClient(self._clone(template.exchange, account, only_host), template.traits,
+                                   markets)
         venue = self._clients.get(key)  # another task may have made it while we awaited
         if venue is None:
-            clone = self._clone(template.exchange, account)
-            venue = self._clients[key] = CcxtVenueClient(clone, template.traits, markets)
+            venue = self._clients[key] = made
             self.stats.created += 1
             self._evict_over_cap()
         return venue
 
     async def client(self, account: ExchangeAccount) -> ccxt_async.Exchange:
-        """The account's bare ccxt client (the one under `venue(account)`)."""
-        return (await self.venue(account)).exchange
+        """The account's bare ccxt client (the one under `venue(account)`; not for paper-broker ones)."""
+        venue = await self.venue(account)
+        if not isinstance(venue, CcxtVenueClient):
+            raise TypeError(f"{account.describe()} trades on the paper broker, which has no ccxt client")
+        return venue.exchange
+
+    def _route(self, account: ExchangeAccount) -> str | None:
+        """Check where `account` may trade; returns the one host a paper account's client may reach
+        (None: a live account, or the paper broker)."""
+        who = account.describe()
+        if account.live:
+            check_live_url(account.base_url, who)
+            return None
+        if account.base_url is None:
+            if self.paper is None:
+                raise VenueRouteError(f"{who}: no paper broker in this process and no sandbox URL",
+                                      "unset XRAY_RUNTIME_PAPER_URL, or set it to the emulator")
+            return None
+        return check_paper_url(account.base_url, self.traits(account.exchange_id), who)
 
     async def markets(self, exchange_id: str, base_url: str | None) -> Mapping[str, MarketReport]:
         """The listings every client of (exchange, base URL) shares."""
@@ -202,11 +271,12 @@ class ExchangePool:
 
     async def close(self) -> None:
         """Close every client, then the shared session."""
-        clients = [venue.exchange for venue in (*self._clients.values(), *self._templates.values())]
+        venues = [*self._clients.values(), *self._templates.values()]
         self._clients.clear()
         self._templates.clear()
-        for client in clients:
-            await client.close()
+        for venue in venues:
+            if isinstance(venue, CcxtVenueClient):
+                await venue.exchange.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -253,9 +323,12 @@ class ExchangePool:
             log.warning("no venue traits for %s: trading it with the cautious generic ones", exchange_id)
         return CcxtVenueClient(template, self.traits(exchange_id))
 
-    def _clone(self, template: ccxt_async.Exchange, account: ExchangeAccount) -> ccxt_async.Exchange:
-        """A client for `account`: the template with its own key, options, caches and throttle."""
+    def _clone(self, template: ccxt_async.Exchange, account: ExchangeAccount,
+               only_host: str | None) -> ccxt_async.Exchange:
+        """A client for `account`: the template with its own key, options, caches and throttle; a
+        paper account's may reach `only_host` alone."""
         client = copy.copy(template)
+        client.xray_only_host = only_host
         client.apiKey = account.api_key.get_secret_value()
         client.secret = account.api_secret.get_secret_value()
         client.options = copy.deepcopy(template.options)  # ccxt writes into options while it works
@@ -267,8 +340,14 @@ class ExchangePool:
         client.lastRestRequestTimestamp = 0
         client.origin = client.uuid()
         client.throttler = Throttler(template.tokenBucket, template.asyncio_loop)
-        if self.throttle_factory is not None:
-            client.throttle = self.throttle_factory(account)
+        inner = self.throttle_factory(account) if self.throttle_factory is not None else client.throttle
+
+        async def throttle(cost: Any = None) -> Any:
+            await inner(cost)
+            check_sign_deadline()  # ccxt signs next: a request that waited past its deadline is not sent
+
+        throttle.refused = getattr(inner, "refused", None)  # type: ignore[attr-defined]  # 429/418 (fetch)
+        client.throttle = throttle
         return client
 
     def _evict_over_cap(self) -> None:

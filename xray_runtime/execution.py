@@ -9,104 +9,66 @@
    anything is sent. A crash at any later point leaves a record that resolution and reconciliation
    find.
 3. Each order is sent as a market order with its client order id, through the account's
-   `VenueClient`. After an ambiguous failure (`VenueUnavailableError`: timeout, dropped connection, 5xx)
-   the venue is asked by client order id: an order it has is adopted; one it does not have is sent
-   again with the same id, but only to a venue that deduplicates client order ids (its traits: it
-   returns, never duplicates, an order it already has); elsewhere it is left to reconciliation. A
-   429 is a refusal before processing: back off and send again. Attempts are bounded; an order still
-   unknown stays SUBMITTED with the reason, for reconciliation — never guessed.
-4. Refusals (`VenueRejectedError`: insufficient funds, invalid order, bad symbol) -> REJECTED with the
-   venue's reason. A refused API key -> REJECTED and, after the whole batch is recorded,
-   `AccountError` for the user.
-5. Orders that filled get their trades recorded as fills, in the same final write as their states.
+   `VenueClient`. After an ambiguous failure (`VenueUnavailableError`: timeout, dropped connection,
+   5xx) the request may still be on its way or held at the venue and act later, so the venue is
+   asked by client order id: an order it has is adopted. One it does not have is sent again (same id)
+   only once every earlier send of it is dead (signed timestamp + the client's `request_ttl_ms`, its
+   recvWindow, + `clock_skew_ms`; see `SendLedger` for sends of other processes) and a lookup after
+   that still misses it; and only to a venue whose traits say it deduplicates client order ids
+   (elsewhere "missing" may be a lagging read: reconciliation settles it). So whatever the venue does
+   with a repeated id (return the first order, refuse it, accept it once the first closed), no second
+   order appears. Refusals before processing (429, a stale timestamp) are sent again after a pause; a
+   refused duplicate id is looked up. Attempts are bounded; an order still unknown stays SUBMITTED
+   with the reason, for reconciliation — never guessed.
+4. A 418 bans a scope (the IP address or the key): every order and lookup on it halts (`halts.Halts`)
+   until the ban lifts; the orders it stopped keep their state, with the reason.
+5. Refusals (`VenueRejectedError`: funds, invalid order, bad symbol) -> REJECTED with the venue's
+   reason; a refused API key -> REJECTED and, once the batch is recorded, `AccountError`.
+6. Fills are recorded with their orders' states, in one final write.
 
-Concurrency: all intents of a batch run at once, bounded by one semaphore per executor (orders in
-flight per process). The journal is written in batches through `asyncio.to_thread`; the hot state
-is a cache, so a Redis outage is counted and logged and trading goes on with the journal as truth.
+`follow` settles orders still open from earlier bars (a partial fill's rest, an order left unknown)
+before the next decision. Concurrency: one `Slots` per executor (orders in flight per process). The
+journal is written in batches in a thread; the hot state is a cache (the journal stays the truth).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from xray_core.errors import XrayError
-from xray_core.exchange.protocol import (
-    VenueAuthError,
-    VenueClient,
-    VenueError,
-    VenueRateLimitedError,
-    VenueRejectedError,
-)
-from xray_core.exchange.reports import OrderReport
 from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
-from xray_runtime.exchange_orders import adopt, lookup, rejected
+
+__all__ = ["AccountError", "Executor", "ExecutorStats", "wall_ms"]
+from xray_runtime.exchange_orders import lookup
 from xray_runtime.exchange_pool import ExchangeAccount, ExchangePool
+from xray_runtime.execution_types import (
+    NOT_RESENT,
+    AccountError,
+    ExecutorStats,
+    Fence,
+    Outcome,
+    SendLedger,
+    Slots,
+    Target,
+    wall_ms,
+)
+from xray_runtime.halts import Halt, Halts, scopes_of
 from xray_runtime.journal import Journal
+from xray_runtime.order_sender import OrderSender
 from xray_runtime.order_state import OrderState, OrderStateUnavailableError
 
 log = logging.getLogger(__name__)
-_NOT_RESENT = ("not on the exchange; not sent again, as the venue does not deduplicate client order ids: "
-               "reconciliation asks the exchange")
 
 
-def wall_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class Fence(Protocol):
-    """Says, right before each create_order, whether this process may still send for the order's user
-    ('' yes; else why not: the order is left unsettled). The sharded runtime's is
-    `xray_runtime.fencing.UserLocks.admit`."""
-
-    async def admit(self, order: Order) -> str: ...
-
-
-class AccountError(XrayError):
-    """The exchange refused a user's API key: every order of that user will fail the same way. The
-    message names the key by fingerprint only. `orders` are the batch's orders, already recorded."""
-
-    def __init__(self, user_id: str, fingerprint: str, reason: str, orders: Sequence[Order] = ()) -> None:
-        super().__init__(
-            f"the exchange refused user {user_id}'s API key {fingerprint}: {reason}",
-            "stop trading for this user until they enter a working key with spot trading enabled",
-        )
-        self.user_id = user_id
-        self.fingerprint = fingerprint
-        self.reason = reason
-        self.orders = list(orders)
-
-
-@dataclass
-class ExecutorStats:
-    sent: int = 0  # create_order requests
-    resolved: int = 0  # known intents resolved instead of sent as new decisions
-    adopted: int = 0  # orders found on the exchange by client order id after an ambiguous answer
-    retried: int = 0  # attempts after the first
-    rejected: int = 0
-    unresolved: int = 0  # left SUBMITTED for reconciliation
-    rate_limited: int = 0  # 429s met while sending
-    state_errors: int = 0  # hot-state writes that failed (the journal has them)
-
-
-@dataclass(slots=True)
-class _Outcome:
-    order: Order
-    fills: list[Fill] = field(default_factory=list)
-    account_error: str = ""
-
-
-class Executor:
+class Executor(OrderSender):
     """Submits one user's intents at a time (call it for many users concurrently)."""
 
     def __init__(self, pool: ExchangePool, journal: Journal, state: OrderState, *,
                  now_ms: Callable[[], int] = wall_ms, max_attempts: int = 4, concurrency: int = 64,
                  backoff_s: float = 0.25, backoff_max_s: float = 5.0, rate_limit_backoff_s: float = 1.0,
+                 clock_skew_ms: int = 1_000, sign_deadline_ms: int = 10_000, max_wait_s: float = 30.0,
+                 halts: Halts | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  fence: Fence | None = None) -> None:
         if max_attempts < 1:
@@ -119,11 +81,16 @@ class Executor:
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.rate_limit_backoff_s = rate_limit_backoff_s
+        self.clock_skew_ms = clock_skew_ms
+        self.sign_deadline_ms = sign_deadline_ms
+        self.max_wait_ms = int(max_wait_s * 1000)  # longer than this, a resend waits for the next pass
+        self.resend_within_ms = 600_000  # an earlier bar's order older than this is not sent late
+        self.halts = halts if halts is not None else Halts(now_ms)
         self.stats = ExecutorStats()
         self.state_stale = False  # a state write failed: rebuild it from the journal when Redis is back
-        self._sleep = sleep
-        self._slots = asyncio.Semaphore(concurrency)
-        self.fence = fence
+        self._slots = Slots(concurrency, sleep)
+        self._sends = SendLedger()  # whether (and until when) an earlier send of an order may act
+        self.fence = fence  # several processes: may this one still send for the user (fencing.py)?
 
     async def submit(self, account: ExchangeAccount, intents: Sequence[OrderIntent]) -> list[Order]:
         """Send (or resolve) `intents` of `account`'s user; returns their orders in intent order.
@@ -133,13 +100,22 @@ class Executor:
             raise ValueError(f"intents of other users in a batch for user {account.user_id}")
         if not unique:
             return []
-        venue = await self.pool.venue(account)
+        target = Target(await self.pool.venue(account), scopes_of(account))
         known = await self._known(account.user_id, list(unique))
-        fresh = await self._write_ahead([intent for cid, intent in unique.items() if cid not in known])
+        halt = self.halts.active(target.scopes)
+        fresh_intents = [intent for cid, intent in unique.items() if cid not in known]
+        if halt is not None:  # banned: decided orders are kept PENDING (never sent), nothing is asked
+            outcomes = {o.client_order_id: Outcome(o) for o in await self._pending(fresh_intents, halt)}
+            outcomes |= {cid: self._held(order, halt) for cid, order in known.items()}
+            return [outcomes[intent.client_order_id].order for intent in intents]
+        fresh = await self._write_ahead(fresh_intents)
         self.stats.resolved += len(known)
-        outcomes = await self._run(venue, fresh, list(known.values()))
+        outcomes = await self._run(target, fresh, list(known.values()))
         finished = list(outcomes.values())
         await self._record([o.order for o in finished], [fill for o in finished for fill in o.fills])
+        for outcome in finished:
+            if outcome.order.terminal:
+                self._sends.forget(outcome.order.client_order_id)
         orders = [outcomes[intent.client_order_id].order for intent in intents]
         refusal = next((o.account_error for o in finished if o.account_error), "")
         if refusal:
@@ -147,145 +123,96 @@ class Executor:
             raise AccountError(account.user_id, account.fingerprint, refusal, orders)
         return orders
 
+    async def follow(self, accounts: Mapping[str, ExchangeAccount], orders: Sequence[Order],
+                     resend: bool = True) -> list[Order]:
+        """Settle `orders` (open ones of earlier bars) as far as the venue answers now, in one round
+        without waiting: adopt what it has; with `resend`, send again, under `_send`'s rule, an order
+        this process sent whose every send is dead and which the venue does not have (a fault it never
+        saw ends in a retried order); leave the rest. Records what changed; returns every order."""
+        async def one(order: Order) -> Outcome:
+            account = accounts.get(order.user_id)
+            if account is None or order.terminal:
+                return Outcome(order)
+            target = Target(await self.pool.venue(account), scopes_of(account))
+            if self.halts.active(target.scopes) is not None:
+                return Outcome(order)
+            self.stats.followed += 1
+            if resend and self._resendable(target, order):  # dated by the ledger or the journal
+                return await self._send(target, order, attempts=1, wait=False)
+            found = await lookup(target.venue, order)
+            if found.banned is not None:
+                self._ban(target, found.banned)
+            return await self._adopted(target.venue, order, found.order) if found.order else Outcome(order)
+
+        results = await asyncio.gather(*(self._slots.run(one(o)) for o in orders), return_exceptions=True)
+        outcomes = [r if isinstance(r, Outcome) else Outcome(o) for r, o in zip(results, orders, strict=True)]
+        changed = [new for new, old in zip(outcomes, orders, strict=True) if new.order != old or new.fills]
+        await self._record([o.order for o in changed], [fill for o in changed for fill in o.fills])
+        for outcome in changed:
+            if outcome.order.terminal:
+                self._sends.forget(outcome.order.client_order_id)
+        return [outcome.order for outcome in outcomes]
+
     async def _write_ahead(self, intents: Sequence[OrderIntent]) -> list[Order]:
         """Record new orders PENDING (decided), then SUBMITTED (may reach the exchange from now on)."""
         pending = [Order.from_intent(intent, self.now_ms()) for intent in intents]
         await self._record(pending)
         submitted = [order.advance(OrderStatus.SUBMITTED, self.now_ms()) for order in pending]
         await self._record(submitted)
+        for order in submitted:
+            self._sends.not_sent(order.client_order_id)
         return submitted
 
-    async def _run(self, venue: VenueClient, fresh: list[Order], known: list[Order]) -> dict[str, _Outcome]:
+    async def _pending(self, intents: Sequence[OrderIntent], halt: Halt) -> list[Order]:
+        """New orders recorded PENDING only, with the ban as the reason (decided again later)."""
+        now, reason = self.now_ms(), f"not sent: {halt.reason}"
+        pending = [Order.from_intent(intent, now).advance(OrderStatus.PENDING, now, reason=reason)
+                   for intent in intents]
+        await self._record(pending)
+        self.stats.halted += len(pending)
+        return pending
+
+    async def _run(self, target: Target, fresh: list[Order], known: list[Order]) -> dict[str, Outcome]:
         """Send the fresh orders and resolve the known ones, all at once within the semaphore."""
-        steps = [*(self._send(venue, order) for order in fresh), *(self._resolve(venue, o) for o in known)]
-        results = await asyncio.gather(*(self._bounded(step) for step in steps), return_exceptions=True)
-        outcomes: dict[str, _Outcome] = {}
+        steps = [*(self._send(target, order) for order in fresh), *(self._resolve(target, o) for o in known)]
+        results = await asyncio.gather(*(self._slots.run(step) for step in steps), return_exceptions=True)
+        outcomes: dict[str, Outcome] = {}
         for order, result in zip([*fresh, *known], results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result  # cancellation and the like
                 log.error("order %s: unexpected failure", order.client_order_id, exc_info=result)
-                result = _Outcome(order)  # kept as recorded: reconciliation resolves it
+                result = Outcome(order)  # kept as recorded: reconciliation resolves it
             outcomes[order.client_order_id] = result
         return outcomes
 
     # ---- one order ---------------------------------------------------------------------------------
-    async def _resolve(self, venue: VenueClient, order: Order) -> _Outcome:
+    async def _resolve(self, target: Target, order: Order) -> Outcome:
         """A known intent: the venue's view of it, or (if it never got there) a send. A SUBMITTED
-        order may have been sent before a crash, so only a venue that deduplicates client order
-        ids gets it again; a PENDING one never left."""
+        order may have been sent before (by this process, another, or one that crashed), so it is
+        sent again only under `_send`'s rule; a PENDING one never left."""
         if order.terminal:
-            return _Outcome(order)
-        found = await lookup(venue, order)
+            return Outcome(order)
+        cid = order.client_order_id
+        if order.exchange_order_id is not None:
+            self._sends.on_venue(cid)  # acknowledged once: looked up, never sent again
+        elif order.status is OrderStatus.SUBMITTED and target.venue.traits.deduplicates_client_order_ids:
+            self._date_from_journal(target, order)
+            return await self._send(target, order)
+        found = await lookup(target.venue, order)
         if found.order is not None:
-            return await self._adopted(venue, order, found.order)
-        if found.missing and order.status is OrderStatus.PENDING:
-            return await self._send(venue, order.advance(OrderStatus.SUBMITTED, self.now_ms()))
+            return await self._adopted(target.venue, order, found.order)
+        if found.missing and order.status is OrderStatus.PENDING:  # recorded before any send: never sent
+            self._sends.not_sent(cid)
+            return await self._send(target, order.advance(OrderStatus.SUBMITTED, self.now_ms()))
         if found.missing and order.status is OrderStatus.SUBMITTED:
-            if venue.traits.deduplicates_client_order_ids:
-                return await self._send(venue, order)
-            return _Outcome(order.advance(order.status, self.now_ms(), reason=_NOT_RESENT))
+            return Outcome(order.advance(order.status, self.now_ms(), reason=NOT_RESENT))
         if found.account:
-            return _Outcome(order, account_error=found.error)
+            return Outcome(order, account_error=found.error)
+        if found.banned is not None:
+            return self._held(order, self._ban(target, found.banned))
         reason = "not on the exchange" if found.missing else f"exchange not asked: {found.error}"
-        return _Outcome(order.advance(order.status, self.now_ms(), reason=reason))
-
-    async def _send(self, venue: VenueClient, order: Order) -> _Outcome:
-        maybe_placed = False  # an earlier attempt may have been processed
-        rate_limited = False
-        last = ""
-        for attempt in range(self.max_attempts + 1):
-            if attempt:
-                await self._sleep(self._pause(attempt, rate_limited))
-            rate_limited = False
-            if maybe_placed:  # ask before sending again: adopt what the venue already has
-                found = await lookup(venue, order)
-                if found.order is not None:
-                    self.stats.adopted += 1
-                    return await self._adopted(venue, order, found.order)
-                if found.account:
-                    return self._refused(order, found.error, maybe_placed)
-                if not found.missing:
-                    last, rate_limited = found.error, found.rate_limited
-                    continue
-                if not venue.traits.deduplicates_client_order_ids:  # "missing" may be a lagging read
-                    self.stats.unresolved += 1
-                    reason = f"{_NOT_RESENT} ({last})"
-                    return _Outcome(order.advance(order.status, self.now_ms(), reason=reason))
-            if attempt == self.max_attempts:
-                break  # the last round only asks
-            if attempt:
-                self.stats.retried += 1
-            if self.fence is not None and (refusal := await self.fence.admit(order)):  # xray_runtime.fencing
-                return _Outcome(order.advance(order.status, self.now_ms(), reason=refusal))
-            try:
-                self.stats.sent += 1
-                ack = await venue.create_order(order.symbol, order.side, order.amount, order.client_order_id)
-            except VenueRateLimitedError as error:  # refused before processing: nothing placed
-                self.stats.rate_limited += 1
-                rate_limited, last = True, error.reason
-            except VenueAuthError as error:
-                return self._refused(order, error.reason, maybe_placed)
-            except VenueRejectedError as error:
-                return await self._rejected(venue, order, error.reason, maybe_placed)
-            except VenueError as error:  # timeout, dropped connection, 5xx, garbled answer: it may exist
-                maybe_placed, last = True, error.reason
-            else:
-                return await self._confirmed(venue, order, ack)
-        self.stats.unresolved += 1
-        reason = f"unresolved after {self.max_attempts} attempts ({last}); reconciliation asks the exchange"
-        log.warning("order %s unresolved: %s", order.client_order_id, last)
-        return _Outcome(order.advance(order.status, self.now_ms(), reason=reason))
-
-    async def _confirmed(self, venue: VenueClient, order: Order, ack: OrderReport) -> _Outcome:
-        """Accepted: read its state (an acknowledgement may carry no status or fills; MEXC's does
-        not). Without an exchange id in the answer, the order is read by its client id."""
-        exchange_id = ack.exchange_order_id
-        try:
-            if exchange_id is None:
-                found = await venue.fetch_order_by_client_id(order.client_order_id, order.symbol)
-            else:
-                found = await venue.fetch_order(exchange_id, order.symbol)
-        except VenueError as error:
-            reason = f"accepted; state not read yet ({error.reason})"
-            return _Outcome(order.advance(order.status, self.now_ms(), exchange_order_id=exchange_id,
-                                          reason=reason))
-        return await self._adopted(venue, order, found)
-
-    async def _adopted(self, venue: VenueClient, order: Order, report: OrderReport) -> _Outcome:
-        adoption = await adopt(venue, order, report, self.now_ms())
-        if adoption.note:
-            log.warning("order %s: %s", order.client_order_id, adoption.note)
-        return _Outcome(adoption.order, adoption.fills)
-
-    async def _rejected(self, venue: VenueClient, order: Order, reason: str, maybe_placed: bool) -> _Outcome:
-        if maybe_placed:  # e.g. funds now short because an earlier attempt did buy: adopt that one
-            found = await lookup(venue, order)
-            if found.order is not None:
-                self.stats.adopted += 1
-                return await self._adopted(venue, order, found.order)
-            if not found.missing:
-                return _Outcome(order.advance(order.status, self.now_ms(), reason=f"{reason}; {found.error}"))
-        self.stats.rejected += 1
-        return _Outcome(rejected(order, self.now_ms(), reason))
-
-    def _refused(self, order: Order, reason: str, maybe_placed: bool) -> _Outcome:
-        """The API key was refused. Without an earlier ambiguous attempt nothing was placed; with
-        one, the order's fate is unknown until the user's key works again."""
-        if maybe_placed:
-            return _Outcome(order.advance(order.status, self.now_ms(), reason=f"API key refused: {reason}"),
-                            account_error=reason)
-        self.stats.rejected += 1
-        return _Outcome(rejected(order, self.now_ms(), f"API key refused: {reason}"), account_error=reason)
-
-    # ---- plumbing ----------------------------------------------------------------------------------
-    async def _bounded(self, step: Awaitable[_Outcome]) -> _Outcome:
-        async with self._slots:
-            return await step
-
-    def _pause(self, attempt: int, rate_limited: bool) -> float:
-        base = self.rate_limit_backoff_s if rate_limited else self.backoff_s
-        return min(base * 2 ** (attempt - 1), self.backoff_max_s) * (0.5 + random.random())
+        return Outcome(order.advance(order.status, self.now_ms(), reason=reason))
 
     async def _known(self, user_id: str, client_order_ids: list[str]) -> dict[str, Order]:
         """Orders already recorded for these ids: the hot state first, the journal for the rest."""

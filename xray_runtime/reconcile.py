@@ -41,7 +41,7 @@ from xray_runtime.order_state import OrderState, OrderStateUnavailableError, reb
 
 log = logging.getLogger(__name__)
 
-_CONCURRENCY = 8  # order lookups in flight per reconciled user
+RECONCILE_LOOKUPS = 8  # order lookups in flight per reconciled user
 
 
 @dataclass
@@ -95,7 +95,7 @@ async def _resolve_open(
     venue: VenueClient, orders: Sequence[Order], report: ReconcileReport, now_ms: Callable[[], int],
     never_placed_after_ms: int,
 ) -> tuple[list[Order], list[Fill]]:
-    slots = asyncio.Semaphore(_CONCURRENCY)
+    slots = asyncio.Semaphore(RECONCILE_LOOKUPS)
 
     async def one(order: Order) -> tuple[Order, list[Fill]]:
         async with slots:

@@ -1,10 +1,19 @@
 """Which users this process trades for now: the active users (with decrypted keys) that the shard ring
 gives to this process, each with the exchange account their mode points at.
 
-Paper users trade on the paper venue (`XRAY_RUNTIME_PAPER_URL`, e.g. the emulator; default: the
-market-data exchange URL), live users on the live exchange — only with `live_opt_in`, which the user
-store already enforces. A user who cannot be loaded (malformed settings, a key that does not decrypt)
-is reported with the reason and left out; everyone else still trades.
+Where a user trades (`route`), the rules of `xray_core.exchange.routing`:
+
+* paper (the default): the built-in paper broker, on the live market data with virtual balances in
+  the journal's database; or, when `XRAY_RUNTIME_PAPER_URL` is set, that sandbox — only a loopback
+  address (the emulator) or a sandbox host of the venue's traits. A paper user is never routed to
+  the market-data URL or a live API host: a URL that is not allowed leaves the user out, with the
+  reason, instead of trading anywhere.
+* live: only with the user's opt-in (the user store enforces it, and so does this check) and an
+  explicitly configured live venue (`XRAY_RUNTIME_LIVE_URL`).
+
+The exchange pool checks the same rules again where it builds a client. A user who cannot be loaded
+(malformed settings, a key that does not decrypt, a refused route) is reported with the reason and
+left out; everyone else still trades.
 """
 
 from __future__ import annotations
@@ -14,6 +23,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from xray_core.exchange.routing import VenueRouteError, check_live_url, check_paper_url
+from xray_core.exchange.venues import traits_for
 from xray_runtime.book import Sizing
 from xray_runtime.exchange_pool import ExchangeAccount
 from xray_runtime.settings import RuntimeSettings
@@ -39,11 +50,26 @@ class Roster:
     _loaded: list[tuple[User, Credentials]] | None = None
     _loaded_problems: list[Problem] = field(default_factory=list)
     _loaded_at: float = 0.0
+    _refused: set[str] = field(default_factory=set)  # owned users whose route was refused
 
-    def base_url(self, user: User) -> str | None:
+    def route(self, user: User, credentials: Credentials) -> ExchangeAccount:
+        """The account `user` trades with, or VenueRouteError saying why the user may not trade.
+        `market_url` (where market data comes from) is deliberately never a trading venue."""
+        who = f"user {user.user_id}"
         if user.mode == "live":
-            return self.settings.live_url
-        return self.settings.paper_url or self.market_url
+            if not user.live_opt_in:  # the store and a CHECK refuse such a row; a third refusal is cheap
+                raise VenueRouteError(f"{who}: mode live without the live opt-in",
+                                      "xray users add --live-opt-in")
+            url: str | None = check_live_url(self.settings.live_url, who)
+        else:
+            url = self.settings.paper_url
+            if url is not None:
+                check_paper_url(url, traits_for(user.exchange), who)
+                if not credentials.api_key.get_secret_value():
+                    raise VenueRouteError(f"{who}: paper sandbox {url} needs an API key; the user has none",
+                                          "add the user with --api-key, or unset XRAY_RUNTIME_PAPER_URL")
+        return ExchangeAccount(user.user_id, user.exchange, url, credentials.api_key, credentials.api_secret,
+                               live=user.mode == "live")
 
     async def refresh(self, force: bool = False) -> tuple[set[str], set[str]] | None:
         """Recompute this process's users; returns (users added, users removed), or None when
@@ -56,16 +82,22 @@ class Roster:
             self._loaded_at = time.monotonic()
         loaded, problems = self._loaded or [], self._loaded_problems
         owned = set(await self.sharding.owned([user.user_id for user, _ in loaded]))
-        if not reread and owned == set(self.users):
+        if not reread and owned - self._refused == set(self.users):
             return None  # the same users with the same settings: nothing to rebuild
         users: dict[str, User] = {}
         accounts: dict[str, ExchangeAccount] = {}
+        problems = list(problems)
+        refused_ids: set[str] = set()
         for user, credentials in loaded:
             if user.user_id not in owned:
                 continue
+            try:
+                account = self.route(user, credentials)
+            except VenueRouteError as refused:  # fail closed: this user does not trade at all
+                problems.append(Problem(user.user_id, str(refused)))
+                refused_ids.add(user.user_id)
+                continue
             previous = self.accounts.get(user.user_id)
-            account = ExchangeAccount(user.user_id, user.exchange, self.base_url(user), credentials.api_key,
-                                      credentials.api_secret)
             accounts[user.user_id] = previous if previous == account else account
             users[user.user_id] = user
             self.secrets.update((credentials.api_key.get_secret_value(),
@@ -74,7 +106,7 @@ class Roster:
         for problem in set(problems) - set(self.problems):  # each new problem once, not every poll
             log.warning("user not loaded", extra={"event": "user_problem", "user_id": problem.user_id,
                                                    "reason": problem.reason})
-        self.users, self.accounts, self.problems = users, accounts, problems
+        self.users, self.accounts, self.problems, self._refused = users, accounts, problems, refused_ids
         return added, removed
 
     def drop(self, user_id: str) -> None:

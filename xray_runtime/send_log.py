@@ -69,7 +69,7 @@ def double_acting_users(engine: sa.Engine) -> dict[str, list[int]]:
     with engine.connect() as conn:
         rows = list(conn.execute(query))
     for (user_id, bar_ms), group in _grouped(rows):
-        taken = {}  # token -> holder: when each token was taken, its holder
+        taken: dict[int, str] = {}  # token -> holder: when each token was taken, its holder
         for row in group:
             taken.setdefault(row.token, row.holder)
         for row in group:

@@ -34,6 +34,7 @@ from xray_runtime.artefacts import Promoted
 from xray_runtime.components import Components
 from xray_runtime.decide import MarketRules, decide
 from xray_runtime.execution import AccountError
+from xray_runtime.follow import follow_open_orders, without_unsettled
 from xray_runtime.market import UNAVAILABLE, SymbolBars
 from xray_runtime.risk_keeper import RiskKeeper, flat
 from xray_runtime.signals import Signal, compute_signals
@@ -42,6 +43,7 @@ from xray_runtime.upkeep import KeyRefusals, Periodic, UserGates, key_worked
 log = logging.getLogger(__name__)
 # What an outage looks like from here; anything else is a bug and is not swallowed.
 DEPENDENCY_ERRORS = (XrayError, OSError, RedisError, SQLAlchemyError, ccxt.BaseError)
+FOLLOW_BUDGET_S = 1.0  # the longest the open orders' lookups may delay a decision
 
 
 @dataclass
@@ -185,7 +187,7 @@ class TradingService:
         report = None
         if self.last_bar_ms is None or newest_bar > self.last_bar_ms:
             report = await self.tick(now_ms)
-            if self._settled(newest_bar, report):
+            if await self._settled(newest_bar, report):
                 self.last_bar_ms = newest_bar
         self.reconciling.start(self.reconcile, DEPENDENCY_ERRORS)  # when due, in the background
         self.markets.start(self.refresh_markets, DEPENDENCY_ERRORS)
@@ -196,7 +198,7 @@ class TradingService:
         await self.parts.refresh_markets()
         self.rules.clear()  # read again from the new markets on the next bar
 
-    def _settled(self, bar_ms: int, report: TickReport) -> bool:
+    async def _settled(self, bar_ms: int, report: TickReport) -> bool:
         """Whether the bar is done: every order decided on `bar_ms` so far is settled and no symbol's
         candles were unavailable. Else the next step decides the bar again: a symbol missed for a
         transient fetch error is decided then, and an order no attempt could settle (still PENDING or
@@ -209,6 +211,11 @@ class TradingService:
                 self.in_doubt[order.client_order_id] = order
             else:
                 self.in_doubt.pop(order.client_order_id, None)
+        if self.in_doubt:  # following open orders may have settled one since: the journal knows
+            recorded = await asyncio.to_thread(self.parts.journal.get_many, list(self.in_doubt))
+            for cid, order in recorded.items():
+                if order.terminal:
+                    self.in_doubt.pop(cid, None)
         unavailable = any(reason.startswith(UNAVAILABLE) for reason in report.skipped.values())
         return not self.in_doubt and not unavailable and not report.unsettled
 
@@ -218,7 +225,11 @@ class TradingService:
         assert promoted is not None
         started = time.perf_counter()
         windows = await parts.candle_windows(promoted.timeframe)
-        data = await windows.refresh(self._wanted(promoted), now_ms)
+        # While the candles come: earlier bars' open orders are asked about, their fills move the book.
+        candles = windows.refresh(self._wanted(promoted), now_ms)
+        bar = now_ms - now_ms % windows.step - windows.step  # this bar's own orders: resolved by submit
+        follow = self.follow_open_orders(resend=False, skip_bar=bar, budget_s=FOLLOW_BUDGET_S)
+        data, unsettled = await asyncio.gather(candles, follow)
         signals, skipped = compute_signals(promoted, data, self.model_kind)
         book = parts.book
         await self._ensure_rules(promoted.exchange, list(dict.fromkeys([*signals, *book.symbols])))
@@ -238,8 +249,10 @@ class TradingService:
             decision_s=decision_s,
         )
         begun = time.perf_counter()
-        await self._execute(decisions.intents, report)
+        await self._execute(without_unsettled(decisions.intents, unsettled, book.user_ids, report.failures),
+                            report)
         await self._retire_refused(report.refused, report.keys_worked)
+        await self.follow_open_orders(resend=True, skip_bar=bar_ms)  # earlier bars' stragglers
         self.apply_fills(parts.journal.drain_new_fills())
         report.execution_s = time.perf_counter() - begun
         await self._retire_flattened(risk, report)
@@ -338,6 +351,13 @@ class TradingService:
             if order.status.value == "rejected":
                 parts.metrics.rejects.labels(reason=order.reason[:60] or "unknown").inc()
                 report.failures[user_id] = order.reason
+
+    async def follow_open_orders(self, resend: bool = True, skip_bar: int | None = None,
+                                 budget_s: float | None = None) -> set[tuple[str, str]]:
+        """`follow.follow_open_orders` for this process's users; their fills move the book."""
+        unsettled = await follow_open_orders(self.parts, resend, skip_bar, budget_s)
+        self.apply_fills(self.parts.journal.drain_new_fills())
+        return unsettled
 
     def apply_fills(self, fills: list[Fill]) -> None:
         """The executor's and reconciliation's new fills move the book and notify the user."""

@@ -9,6 +9,7 @@ them unwrap them.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Literal
@@ -52,9 +53,24 @@ class RuntimeSettings(BaseSettings):
         json_schema_extra={"env_default": "$XRAY_HOME/bundles"},
     )
     paper_url: str | None = Field(
-        None, description="Exchange base URL for paper users (the emulator); unset: the live exchange"
+        None, description="A sandbox for paper users: loopback (the emulator) or the venue's listed testnet; "
+        "unset: the built-in paper broker. Never a live API host (refused)"
     )
-    live_url: str | None = Field(None, description="Base URL override for live users (default: the exchange)")
+    live_url: str | None = Field(
+        None, description="The live venue's API URL (e.g. https://api.mexc.com); unset: no live trading"
+    )
+    paper_funds: dict[str, float] = Field(
+        default_factory=lambda: {"USDT": 10_000.0},
+        description="Virtual balances each paper user starts with on the built-in broker (JSON)",
+        json_schema_extra={"env_default": '{"USDT": 10000}'},
+    )
+    paper_fill: Literal["open", "ticker"] = Field(
+        "open", description="Paper fills at the open of the 1m bar the order arrives in, or at the ticker's "
+        "ask (buys) / bid (sells)"
+    )
+    paper_slippage_bps: float = Field(
+        5.0, ge=0, le=1000, description="Paper fills' slippage against the trader, basis points of the price"
+    )
     exchange_id: str = Field("mexc", description="ccxt exchange id")
     poll_s: float = Field(5.0, gt=0, description="How often the service looks for a new bar and a new bundle")
     stale_after_bars: float = Field(
@@ -68,6 +84,10 @@ class RuntimeSettings(BaseSettings):
         3600.0, gt=0, description="How often listings and precisions are read again (new listings, changes)"
     )
     max_order_concurrency: int = Field(64, ge=1, description="Orders in flight at once per process")
+    clock_skew_ms: int = Field(
+        1_000, ge=0, le=60_000, description="How far the exchange's clock may lag ours: an order whose send "
+        "failed ambiguously is sent again only after its signed time + recvWindow + this"
+    )
     global_max_daily_loss: float = Field(
         0.2, gt=0, le=1, description="Kill switch: all users' combined loss today, share of start equity"
     )
@@ -98,7 +118,14 @@ class RuntimeSettings(BaseSettings):
     @field_validator("paper_url", "live_url", "redis_url", "egress_ip")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value and value.strip() else None
+        return value.strip().rstrip("/") if value and value.strip() else None
+
+    @field_validator("paper_funds")
+    @classmethod
+    def _funds(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not name.strip() or not math.isfinite(amount) or amount < 0 for name, amount in value.items()):
+            raise ValueError("every asset needs a name and a finite amount >= 0, e.g. {\"USDT\": 10000}")
+        return {asset.strip().upper(): float(amount) for asset, amount in value.items()}
 
 
 class TelegramSettings(BaseSettings):

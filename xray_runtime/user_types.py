@@ -170,13 +170,15 @@ class NewUser:
         chat = self.telegram_chat_id
         if chat is not None and (isinstance(chat, bool) or not isinstance(chat, int)):
             raise ConfigError(f"user {uid!r}: telegram_chat_id must be an integer", "e.g. 123456789")
+        keyless = self.mode == "paper" and not _text(self.api_key) and not _text(self.api_secret)
         return replace(
             self,
             account=account,
             exchange=exchange,
             live_opt_in=bool(self.live_opt_in),
-            api_key=checked_secret(uid, "api_key", self.api_key),
-            api_secret=checked_secret(uid, "api_secret", self.api_secret),
+            # A paper user needs no key (the built-in paper broker); one key without its secret is a typo.
+            api_key="" if keyless else checked_secret(uid, "api_key", self.api_key),
+            api_secret="" if keyless else checked_secret(uid, "api_secret", self.api_secret),
         )
 
 
@@ -189,6 +191,10 @@ def check_mode(user_id: str, mode: str, live_opt_in: bool) -> None:
             f"user {user_id!r}: mode live needs live_opt_in (real money is traded)",
             "confirm with --live-opt-in, or use --mode paper",
         )
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
 
 
 def checked_secret(user_id: str, name: str, value: object) -> str:

@@ -83,9 +83,12 @@ users_table = sa.Table(
 )
 
 
+NO_KEY = "none"  # the fingerprint of a paper user without an API key (the built-in paper broker)
+
+
 def fingerprint(api_key: str) -> str:
     """First 8 hex digits of sha256(api_key): names a key in logs and rate-limit scopes."""
-    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:8]
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:8] if api_key else NO_KEY
 
 
 def _now() -> datetime:
@@ -230,8 +233,12 @@ class UserStore:
 
     def set_mode(self, user_id: str, mode: str, *, live_opt_in: bool | None = None) -> User:
         """Switch paper/live; live needs the opt-in, given now or stored earlier."""
-        opt_in = self.get(user_id).live_opt_in if live_opt_in is None else live_opt_in
+        user = self.get(user_id)
+        opt_in = user.live_opt_in if live_opt_in is None else live_opt_in
         check_mode(user_id, mode, opt_in)
+        if mode == "live" and user.key_fingerprint == NO_KEY:
+            raise ConfigError(f"user {user_id!r} has no API key: live trading needs one",
+                              "give the user the exchange's key and secret first")
         user = self._update(user_id, {"mode": mode, "live_opt_in": opt_in})
         log.info("user %s now trades %s", user_id, mode)
         return user

@@ -289,10 +289,13 @@ async def bar_of(admin: Any, step_ms: int) -> int:
 
 async def final_reconcile(settings: RuntimeSettings, base_url: str) -> tuple[TradingService, dict[str, Any]]:
     """After the processes stopped: one process (no Redis: the journal is the record) reconciles every
-    user against the exchange; the audit then reads its journal. An order still in doubt that the
-    exchange does not have is settled as never placed only once its signed request has expired (twice
-    the venue's recvWindow after its last send, as reconciliation does in the runtime): if some are
-    left, this waits for that and reconciles again."""
+    user against the exchange, then settles what is still open as the service does before each bar
+    (adopted, or sent again under its id once its earlier sends are dead); the audit then reads its
+    journal. An order the exchange still does not have is settled as never placed only once its
+    signed request has expired (twice the venue's recvWindow after its last send, as reconciliation
+    does in the runtime): if some are left, this waits for that and reconciles again."""
+    from xray_sim.loadtest import _settle_open_orders
+
     alone = settings.model_copy(update={"redis_url": None, "process_id": "chaos-audit"})
     parts = Components.build(alone, TelegramSettings(), ExchangeSettings(url=base_url, timeout_s=30))
     service = TradingService(parts)
@@ -300,6 +303,7 @@ async def final_reconcile(settings: RuntimeSettings, base_url: str) -> tuple[Tra
     service.reload_bundle()
     await service.refresh_users(reconcile_new=False)
     repaired: dict[str, Any] = dict(await service.reconcile())
+    repaired["open_after_ticks"] = await _settle_open_orders(service)
     unsent = (OrderStatus.PENDING, OrderStatus.SUBMITTED)  # open on the exchange is not in doubt
     left = [o for o in await asyncio.to_thread(parts.journal.in_doubt) if o.status in unsent]
     if left:
@@ -346,7 +350,14 @@ def harness(config: Any, workdir: Path, base_url: str) -> Iterator[tuple[Chaos, 
 
 
 async def run_processes(config: Any, base_url: str, workdir: Path) -> dict[str, Any]:
-    from xray_sim.loadtest import EmulatorAdmin, _add_users, _audit_all, _symbols, loadtest_bundle
+    from xray_sim.loadtest import (
+        EmulatorAdmin,
+        _add_users,
+        _audit_all,
+        _symbols,
+        loadtest_bundle,
+        rejections_by_reason,
+    )
 
     began = time.perf_counter()
     step_ms = timeframe_ms(config.timeframe)
@@ -382,13 +393,15 @@ async def run_processes(config: Any, base_url: str, workdir: Path) -> dict[str, 
                 doubled = await asyncio.to_thread(double_acting_users, service.parts.engine)
                 sends = await asyncio.to_thread(sends_summary, service.parts.engine)
                 orders = await asyncio.to_thread(_orders_by_status, service.parts.engine)
+                journal = service.parts.journal
+                rejected = rejections_by_reason([o for u in keys for o in journal.orders(u)])
             finally:
                 await service.parts.stop()
             stats = await admin.call("GET", "/stats")
     return {
         "users": config.users, "symbols": config.symbols, "ticks": config.ticks,
         "processes": config.processes, "chaos": config.chaos,
-        "orders": sum(orders.values()), "orders_by_status": orders,
+        "orders": sum(orders.values()), "orders_by_status": orders, "rejected_by_reason": rejected,
         "fills": int(stats["fills"]), "rate_limit_violations": int(stats["rate_limit_violations"]),
         "duplicate_orders": result.duplicate_orders, "lost_fills": result.lost_fills,
         "state_mismatches": result.state_mismatches, "audit_details": result.details[:5],

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -44,9 +46,13 @@ from xray_runtime.reconcile import AuditResult, audit
 from xray_runtime.service import TradingService
 from xray_runtime.settings import RuntimeSettings, TelegramSettings
 from xray_runtime.users import NewUser, RiskSettings, UserStore
+from xray_sim.exchange.config import DUPLICATE_IDS
+from xray_sim.exchange.faults import parse_fault_spec
 
 BROKEN = {"TGT/USDT", "SRM/USDT"}  # the emulator's deliberately broken listings
+PREFIX = "/_emulator"
 MIN_TICK_GAP_S = 3.0
+_VARYING = re.compile(r"[0-9a-fA-F]{12,}|\d{7,}|\d+\.\d+")  # ids, times and amounts in reasons
 
 
 @dataclass(frozen=True)
@@ -67,23 +73,32 @@ class LoadTestConfig:
     redis_url: str | None = None
     processes: int = 1  # above 1, or with chaos: runtime processes of their own (xray_sim.chaos)
     chaos: bool = False
+    duplicate_ids: str = "dedupe"  # the emulator's answer to a repeated client order id
 
     def __post_init__(self) -> None:
         if self.users < 1 or self.symbols < 1 or self.ticks < 1:
             raise ConfigError("--users, --symbols and --ticks must be at least 1", "e.g. --users 100")
         if self.processes < 1:
             raise ConfigError("--processes must be at least 1", "e.g. --processes 3")
+        if self.duplicate_ids not in DUPLICATE_IDS:
+            raise ConfigError(f"--duplicate-ids {self.duplicate_ids!r} is not one of "
+                              f"{', '.join(DUPLICATE_IDS)}", "e.g. --duplicate-ids reject")
+        try:  # refused here, before anything starts, with the emulator's own one-line reason
+            parse_fault_spec(self.faults)
+        except ConfigError as error:
+            raise ConfigError(f"--faults: {error.problem}", error.hint) from None
 
 
 @contextlib.contextmanager
 def emulator_process(seed: int, history_days: int = 3, extra: int = 40,
-                     start_ms: int | None = None) -> Iterator[str]:
+                     start_ms: int | None = None, duplicate_ids: str = "dedupe") -> Iterator[str]:
     """`xray exchange-sim` in a child process on a free port; yields its base URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "xray_cli.main", "exchange-sim", "--port", str(port),
-               "--seed", str(seed), "--history-days", str(history_days), "--extra-listings", str(extra)]
+               "--seed", str(seed), "--history-days", str(history_days), "--extra-listings", str(extra),
+               "--duplicate-ids", duplicate_ids]
     if start_ms is not None:
         command += ["--start-ms", str(start_ms)]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -118,11 +133,19 @@ class EmulatorAdmin:
     """The emulator's /_emulator API, async."""
 
     def __init__(self, http: aiohttp.ClientSession, base_url: str) -> None:
-        self.http, self.url = http, base_url + "/_emulator"
+        self.http, self.url = http, base_url + PREFIX
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """The answer's JSON; an error answer raises XrayError with the emulator's reason (one line)."""
         async with self.http.request(method, self.url + path, json=body) as response:
-            response.raise_for_status()
+            if response.status >= 400:
+                text = await response.text()
+                try:
+                    reason = str(json.loads(text).get("error", text))
+                except (ValueError, AttributeError):
+                    reason = text
+                raise XrayError(f"the emulator refused {method} {PREFIX}{path} ({response.status}): "
+                                f"{' '.join(reason.split())[:300]}", "see `xray exchange-sim --help`")
             return await response.json()
 
 
@@ -190,13 +213,13 @@ async def _run(config: LoadTestConfig, base_url: str, workdir: Path) -> dict[str
         keys = {f"load{i:05d}": a["key"] for i, a in enumerate(created["accounts"])}
         parts = Components.build(settings, TelegramSettings(), ExchangeSettings(url=base_url, timeout_s=30))
         service = TradingService(parts)
-        await service.start()
-        setup_s = time.perf_counter() - began
-        if config.faults:
-            await admin.call("POST", "/faults", {"spec": config.faults})
-        step_ms = timeframe_ms(config.timeframe)
-        ticked = time.perf_counter()
-        try:
+        try:  # whatever fails from here on, the service (its sessions, its database) is stopped
+            await service.start()
+            setup_s = time.perf_counter() - began
+            if config.faults:
+                await admin.call("POST", "/faults", {"spec": config.faults})
+            step_ms = timeframe_ms(config.timeframe)
+            ticked = time.perf_counter()
             for _ in range(config.ticks):
                 started = time.monotonic()
                 await admin.call("POST", "/clock/advance", {"ms": step_ms})
@@ -209,6 +232,7 @@ async def _run(config: LoadTestConfig, base_url: str, workdir: Path) -> dict[str
             faults = await admin.call("GET", "/faults") if config.faults else None
             await admin.call("POST", "/faults", {"spec": ""})
             await admin.call("POST", "/clock/advance", {"ms": step_ms})  # let partial fills complete
+            unsettled = await _settle_open_orders(service)
             # Reconcile the users whose last word on an order was not final (a fault left it in
             # doubt, a partial fill); the audit below then checks every account, these included.
             final = {o.client_order_id: o for r in service.reports for o in r.orders}
@@ -224,6 +248,7 @@ async def _run(config: LoadTestConfig, base_url: str, workdir: Path) -> dict[str
     orders = list({o.client_order_id: o for r in service.reports for o in r.orders}.values())
     return {
         "users": config.users, "symbols": config.symbols, "ticks": config.ticks,
+        "duplicate_ids": config.duplicate_ids,
         "p50_ms": round(float(np.percentile(latencies, 50)), 2) if len(latencies) else None,
         "p99_ms": round(float(np.percentile(latencies, 99)), 2) if len(latencies) else None,
         "orders": len(orders),
@@ -232,13 +257,27 @@ async def _run(config: LoadTestConfig, base_url: str, workdir: Path) -> dict[str
         "state_mismatches": result.state_mismatches,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "fills": int(stats["fills"]), "rejected": sum(o.status.value == "rejected" for o in orders),
+        "rejected_by_reason": rejections_by_reason(orders),
         "fault_429s": int(stats["responses_429"]["fault"]), "faults_fired": (faults or {}).get("fired"),
         "limiter_waits": int(parts.limiter.waits), "setup_s": round(setup_s, 1),
         "trading_s": round(trading_s, 1), "audit_s": round(audit_s, 1), "audit_details": result.details[:5],
         "reconciled_users": len(in_doubt), "reconcile_diffs": {k: v for k, v in repaired.items() if v},
+        "unsettled_after_ticks": unsettled,
         "tick_decision_ms": [round(r.decision_s * 1000, 1) for r in service.reports],
         "tick_orders": [len(r.orders) for r in service.reports],
     }
+
+
+def rejections_by_reason(orders: list[Any]) -> dict[str, int]:
+    """Rejected orders counted by their reason, with ids and numbers blanked so that alike reasons
+    group together."""
+    counts: dict[str, int] = {}
+    for order in orders:
+        if order.status.value == "rejected":
+            reason = _VARYING.sub("#", order.reason or "unknown")[:120]
+            reason = f"{order.side.value} ({order.intent}): {reason}"
+            counts[reason] = counts.get(reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 async def _trade_bar(service: TradingService, attempts: int = 30) -> None:
@@ -251,11 +290,26 @@ async def _trade_bar(service: TradingService, attempts: int = 30) -> None:
         await asyncio.sleep(0.2)
 
 
+async def _settle_open_orders(service: TradingService, rounds: int = 20, pause_s: float = 2.0) -> int:
+    """After the last tick, settle what faults left open the way the service does before each bar
+    (adopt what the exchange has; send again, same id, what it never got once its sends are dead),
+    until nothing is open or `rounds` pass. Returns how many orders were open after the ticks."""
+    journal = service.parts.journal
+    opened = len(await asyncio.to_thread(journal.open_orders))
+    for _ in range(rounds):
+        if not await asyncio.to_thread(journal.open_orders):
+            break
+        await service.follow_open_orders()
+        await asyncio.sleep(pause_s)
+    return opened
+
+
 def run_loadtest(config: LoadTestConfig) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         scratch = tempfile.TemporaryDirectory(prefix="xray-load-")
         workdir = config.workdir or Path(stack.enter_context(scratch))
-        base_url = stack.enter_context(emulator_process(config.seed, start_ms=config.market_start_ms))
+        base_url = stack.enter_context(emulator_process(config.seed, start_ms=config.market_start_ms,
+                                                        duplicate_ids=config.duplicate_ids))
         if config.processes > 1 or config.chaos:
             from xray_sim.chaos import run_processes
 

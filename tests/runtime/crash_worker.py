@@ -14,7 +14,11 @@ import sys
 from typing import Any
 
 import redis.asyncio as aioredis
-from order_path_support import intents  # this script's folder is on sys.path when run as a file
+from order_path_support import (  # this script's folder is on sys.path when run as a file
+    EXECUTOR_TIMING,
+    POOL_OPTIONS,
+    intents,
+)
 
 from xray_runtime.db import connect
 from xray_runtime.exchange_pool import ExchangeAccount, ExchangePool
@@ -26,8 +30,8 @@ from xray_runtime.order_state import RedisOrderState
 async def main(job: dict[str, Any]) -> None:
     journal = Journal(connect(job["db_url"], create=False))
     state = RedisOrderState(aioredis.Redis.from_url(job["redis_url"], decode_responses=True), job["prefix"])
-    pool = ExchangePool()
-    executor = Executor(pool, journal, state, concurrency=2)  # few in flight: the kill lands mid-batch
+    pool = ExchangePool(options=POOL_OPTIONS)  # signing windows as the test's own executor's
+    executor = Executor(pool, journal, state, concurrency=2, **EXECUTOR_TIMING)  # the kill lands mid-batch
     specs = [tuple(spec) for spec in job["specs"]]
     submits = []
     for user in job["users"]:

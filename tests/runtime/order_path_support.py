@@ -28,6 +28,11 @@ from xray_runtime.reconcile import AuditResult, ReconcileReport, audit, reconcil
 PG_URL = os.environ.get("XRAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("XRAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 MINUTE = 60_000
+# Short signing windows keep the tests quick: a request of the test's clients can act for 1.5 s after it
+# was signed (ccxt's recvWindow), every send is signed within 3 s of its journal write, and the
+# clocks agree within 0.25 s. The executor waits exactly that out before it sends an order again.
+POOL_OPTIONS: dict[str, Any] = {"options": {"recvWindow": 1500}}
+EXECUTOR_TIMING: dict[str, Any] = {"clock_skew_ms": 250, "sign_deadline_ms": 3000}
 LINEAGE = Lineage("bundle-7", "sma_cross", '{"fast":5,"slow":20}', "gbm@3", "data-abc")
 
 
@@ -165,8 +170,9 @@ def no_throttle(_account: ExchangeAccount) -> Callable[[float], Awaitable[None]]
 
 def make_order_path(emulator: Any, admin: Any, journal: Journal, state: OrderState, *,
                     timeout_ms: int = 10_000, **executor_options: Any) -> OrderPath:
-    pool = ExchangePool(timeout_ms=timeout_ms, throttle_factory=no_throttle)
-    options: dict[str, Any] = {"backoff_s": 0.05, "rate_limit_backoff_s": 0.1, "max_attempts": 4}
+    pool = ExchangePool(timeout_ms=timeout_ms, throttle_factory=no_throttle, options=POOL_OPTIONS)
+    options: dict[str, Any] = {"backoff_s": 0.05, "rate_limit_backoff_s": 0.1, "max_attempts": 4,
+                               **EXECUTOR_TIMING}
     executor = Executor(pool, journal, state, **(options | executor_options))
     return OrderPath(emulator, admin, journal, state, pool, executor)
 

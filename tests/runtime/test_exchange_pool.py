@@ -87,11 +87,11 @@ async def test_429s_are_counted(emulator, admin, pool):
 
 
 def test_an_account_shows_its_fingerprint_never_its_secrets():
-    account = ExchangeAccount.of("u", "mexc", None, "mx0-the-key", "the-secret")
+    account = ExchangeAccount.of("u", "mexc", "http://127.0.0.1:8765", "mx0-the-key", "the-secret")
     assert re.fullmatch(r"[0-9a-f]{8}", account.fingerprint)
     shown = f"{account!r} {account}"
     assert "mx0-the-key" not in shown and "the-secret" not in shown and account.fingerprint in shown
-    rotated = ExchangeAccount.of("u", "mexc", None, "mx0-the-key", "another-secret")
+    rotated = ExchangeAccount.of("u", "mexc", "http://127.0.0.1:8765", "mx0-the-key", "another-secret")
     assert rotated.fingerprint == account.fingerprint and rotated.client_key != account.client_key
 
 

@@ -1,6 +1,8 @@
 """Lose nothing, duplicate nothing: batches for several users under each exchange fault, then
 reconciliation, then the audit against the emulator's own record of every account — and a runtime
-process killed mid-batch, whose successor re-decides the same bar."""
+process killed mid-batch, whose successor re-decides the same bar. Every test runs against each of the
+emulator's answers to a repeated client order id (`duplicate_ids`: dedupe, reject, dedupe-open), and
+the faults include a request that overtakes the executor's lookup and acts after it."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from order_path_support import (
 )
 
 from xray_core.trading.orders import OrderStatus
+from xray_sim.exchange.config import DUPLICATE_IDS
 
 SPECS = [("BTC/USDT", "buy", 0.01), ("ETH/USDT", "buy", 0.2)]
 ORDER = "path=/api/v3/order"
@@ -39,10 +42,18 @@ FAULTS = {
     "drop_after": (f"drop:when=after:{ORDER}:method=POST:count=4", "drop", 10_000),
     "drop_before": (f"drop:when=before:{ORDER}:method=POST:count=4", "drop", 10_000),
     "partial_fill": ("partial_fill:ratio=0.4", "partial_fill", 10_000),
+    # The connection drops at once and the order is placed 1 s later, inside its 1.5 s recvWindow.
+    "overtake": (f"overtake:{ORDER}:method=POST:delay_s=1:count=4", "overtake", 10_000),
 }
 MIXED = ("latency:p=0.3:ms=40;timeout:p=0.15:path=/api/v3/order:method=POST:when=after:delay_s=2;"
          "error5xx:p=0.1;burst429:p=0.05:n=3;drop:p=0.1:when=after;drop:p=0.05:when=before;"
-         "partial_fill:p=0.4:ratio=0.3;seed=11")
+         "overtake:p=0.1:path=/api/v3/order:method=POST:delay_s=0.8;partial_fill:p=0.4:ratio=0.3;seed=11")
+
+
+@pytest.fixture(params=DUPLICATE_IDS)
+def emulator(request, start_custom_emulator):
+    """The test emulator, answering a repeated client order id as `duplicate_ids` says."""
+    return start_custom_emulator(duplicate_ids=request.param)
 
 
 @pytest.fixture(params=JOURNAL_KINDS)
@@ -56,8 +67,18 @@ async def _run_batch(path, users, emulator):
                                   for u in users))
 
 
+def _overtaken_all_acted(admin) -> None:
+    """Wait until every overtaken request has been processed (or refused) at the emulator: a
+    duplicate it would make must be in the record the audit reads."""
+    deadline = time.monotonic() + 60
+    while admin.stats()["overtaken"] < fired(admin).get("overtake", 0):
+        assert time.monotonic() < deadline, "overtaken requests never acted"
+        time.sleep(0.05)
+
+
 async def _settle_and_audit(path, users):
     """Reconcile every user on the next bar (rests of partial fills trade there), then audit."""
+    _overtaken_all_acted(path.admin)
     path.admin.advance(MINUTE)
     for user in users:
         report = await path.reconcile(user)
@@ -94,8 +115,10 @@ async def test_each_fault_loses_and_duplicates_nothing(emulator, admin, journal,
         assert OrderStatus.PARTIALLY_FILLED in after_submit  # the rest filled on the next bar
     else:
         assert set(after_submit) == {OrderStatus.FILLED}  # resolved by the executor itself
-    if fault in ("timeout_after", "drop_after"):
-        assert stats.adopted > 0  # accepted, answer lost: found by client order id
+    if fault in ("timeout_after", "drop_after", "overtake"):
+        assert stats.adopted > 0  # accepted (overtake: after the first lookup), found by client order id
+    if fault == "overtake":
+        assert stats.waited_out > 0  # not sent again while the first send could still act
     if fault in ("error5xx", "drop_before"):
         assert stats.retried > 0  # never processed: sent again with the same id
     if fault == "burst429":
@@ -175,3 +198,31 @@ def _kill_after_first_order(worker: subprocess.Popen[str], path, users) -> None:
         time.sleep(0.01)
     raise AssertionError(f"the worker placed no order in time (exit {worker.poll()})")
 
+
+
+@pytest.mark.redis
+async def test_a_418_halts_every_order_and_lookup_on_the_ip_until_the_ban_lifts(emulator, admin, tmp_path):
+    users = ["ann", "ben", "cat"]
+    async with redis_state() as state:
+        path = make_order_path(emulator, admin, sqlite_journal(tmp_path), state, concurrency=1)
+        try:
+            for user in users:
+                path.add_user(user)
+            await path.pool.venue(path.accounts["ann"])  # markets loaded: only order traffic from here
+            requests_before = admin.stats()["requests"]
+            admin.set_faults(f"ban418:retry_after_s=2:{ORDER}:method=POST:count=1")
+            banned_at = time.monotonic()
+            first = [order for batch in await _run_batch(path, users, emulator) for order in batch]
+            during = admin.stats()
+            assert during["banned_418"] == 1 and during["requests"] == requests_before + 1  # nothing followed
+            assert "GET /api/v3/order" not in during["by_endpoint"]  # not even a lookup
+            assert path.executor.stats.halted == len(users) * len(SPECS)  # the banned one included
+            assert all(order.status in (OrderStatus.PENDING, OrderStatus.SUBMITTED) for order in first)
+            assert all("banned by the venue (HTTP 418)" in order.reason for order in first)
+            while time.monotonic() - banned_at < 2.5:  # Retry-After: 2 s
+                await asyncio.sleep(0.1)
+            again = [order for batch in await _run_batch(path, users, emulator) for order in batch]
+            assert {order.status for order in again} == {OrderStatus.FILLED}
+            await _settle_and_audit(path, users)
+        finally:
+            await path.pool.close()

@@ -33,12 +33,13 @@ async def path(emulator, admin, tmp_path):
 async def test_an_ambiguous_send_is_not_repeated_to_a_venue_that_does_not_deduplicate(path):
     path.pool.traits = lambda _id: dataclasses.replace(MEXC, deduplicates_client_order_ids=False)
     account = path.add_user("ida")
+    bar = bar_of(path.emulator)  # one bar for both submits, even if a minute turns in between
     path.admin.set_faults("drop:when=before:path=/api/v3/order:method=POST:count=1")
-    [order] = await path.executor.submit(account, intents("ida", bar_of(path.emulator), BUY_BTC))
+    [order] = await path.executor.submit(account, intents("ida", bar, BUY_BTC))
     path.admin.set_faults("")
     assert order.status is OrderStatus.SUBMITTED and "not sent again" in order.reason
     assert path.executor.stats.sent == 1 and path.truth("ida")["orders"] == []
-    [again] = await path.executor.submit(account, intents("ida", bar_of(path.emulator), BUY_BTC))
+    [again] = await path.executor.submit(account, intents("ida", bar, BUY_BTC))
     assert again.status is OrderStatus.SUBMITTED and path.executor.stats.sent == 1  # resolved, not resent
     report = await path.reconcile("ida", now_ms=lambda: wall_ms() + TEN_MINUTES)
     settled = path.journal.get(order.client_order_id)
@@ -61,6 +62,7 @@ class MemoryVenue:
     def __init__(self, order: OrderReport, trades: list[FillReport], garbled_trades: bool = False) -> None:
         self.order, self.trades, self.garbled_trades = order, trades, garbled_trades
         self.traits: VenueTraits = dataclasses.replace(GENERIC, exchange_id="memory")
+        self.request_ttl_ms = 0
 
     async def markets(self) -> Mapping[str, MarketReport]:
         return {}

@@ -163,7 +163,8 @@ def parse_market(raw: object, context: str, precision_mode: int) -> MarketReport
     assert symbol is not None and base is not None and quote is not None
     return MarketReport(symbol=symbol, base=base, quote=quote, active=active,
                         amount_step=_step(precision.number("amount"), precision_mode),
-                        min_amount=amount_limits.number("min"), min_cost=cost_limits.number("min"))
+                        min_amount=amount_limits.number("min"), min_cost=cost_limits.number("min"),
+                        taker_fee=read.number("taker"))
 
 
 def _step(precision: float | None, mode: int) -> float | None:

@@ -6,13 +6,21 @@ such order", how long a client order id may be), parses ccxt's dicts into report
 and sorts ccxt's exceptions into `VenueError`s:
 
     ccxt                                          VenueError
+    VenueBanned (HTTP 418, see below)             VenueBannedError
     RateLimitExceeded, DDoSProtection             VenueRateLimitedError
+    InvalidNonce (a stale timestamp)              VenueNotProcessedError
     AuthenticationError (PermissionDenied, ...)   VenueAuthError
     OrderNotFound; a no-such-order code of the    VenueOrderNotFoundError
       traits (order queries and cancels only)
+    a duplicate-client-id code of the traits      VenueDuplicateOrderError
+      (order placement only)
     InsufficientFunds, InvalidOrder, BadRequest   VenueRejectedError
     any other ccxt error (timeouts, 5xx, ...)     VenueUnavailableError
     an answer the parser refuses                  MalformedReportError
+
+ccxt reads an HTTP 418 through the venue's error codes first (MEXC: an unknown code, a plain
+ExchangeError), so the status itself is lost; `raise_on_ban` is the hook a ccxt subclass calls from
+`handle_errors` to raise `VenueBanned` with the Retry-After the venue sent.
 
 Nothing is retried here: whether a request may be repeated is the caller's decision (an order only
 with its client order id, after asking).
@@ -21,7 +29,9 @@ with its client order id, after asking).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import ccxt
@@ -31,7 +41,10 @@ from xray_core.exchange.ccxt_parse import parse_balance, parse_markets, parse_or
 from xray_core.exchange.protocol import (
     MalformedReportError,
     VenueAuthError,
+    VenueBannedError,
+    VenueDuplicateOrderError,
     VenueError,
+    VenueNotProcessedError,
     VenueOrderNotFoundError,
     VenueRateLimitedError,
     VenueRejectedError,
@@ -45,6 +58,42 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RATE_LIMITED: tuple[type[Exception], ...] = (ccxt.RateLimitExceeded, ccxt.DDoSProtection)
+BAN_STATUS = 418
+# The latest wall-clock ms at which the request being made may still be signed (None: any time). ccxt
+# signs right after its throttle; `check_sign_deadline`, called there, refuses a request that waited
+# past it. Whoever reads the journal later can then date every send of an order.
+SIGN_BY_MS: ContextVar[int | None] = ContextVar("xray_sign_by_ms", default=None)
+
+
+class SignDeadlinePassed(ccxt.InvalidNonce):
+    """The request waited (for a rate limit) past its signing deadline: it was not sent."""
+
+
+def check_sign_deadline() -> None:
+    deadline = SIGN_BY_MS.get()
+    if deadline is not None and time.time() * 1000 > deadline:
+        raise SignDeadlinePassed(f"not sent: it could not be signed by {deadline} ms")
+
+
+class VenueBanned(ccxt.DDoSProtection):
+    """HTTP 418 (raised by `raise_on_ban`): the venue banned this IP address for `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def raise_on_ban(exchange_id: str, status: int | None, method: str,
+                 headers: Mapping[str, Any] | None) -> None:
+    """Raise VenueBanned for an HTTP 418 answer, with the venue's Retry-After (seconds) if it sent one."""
+    if status != BAN_STATUS:
+        return
+    retry_after = {str(k).lower(): v for k, v in (headers or {}).items()}.get("retry-after")
+    try:
+        seconds: float | None = float(retry_after) if retry_after is not None else None
+    except ValueError:
+        seconds = None
+    raise VenueBanned(f"{exchange_id} {method} {BAN_STATUS}: this IP address is banned", seconds)
 REJECTIONS: tuple[type[Exception], ...] = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadRequest)
 
 
@@ -61,21 +110,39 @@ def _message(error: BaseException) -> str:
     return text[:200]
 
 
-def classify(error: ccxt.BaseError, traits: VenueTraits, *, order_query: bool = False) -> VenueError:
+def classify(error: ccxt.BaseError, traits: VenueTraits, *, order_query: bool = False,
+             placing: bool = False) -> VenueError:
     """The VenueError for a ccxt error (see the module docstring). `order_query`: the request asked
-    about or cancelled one order, so the venue's no-such-order codes mean exactly that."""
+    about or cancelled one order, so the venue's no-such-order codes mean exactly that; `placing`: it
+    placed an order, so the venue's duplicate-id codes mean an order under that id exists."""
     problem, source = _message(error), type(error).__name__
+    if isinstance(error, VenueBanned):
+        return VenueBannedError(problem, source, scope="ip", retry_after_s=error.retry_after_s)
     if isinstance(error, RATE_LIMITED):
         return VenueRateLimitedError(problem, source)
+    if isinstance(error, ccxt.InvalidNonce):
+        return VenueNotProcessedError(problem, source)
     if isinstance(error, ccxt.AuthenticationError):
         return VenueAuthError(problem, source)
     if isinstance(error, ccxt.OrderNotFound) or (
             order_query and isinstance(error, ccxt.ExchangeError)
             and any(code in str(error) for code in traits.no_such_order_codes)):
         return VenueOrderNotFoundError(problem, source)
+    if placing and isinstance(error, ccxt.ExchangeError) and any(
+            _has_code(str(error), code) for code in traits.duplicate_order_codes):
+        return VenueDuplicateOrderError(problem, source)
     if isinstance(error, REJECTIONS):
         return VenueRejectedError(problem, source)
     return VenueUnavailableError(problem, source)
+
+
+async def _async(check: Callable[[], None]) -> None:
+    check()
+
+
+def _has_code(text: str, code: str) -> bool:
+    """Whether a ccxt message carries the venue's error `code` (as MEXC's JSON `"code":-2010`)."""
+    return f'"code":{code}' in text.replace(" ", "") or f'"code":"{code}"' in text.replace(" ", "")
 
 
 class CcxtVenueClient:
@@ -92,6 +159,15 @@ class CcxtVenueClient:
     def traits(self) -> VenueTraits:
         return self._traits
 
+    @property
+    def request_ttl_ms(self) -> int:
+        """The recvWindow ccxt signs with (its `recvWindow` option), at most the venue's largest; the
+        venue's largest when ccxt sends none (the venue's own default then applies, unknown here)."""
+        window = self.exchange.options.get("recvWindow") if isinstance(self.exchange.options, dict) else None
+        if isinstance(window, int | float) and not isinstance(window, bool) and window > 0:
+            return int(min(window, self.traits.max_recv_window_ms))
+        return self.traits.max_recv_window_ms
+
     async def markets(self) -> Mapping[str, MarketReport]:
         if self._markets is None:
             if not self.exchange.markets:
@@ -106,15 +182,21 @@ class CcxtVenueClient:
 
     # ---- orders ------------------------------------------------------------------------------------
     async def create_order(self, symbol: str, side: Side, amount: float, client_order_id: str, *,
-                           limit_price: float | None = None) -> OrderReport:
+                           limit_price: float | None = None, sign_by_ms: int | None = None) -> OrderReport:
         limit = self.traits.max_client_order_id_length
         if len(client_order_id) > limit:  # the venue would refuse or truncate it: never sent
             raise VenueRejectedError(f"{client_order_id!r} is longer than "
                                 f"{self.traits.exchange_id}'s {limit} characters", "ClientOrderIdTooLong")
         kind = "market" if limit_price is None else "limit"
         what = f"create_order {symbol}"
-        raw = await self._call(what, self.exchange.create_order, symbol, kind, side.value, amount,
-                               limit_price, {"clientOrderId": client_order_id})
+        deadline = SIGN_BY_MS.set(sign_by_ms)
+        try:
+            if sign_by_ms is not None:  # also where no throttle runs: late already, nothing is sent
+                await self._call(what, _async, check_sign_deadline)
+            raw = await self._call(what, self.exchange.create_order, symbol, kind, side.value, amount,
+                                   limit_price, {"clientOrderId": client_order_id}, placing=True)
+        finally:
+            SIGN_BY_MS.reset(deadline)
         return parse_order(raw, self._context(what), symbol=symbol, client_order_id=client_order_id)
 
     async def fetch_order(self, exchange_order_id: str, symbol: str) -> OrderReport:
@@ -181,11 +263,11 @@ class CcxtVenueClient:
         return [parse_trade(item, self._context(what), symbol=symbol) for item in self._list(raw, what)]
 
     async def _call(self, what: str, fn: Callable[..., Awaitable[T]], *args: Any,
-                    order_query: bool = False) -> T:
+                    order_query: bool = False, placing: bool = False) -> T:
         try:
             return await fn(*args)
         except ccxt.BaseError as error:
-            raise classify(error, self.traits, order_query=order_query) from error
+            raise classify(error, self.traits, order_query=order_query, placing=placing) from error
 
     def _list(self, raw: object, what: str) -> list[object]:
         if not isinstance(raw, list):

@@ -6,13 +6,21 @@ protocol; the executor and reconciliation depend on nothing else. Its errors say
 path has to decide, not which library raised them:
 
     VenueError                       base: `reason` is one line, `source` the raising class's name
-    ├── VenueRateLimitedError        refused before processing (429): nothing happened, try later
+    ├── VenueNotProcessedError       refused before processing (a stale timestamp): nothing
+    │   │                            happened, send again with a fresh request
+    │   └── VenueRateLimitedError    refused before processing (429): nothing happened, try later
+    ├── VenueBannedError             HTTP 418: the venue banned the IP address (or the key) for a
+    │                                while: send nothing more on that scope until it lifts
     ├── VenueAuthError               the API key was refused: the whole account is unusable
     ├── VenueRejectedError           the request can never succeed as sent (funds, symbol, size...)
-    │   └── VenueOrderNotFoundError  the venue has no such order
+    │   ├── VenueOrderNotFoundError  the venue has no such order
+    │   └── VenueDuplicateOrderError the client order id is taken: an order under it exists
     ├── VenueUnavailableError        no usable answer (timeout, 5xx, dropped connection): the
     │                                request may or may not have been processed
     └── MalformedReportError         an answer came, without what the protocol promises
+
+A venue client also says how long a request it signs stays valid (`request_ttl_ms`): a request held
+anywhere on the way cannot act after that, which is when an order that is not found may be sent again.
 """
 
 from __future__ import annotations
@@ -39,8 +47,25 @@ class VenueError(XrayError):
         super().__init__(self.reason, hint or self.default_hint)
 
 
-class VenueRateLimitedError(VenueError):
+class VenueNotProcessedError(VenueError):
+    default_hint = "nothing was done: send again (check the clock if timestamps keep being refused)"
+
+
+class VenueRateLimitedError(VenueNotProcessedError):
     default_hint = "wait and try again; lower XRAY_RUNTIME_WEIGHT_LIMIT_IP / _KEY if it keeps happening"
+
+
+class VenueBannedError(VenueError):
+    """The venue answered 418: `scope` ("ip" or "key") is banned for `retry_after_s` (None: it did
+    not say). Whether the request that met the ban was processed is not known."""
+
+    default_hint = "send nothing on this IP address (or key) until the ban lifts, then slow down"
+
+    def __init__(self, problem: str, source: str | None = None, hint: str | None = None, *,
+                 scope: str = "ip", retry_after_s: float | None = None) -> None:
+        super().__init__(problem, source, hint)
+        self.scope = scope
+        self.retry_after_s = retry_after_s
 
 
 class VenueAuthError(VenueError):
@@ -53,6 +78,10 @@ class VenueRejectedError(VenueError):
 
 class VenueOrderNotFoundError(VenueRejectedError):
     default_hint = None
+
+
+class VenueDuplicateOrderError(VenueRejectedError):
+    default_hint = "an order with this client order id exists: look it up instead of placing another"
 
 
 class VenueUnavailableError(VenueError):
@@ -71,14 +100,22 @@ class VenueClient(Protocol):
     @property
     def traits(self) -> VenueTraits: ...
 
+    @property
+    def request_ttl_ms(self) -> int:
+        """How long after it was signed a request of this client can still act at the venue (its
+        recvWindow; 0 for a venue inside this process, where nothing is held on the way)."""
+        ...
+
     async def markets(self) -> Mapping[str, MarketReport]:
         """The venue's listings by unified symbol."""
         ...
 
     async def create_order(self, symbol: str, side: Side, amount: float, client_order_id: str, *,
-                           limit_price: float | None = None) -> OrderReport:
+                           limit_price: float | None = None, sign_by_ms: int | None = None) -> OrderReport:
         """Place a market order (a limit order at `limit_price` when given) under `client_order_id`.
-        The acknowledgement may carry no state (status SUBMITTED, nothing filled)."""
+        The acknowledgement may carry no state (status SUBMITTED, nothing filled). With `sign_by_ms`
+        (wall-clock ms), a request that could not be signed by then (it waited for a rate limit) is
+        not sent: VenueNotProcessedError."""
         ...
 
     async def fetch_order(self, exchange_order_id: str, symbol: str) -> OrderReport: ...

@@ -78,3 +78,4 @@ class MarketReport:
     amount_step: float | None  # smallest increment of an order's amount, None when not fixed
     min_amount: float | None
     min_cost: float | None  # smallest order value in the quote currency
+    taker_fee: float | None = None  # fee share of a taking (market) order, when the venue states it

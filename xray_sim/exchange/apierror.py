@@ -9,6 +9,7 @@ code       meaning                                            ccxt raises
 -1121      Invalid symbol.                                    BadSymbol
 -2011      Unknown order sent. (cancel of a missing order)    BadRequest
 -2013      Order does not exist. (query of a missing order)   ExchangeError
+-2010      Duplicate order sent. (--duplicate-ids reject)     ExchangeError
 -1128      Combination of optional parameters invalid.        BadRequest
 400        api key required                                   BadRequest
 404        Not Found (unknown path)                           ExchangeError
@@ -69,6 +70,10 @@ def bad_combination(detail: str) -> ApiError:
 
 def order_id_required() -> ApiError:
     return ApiError(700004, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+
+
+def duplicate_order() -> ApiError:
+    return ApiError(-2010, "Duplicate order sent.")
 
 
 def order_not_found() -> ApiError:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+# What the exchange does with a newClientOrderId it already has (venues differ):
+#   dedupe       return the order it already has, whatever the new request says (MEXC's behaviour)
+#   reject       refuse the request (HTTP 400, {"code": -2010, "msg": "Duplicate order sent."})
+#   dedupe-open  return the order only while it is open; once it closed, place a new one
+DuplicateIds = Literal["dedupe", "reject", "dedupe-open"]
+DUPLICATE_IDS: tuple[str, ...] = ("dedupe", "reject", "dedupe-open")
 
 
 class ApiCredential(BaseModel):
@@ -36,3 +44,4 @@ class EmulatorConfig(BaseModel):
     admin_token: SecretStr | None = Field(
         None, description="Token the admin API (/_emulator/...) requires; unset: loopback clients only"
     )
+    duplicate_ids: DuplicateIds = Field("dedupe", description="What a repeated newClientOrderId does")

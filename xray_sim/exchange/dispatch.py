@@ -61,7 +61,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if plan.latency_s:
         await asyncio.sleep(plan.latency_s)
     if plan.before is not None:
-        early = await _fault_before(request, state, plan.before)
+        early = await _fault_before(request, state, plan)
         if early is not None:
             return early
     response = await _process(request, state, plan)
@@ -107,10 +107,21 @@ def _admit(state: EmulatorState, scope: Scope, identity: str, weight: int) -> No
 
 # ---- faults ------------------------------------------------------------------------------------
 async def _fault_before(request: web.Request, state: EmulatorState,
-                        action: Action) -> web.StreamResponse | None:
+                        plan: FaultPlan) -> web.StreamResponse | None:
     """The answer a fault gives in place of processing, or None to go on and process the request."""
+    action = plan.before
+    assert action is not None
     if action.kind is FaultKind.ERROR5XX:
         return _server_error(action.status)
+    if action.kind is FaultKind.BAN418:
+        state.stats.banned += 1
+        body = {"code": 418, "msg": "IP banned: requests kept coming after 429 answers"}
+        banned = json_response(body, status=418)
+        banned.headers["Retry-After"] = str(action.retry_after_s)
+        return banned
+    if action.kind is FaultKind.OVERTAKE:
+        await _overtake(request, state, plan, action.delay_s or 0.0)
+        return _drop(request, state)
     if action.kind is FaultKind.BURST429:
         state.stats.fault_429 += 1
         return error_response(apierror.too_many_requests())
@@ -130,6 +141,21 @@ async def _fault_after(request: web.Request, state: EmulatorState, action: Actio
     if not await _hold(state, action.delay_s):
         return _drop(request, state)
     return response
+
+
+async def _overtake(request: web.Request, state: EmulatorState, plan: FaultPlan, delay_s: float) -> None:
+    """Keep the request (its body read now) and process it `delay_s` from now, after its answer was
+    lost: authentication runs then, so a request whose recvWindow has passed is refused, as a real
+    exchange's matching engine would refuse it."""
+    if request.body_exists:
+        await request.read()
+
+    async def later() -> None:
+        if await _hold(state, delay_s):
+            state.stats.overtaken += 1
+            await _process(request, state, plan)
+
+    state.spawn(later())
 
 
 async def _hold(state: EmulatorState, delay_s: float | None) -> bool:

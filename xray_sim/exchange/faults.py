@@ -27,6 +27,12 @@ Kinds and their own options:
                                            exists but the client never learns it)
     partial_fill  ratio=FLOAT (default .5) only for POST /api/v3/order: the order's first fill takes
                                            this share; the rest fills on a later bar
+    overtake      delay_s=FLOAT (default 1) close the connection at once without an answer, then
+                                           process the request delay_s later: it acts after the
+                                           client has asked and been told "no such order" — unless
+                                           its signed timestamp is past its recvWindow by then
+    ban418        retry_after_s=INT (60)   answer HTTP 418 (this IP address is banned) with
+                                           Retry-After instead of processing
 
 Example: ``latency:p=0.2:ms=150;timeout:p=0.05:path=/api/v3/order:method=POST:when=after:delay_s=3;
 error5xx:p=0.02:status=503;burst429:p=0.01:n=20;drop:p=0.01:when=after;partial_fill:p=0.5:ratio=0.3;seed=42``
@@ -58,6 +64,8 @@ class FaultKind(StrEnum):
     BURST429 = "burst429"
     DROP = "drop"
     PARTIAL_FILL = "partial_fill"
+    OVERTAKE = "overtake"
+    BAN418 = "ban418"
 
 
 class When(StrEnum):
@@ -73,7 +81,10 @@ _OPTIONS: dict[FaultKind, set[str]] = {
     FaultKind.BURST429: {"n"},
     FaultKind.DROP: {"when"},
     FaultKind.PARTIAL_FILL: {"ratio"},
+    FaultKind.OVERTAKE: {"delay_s"},
+    FaultKind.BAN418: {"retry_after_s"},
 }
+OVERTAKE_DELAY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +100,7 @@ class FaultRule:
     status: int = 503
     n: int = 10
     ratio: Decimal = Decimal("0.5")
+    retry_after_s: int = 60
 
     def matches(self, method: str, path: str) -> bool:
         if self.kind is FaultKind.PARTIAL_FILL and (method != "POST" or path != ORDER_PATH):
@@ -109,9 +121,10 @@ class FaultSpec:
 class Action:
     """What a fault does in place of (before) or to (after) the normal processing of a request."""
 
-    kind: FaultKind  # TIMEOUT, ERROR5XX, BURST429 or DROP
+    kind: FaultKind  # TIMEOUT, ERROR5XX, BURST429, DROP, OVERTAKE or BAN418
     status: int = 0
     delay_s: float | None = None
+    retry_after_s: int = 0
 
 
 @dataclass(slots=True)
@@ -187,6 +200,9 @@ def _kind_fields(part: str, kind: FaultKind, options: dict[str, str]) -> dict[st
         fields["status"] = _parse_int(part, "status", options["status"], minimum=500, maximum=599)
     if "n" in options:
         fields["n"] = _parse_int(part, "n", options["n"], minimum=1)
+    if "retry_after_s" in options:
+        fields["retry_after_s"] = _parse_int(part, "retry_after_s", options["retry_after_s"], minimum=0,
+                                             maximum=86_400)
     if "ratio" in options:
         ratio = _parse_float(part, "ratio", options["ratio"], 0.0, 1.0)
         if not 0.0 < ratio < 1.0:
@@ -275,6 +291,11 @@ class FaultInjector:
             self._apply(plan, Action(FaultKind.BURST429, status=429))
         elif rule.kind is FaultKind.ERROR5XX:
             self._apply(plan, Action(FaultKind.ERROR5XX, status=rule.status))
+        elif rule.kind is FaultKind.OVERTAKE:
+            delay = rule.delay_s if rule.delay_s is not None else OVERTAKE_DELAY_S
+            self._apply(plan, Action(FaultKind.OVERTAKE, delay_s=delay))
+        elif rule.kind is FaultKind.BAN418:
+            self._apply(plan, Action(FaultKind.BAN418, status=418, retry_after_s=rule.retry_after_s))
         else:  # TIMEOUT or DROP, before or after processing
             action = Action(rule.kind, delay_s=rule.delay_s)
             if rule.when is When.BEFORE:
@@ -303,5 +324,5 @@ def _describe_rule(rule: FaultRule) -> dict[str, object]:
         "kind": str(rule.kind), "p": rule.probability, "path": rule.path,
         "methods": sorted(rule.methods) if rule.methods else None, "count": rule.count,
         "ms": rule.latency_ms, "delay_s": rule.delay_s, "when": str(rule.when), "status": rule.status,
-        "n": rule.n, "ratio": str(rule.ratio),
+        "n": rule.n, "ratio": str(rule.ratio), "retry_after_s": rule.retry_after_s,
     }

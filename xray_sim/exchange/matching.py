@@ -51,9 +51,11 @@ class EngineStats:
 
 
 class MatchingEngine:
-    def __init__(self, market: MarketSource, accounts: AccountBook, ids: IdGenerator | None = None) -> None:
+    def __init__(self, market: MarketSource, accounts: AccountBook, ids: IdGenerator | None = None,
+                 duplicate_ids: str = "dedupe") -> None:
         self.market = market
         self.accounts = accounts
+        self.duplicate_ids = duplicate_ids  # see config.DuplicateIds
         self.ids = ids or IdGenerator()
         self.stats = EngineStats()
         self._orders: dict[str, dict[str, Order]] = {}  # key -> order id -> order, in creation order
@@ -68,11 +70,16 @@ class MatchingEngine:
               test: bool = False) -> Order | None:
         """Accept (and maybe fill) a new order, or raise the ApiError MEXC would answer.
 
-        A repeated clientOrderId returns the order it already created: a retry never makes a second
-        order. With `test` only the checks run (POST /api/v3/order/test) and nothing is created."""
+        A repeated clientOrderId, per `duplicate_ids`: returns the order it already created (dedupe;
+        dedupe-open while that order is open), is refused (reject), or, once the first order closed,
+        makes a second one (dedupe-open). With `test` only the checks run (POST /api/v3/order/test)
+        and nothing is created."""
         if request.client_order_id is not None:
             existing = self._client_ids.get((key, request.client_order_id))
-            if existing is not None:
+            if existing is not None and self.duplicate_ids == "reject":
+                self.stats.rejected += 1
+                raise apierror.duplicate_order()
+            if existing is not None and (self.duplicate_ids == "dedupe" or existing.is_open):
                 return existing
         try:
             spec = self._spec(request.market_id)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from xray_sim.exchange import shapes
 from xray_sim.exchange.accounts import AccountBook
@@ -33,6 +35,8 @@ class RequestStats:
     errors: Counter[int] = field(default_factory=Counter)  # MEXC error code -> answers
     fault_429: int = 0  # 429s answered by a burst429 fault (limiter 429s are RateLimiter.violations)
     dropped: int = 0  # connections closed without an answer (drop and never-answering timeout faults)
+    overtaken: int = 0  # requests processed after their connection was closed (overtake faults)
+    banned: int = 0  # 418s answered by a ban418 fault
 
 
 class EmulatorState:
@@ -46,19 +50,26 @@ class EmulatorState:
         self.accounts = AccountBook(config.starting_funds)
         for credential in config.credentials:
             self.accounts.register(credential.key, credential.secret.get_secret_value())
-        self.engine = MatchingEngine(self.market, self.accounts)
+        self.engine = MatchingEngine(self.market, self.accounts, duplicate_ids=config.duplicate_ids)
         self.book = BookModel(self.market, config.seed)
         self.limiter = RateLimiter(config.weight_limit, config.weight_window_s)
         self.faults = FaultInjector(config.seed, parse_fault_spec(config.faults))
         self.stats = RequestStats()
         # Set when the server shuts down: ends requests that a timeout fault holds unanswered.
         self.closing = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()  # requests an overtake fault processes later
         self._static_info = {spec.market_id: shapes.exchange_info_symbol(spec, trading=True)
                              for spec in self.market.specs}
         self._coins = _coins(self.market)
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background (kept referenced until it ends)."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def exchange_info_symbols(self, now_ms: int, market_ids: list[str] | None = None) -> list[shapes.Json]:
         """exchangeInfo entries (built once; only the trading status changes over time)."""
@@ -86,9 +97,12 @@ class EmulatorState:
             "responses_429": {"ip": violations[Scope.IP], "key": violations[Scope.KEY],
                               "fault": self.stats.fault_429},
             "dropped": self.stats.dropped,
+            "overtaken": self.stats.overtaken,
+            "banned_418": self.stats.banned,
             "orders": self.engine.stats.orders,
             "orders_open": self.engine.open_count,
             "orders_rejected": self.engine.stats.rejected,
+            "duplicate_ids": self.engine.duplicate_ids,
             "fills": self.engine.stats.fills,
             "faults_fired": dict(self.faults.fired),
             "accounts": len(self.accounts),

@@ -20,7 +20,8 @@ EXAMPLE = ("latency:p=0.2:ms=150;timeout:p=0.05:path=/api/v3/order:method=POST:w
 def test_the_documented_example_spec_parses():
     spec = parse_fault_spec(EXAMPLE)
     assert spec.seed == 42
-    assert [r.kind for r in spec.rules] == list(FaultKind)
+    later_kinds = (FaultKind.OVERTAKE, FaultKind.BAN418)  # not in the example
+    assert [r.kind for r in spec.rules] == [k for k in FaultKind if k not in later_kinds]
     timeout = spec.rules[1]
     assert (timeout.path, timeout.methods, timeout.delay_s, timeout.probability) == \
         ("/api/v3/order", frozenset({"POST"}), 3.0, 0.05)

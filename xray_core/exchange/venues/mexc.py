@@ -26,6 +26,11 @@ MEXC = VenueTraits(
     # recvWindow may be at most 60 s (ccxt sends 5 s): a signed request is refused after that.
     max_recv_window_ms=60_000,
     api_hosts=("https://api.mexc.com", "https://www.mexc.com", "https://contract.mexc.com"),
+    # MEXC runs no spot testnet: a paper user trades on the built-in paper broker or on loopback.
+    sandbox_hosts=(),
+    # MEXC documents no code for a repeated newClientOrderId; where it refuses one, Binance's API (which
+    # MEXC's v3 follows) answers -2010 "Duplicate order sent.", and so does the emulator's reject mode.
+    duplicate_order_codes=("-2010",),
     rate_limits=RateLimits(
         # 500 weight per 10 s per IP for public endpoints and per API key for private (signed) ones.
         window_s=10.0, ip_weight=500, key_weight=500, private_scopes=("key",), public_scopes=("ip",),

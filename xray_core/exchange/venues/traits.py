@@ -69,12 +69,21 @@ class VenueTraits:
     # API hosts whose scheme and host `rebase_api_urls` replaces (empty: every absolute URL's).
     api_hosts: tuple[str, ...]
     rate_limits: RateLimits
+    # Host names of the venue's own sandbox / testnet (play money), where a paper user may be sent
+    # besides loopback (`xray_core.exchange.routing`). Never one of `api_hosts`: those trade real money.
+    sandbox_hosts: tuple[str, ...] = ()
+    # Error codes (the JSON "code") with which the venue refuses a new order because its client order
+    # id is taken: an order under that id exists, and is looked up instead of given up.
+    duplicate_order_codes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.exchange_id:
             raise ValueError("venue traits need an exchange id")
         if self.max_client_order_id_length < 1 or self.trades_page_limit < 1 or self.max_recv_window_ms < 1:
             raise ValueError(f"venue traits of {self.exchange_id!r} need positive limits")
+        live = {host.split("://", 1)[-1].split("/", 1)[0].lower() for host in self.api_hosts}
+        if live & {host.lower() for host in self.sandbox_hosts}:
+            raise ValueError(f"{self.exchange_id!r}: a live API host cannot be a sandbox host")
 
 
 # Not knowing a venue costs speed, never money: ids no longer than ours (32), no resend after an
