@@ -7,6 +7,7 @@ The output is `xray_core.indicators.add_indicators` of the file (warm-up rows Na
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from xray_cli.console import print_json
@@ -24,9 +25,9 @@ def write_indicators(*, candles: Path, out: Path, as_json: bool) -> None:
     frame = read_candles(candles)
     with about(candles):
         table = add_indicators(frame)
-    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         table.write_parquet(partial)
         partial.replace(out)  # readers never see half a file
     except OSError as exc:
@@ -34,7 +35,8 @@ def write_indicators(*, candles: Path, out: Path, as_json: bool) -> None:
             f"cannot write {out}: {exc.strerror or exc}", "check the folder and free space"
         ) from None
     finally:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # nothing to clean where the folder could not be made
+            partial.unlink(missing_ok=True)
     if as_json:
         print_json({"rows": table.height, "columns": table.columns, "out": str(out)})
         return

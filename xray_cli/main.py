@@ -38,6 +38,9 @@ def exchange_sim(
     extra_listings: Annotated[int, typer.Option(help="Long-tail USDT pairs beyond the default 25")] = 0,
     start_ms: Annotated[int | None, typer.Option(help="Market clock start in ms (default: now)")] = None,
     funds: Annotated[list[str] | None, typer.Option(help="Starting balance per key, e.g. USDT=10000")] = None,
+    admin_token: Annotated[str | None, typer.Option(
+        help="Token its admin API (/_emulator/...) needs in X-Emulator-Token; unset: loopback clients only",
+        envvar="XRAY_SIM_ADMIN_TOKEN", show_envvar=False)] = None,
     duplicate_ids: Annotated[
         str, typer.Option(metavar="dedupe|reject|dedupe-open", help="What a repeated newClientOrderId does")
     ] = "dedupe",
@@ -58,6 +61,7 @@ def exchange_sim(
         extra_listings=extra_listings,
         start_ms=start_ms,
         funds=funds or [],
+        admin_token=admin_token,
         duplicate_ids=duplicate_ids,
     )
 
@@ -281,6 +285,8 @@ def loadtest(
     faults: Annotated[str | None, typer.Option(help="Emulator fault spec during the ticks")] = None,
     database_url: Annotated[str | None, typer.Option(help="Users/journal database (default: SQLite)")] = None,
     redis_url: Annotated[str | None, typer.Option(help="Redis for limiter, order state, sharding")] = None,
+    processes: Annotated[int, typer.Option(help="Runtime processes sharing database and Redis")] = 1,
+    chaos: Annotated[bool, typer.Option("--chaos", help="Kill processes, restart Redis, all faults")] = False,
     duplicate_ids: Annotated[
         str, typer.Option(metavar="dedupe|reject|dedupe-open", help="The emulator's answer to a repeated id")
     ] = "dedupe",
@@ -291,21 +297,42 @@ def loadtest(
 
     run_loadtest_command(users=users, symbols=symbols, ticks=ticks, faults=faults,
                          database_url=database_url, redis_url=redis_url, duplicate_ids=duplicate_ids,
-                         as_json=json_output)
+                         processes=processes, chaos=chaos, as_json=json_output)
 
 
-def run() -> None:
-    """Console entry point: user errors print one line (what is wrong, what to do) and exit non-zero."""
+def run(args: list[str] | None = None) -> None:
+    """Console entry point: user errors print one line (what is wrong, what to do) and exit non-zero.
+
+    Click's own usage errors (an option's value of the wrong type, a missing option) are printed the
+    same way, as one line naming the command and the option, instead of its usage box."""
     from xray_core.errors import XrayError
 
     try:
-        app()
+        code = app(args=args, standalone_mode=False)
     except XrayError as exc:
         print(f"xray: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except typer.TyperException as exc:  # click's usage errors and the like
+        _usage_error(exc)
+    except (KeyboardInterrupt, typer.Abort):
         print("xray: interrupted", file=sys.stderr)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: typer.TyperException) -> None:
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `xray` or `xray users` alone: the help, as before
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
+        sys.exit(2)
+    path = ctx.command_path.split() if ctx is not None else ["xray"]
+    command = " ".join(path[1:])  # without the program's name
+    message = " ".join(exc.format_message().split())  # one line, whatever click wrapped
+    where, help_of = (f"{command}: ", f"{command} ") if command else ("", "")
+    print(f"xray: error: {where}{message} — see 'xray {help_of}--help'", file=sys.stderr)
+    sys.exit(getattr(exc, "exit_code", 2) or 2)
 
 
 if __name__ == "__main__":

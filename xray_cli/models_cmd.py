@@ -48,6 +48,10 @@ def list_models(*, as_json: bool) -> None:
 
 
 def promote(*, name: str, version: str | None, force: bool) -> None:
+    if version is not None and not version.strip().isdigit():
+        from xray_core.errors import ConfigError
+
+        raise ConfigError(f"--version {version!r} is not a model version", "see `xray models list`")
     registry, client = _registry()
     kind = name.removeprefix("xray-")
     config = registry.gate_config(load_settings().models)
@@ -68,21 +72,25 @@ def rollback(*, name: str) -> None:
     out.print(f"{registry.MODEL_NAMES[kind]}: champion rolled back from version {was} to {now}")
 
 
+MODEL_KINDS = ("gbm", "lstm", "rl")  # xray_pipelines.mlops.registry.KINDS, without importing MLflow
+
+
 def train(*, model: str | None) -> None:
     """Build the training data, train (one model or all), gate and publish, on the local Dagster
     instance, so the runs and their lineage show in `make ui`."""
+    from xray_core.errors import XrayError
+
+    # Checked before Dagster and the pipelines are imported (tens of seconds on a busy machine).
+    kinds = MODEL_KINDS if model is None else (model.removeprefix("xray-"),)
+    unknown = [k for k in kinds if k not in MODEL_KINDS]
+    if unknown:
+        raise XrayError(f"unknown model {unknown[0]!r}", f"use one of: {', '.join(MODEL_KINDS)}")
     import dagster as dg
 
     from xray_cli.demo import QUIET, prepare_dagster_home
     from xray_cli.progress import shown
-    from xray_core.errors import XrayError
     from xray_pipelines.definitions import defs
-    from xray_pipelines.mlops.registry import KINDS
 
-    kinds = KINDS if model is None else (model.removeprefix("xray-"),)
-    unknown = [k for k in kinds if k not in KINDS]
-    if unknown:
-        raise XrayError(f"unknown model {unknown[0]!r}", f"use one of: {', '.join(KINDS)}")
     prepare_dagster_home()
     # The runtime's latest fills first: they weight the training data.
     selection = [

@@ -37,4 +37,8 @@ def env_example(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--output {output}: cannot write it ({exc.strerror})",
+                              "name a file in a directory that exists") from None

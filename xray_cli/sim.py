@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 
 from xray_core.errors import ConfigError
+
+_TOKEN = re.compile(r"[\x21-\x7e]{16,256}")
 
 
 def run_sim(
@@ -23,6 +26,7 @@ def run_sim(
     extra_listings: int = 0,
     start_ms: int | None = None,
     funds: list[str],
+    admin_token: str | None = None,
     duplicate_ids: str = "dedupe",
 ) -> None:
     from xray_sim.exchange.config import ApiCredential, EmulatorConfig
@@ -30,6 +34,9 @@ def run_sim(
 
     if (api_key is None) != (api_secret is None):
         raise ConfigError("--api-key and --api-secret go together", "pass both or neither")
+    if admin_token is not None and not _TOKEN.fullmatch(admin_token):
+        raise ConfigError("--admin-token must be 16-256 printable characters without spaces",
+                          "e.g. --admin-token $(openssl rand -hex 24)")
     credentials = (
         (ApiCredential(key=api_key, secret=SecretStr(api_secret)),) if api_key and api_secret else ()
     )
@@ -46,6 +53,7 @@ def run_sim(
             start_ms=start_ms,
             credentials=credentials,
             starting_funds=_parse_funds(funds) if funds else {"USDT": "10000"},
+            admin_token=SecretStr(admin_token) if admin_token else None,
             duplicate_ids=duplicate_ids,
         )
     except ValidationError as exc:
@@ -55,17 +63,21 @@ def run_sim(
         raise ConfigError(
             f"--{name.replace('_', '-')}: {first['msg']}{given}", "see `xray exchange-sim --help`"
         ) from None
-    run_forever(config)
+    try:
+        run_forever(config)
+    except OSError as exc:  # the interface does not exist, the port is taken or privileged
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                          "pick another --host (an address of this machine) or --port") from None
 
 
 def _parse_funds(items: list[str]) -> dict[str, str]:
+    from xray_sim.exchange.decimals import parse_decimal
+
     funds: dict[str, str] = {}
     for item in items:
         asset, _, amount = item.partition("=")
-        try:
-            if not asset or float(amount) < 0:
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"--funds {item!r} is not ASSET=AMOUNT", "e.g. --funds USDT=10000") from None
+        value = parse_decimal(amount.strip())  # finite and within range: 9E999999 is no balance
+        if not asset or value is None or value < 0:
+            raise ConfigError(f"--funds {item!r} is not ASSET=AMOUNT", "e.g. --funds USDT=10000")
         funds[asset.upper()] = amount
     return funds

@@ -4,7 +4,10 @@ Used by both the `xray ingest` command and the Dagster `candles` asset, so both 
 * the first run backfills `history_days`; later runs fetch from the bar after the last stored one;
 * only closed bars are stored (the bar still forming at the exchange's "now" is left for next time);
 * the batch is written in one transaction, then the stored window is assessed and the verdict saved;
-* a failure of one symbol is returned as a result with its error, never raised past the caller's loop.
+* a failure of one symbol is returned as a result with its error, never raised past the caller's loop;
+* every request waits on the machine-wide limiter (`throttle_ingestion`): all ingestion processes of
+  this machine together stay within `weight_share` of the venue's per-IP weight (the runtime
+  trades from the same IP), a 429 or 418 pauses them all for the venue's Retry-After.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -20,7 +24,9 @@ from xray_core.candles.quality import FeedAnomalies, QualityReport, assess
 from xray_core.candles.store import CandleStore, SeriesKey, UpsertResult
 from xray_core.errors import XrayError
 from xray_core.exchange.client import ExchangeClient
+from xray_core.exchange.venues import traits_for
 from xray_core.markets import MARKET_COLUMNS, choose_markets
+from xray_core.ratelimit import HostLimiter, Quota, install_host_throttle
 from xray_core.settings import IngestSettings, QualitySettings
 from xray_core.timeframes import timeframe_ms
 
@@ -53,6 +59,7 @@ def ingest_symbol(
 ) -> IngestResult:
     """Bring `symbol` up to date and assess it. User-fixable problems (unknown symbol, unreachable
     exchange, corrupt data) come back as `IngestResult.error`; bugs still raise."""
+    throttle_ingestion(client, ingest, store.path.parent)
     timeframe = ingest.timeframe
     key = SeriesKey(client.id, symbol, timeframe)
     run_at = int(time.time() * 1000)
@@ -78,9 +85,25 @@ def ingest_symbol(
         return IngestResult(symbol, timeframe, 0, None, FeedAnomalies(), None, str(exc))
 
 
+def throttle_ingestion(client: ExchangeClient, ingest: IngestSettings, state_dir: Path) -> HostLimiter:
+    """Put `client`'s requests behind the limiter all ingestion processes of this machine share (its
+    cells in `state_dir/ratelimit/`, next to the candle store): `ingest.weight_share` of the venue's
+    per-IP weight (or `weight_limit_ip`) per window. Idempotent."""
+    limits = traits_for(client.id).rate_limits
+    window = ingest.weight_window_s or limits.window_s
+    quota = Quota.of((ingest.weight_limit_ip or limits.ip_weight) * ingest.weight_share, window)
+    current = getattr(client.exchange, "xray_host_throttle", None)
+    if isinstance(current, HostLimiter) and current.quotas.get("ip") == quota:
+        return current
+    limiter = HostLimiter(state_dir / "ratelimit" / f"{client.id}.json", {"ip": quota})
+    install_host_throttle(client.exchange, limiter, limits)
+    return limiter
+
+
 def refresh_universe(client: ExchangeClient, store: CandleStore, ingest: IngestSettings) -> pl.DataFrame:
     """Choose the tradable markets from the exchange's listing and 24h volumes and save the choice
     (every market with kept/dropped and the reason)."""
+    throttle_ingestion(client, ingest, store.path.parent)
     listed = client.load_markets(fresh=True)
     choices = choose_markets(listed, client.fetch_tickers(), ingest)
     frame = pl.DataFrame([asdict(c) for c in choices], schema=MARKET_COLUMNS)

@@ -86,6 +86,15 @@ class IngestSettings(BaseSettings):
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Comma-separated allow-list, e.g. BTC/USDT,ETH/USDT (empty: all)"
     )
+    weight_share: float = Field(
+        0.5, gt=0, le=1,
+        description="Share of the venue's per-IP request weight that ingestion on this machine may use "
+        "(all its processes together; the trading runtime uses the same IP)",
+    )
+    weight_limit_ip: int | None = Field(
+        None, ge=1, description="Request weight per IP per window; unset: the venue's (MEXC: 500 per 10 s)"
+    )
+    weight_window_s: float | None = Field(None, gt=0, description="Rate-limit window; unset: the venue's")
 
     @field_validator("timeframe")
     @classmethod

@@ -6,7 +6,7 @@ import asyncio
 import signal
 import sys
 
-from xray_core.errors import XrayError
+from xray_core.errors import ConfigError, XrayError
 from xray_core.settings import ExchangeSettings, load
 from xray_runtime import logs
 from xray_runtime.components import Components
@@ -31,14 +31,19 @@ async def serve_forever(service: TradingService) -> None:
     await service.run(stop)
 
 
+MODEL_KINDS = ("gbm", "lstm", "rl")  # the champions a bundle names (xray_pipelines' registry KINDS)
+
+
 def main(model_kind: str = "gbm") -> int:
     try:
+        if model_kind not in MODEL_KINDS:
+            raise ConfigError(f"unknown model kind {model_kind!r}", f"use one of: {', '.join(MODEL_KINDS)}")
         settings = load(RuntimeSettings)
         logs.configure(settings.log_format)
         service = build_service(model_kind)
         asyncio.run(serve_forever(service))
     except XrayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"xray: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -8,6 +8,7 @@ processes split the users between them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from xray_core.bundle_store import open_store
 from xray_core.exchange.protocol import VenueAuthError
 from xray_core.exchange.reports import BalanceReport, Transfer
 from xray_core.exchange.venues import traits_for
+from xray_core.redaction import describe
 from xray_core.settings import ExchangeSettings
 from xray_runtime import db, redis_conn
 from xray_runtime.artefacts import ArtefactWatcher, load_predictor
@@ -35,9 +37,17 @@ from xray_runtime.notify import Notifier
 from xray_runtime.order_state import LocalOrderState, OrderState, RedisOrderState, rebuild_from
 from xray_runtime.paper_store import PaperStore
 from xray_runtime.paper_venue import CcxtPriceFeed, FillModel, PaperBroker
-from xray_runtime.ratelimit import build_limiter, ccxt_throttle, install_ccxt_throttle, ip_scope, key_scope
+from xray_runtime.ratelimit import (
+    build_limiter,
+    ccxt_throttle,
+    egress_ip,
+    install_ccxt_throttle,
+    ip_scope,
+    key_scope,
+)
 from xray_runtime.reconcile import RECONCILE_LOOKUPS, ReconcileReport, reconcile
 from xray_runtime.roster import Roster
+from xray_runtime.send_log import SendLog
 from xray_runtime.sentiment import SentimentFeed
 from xray_runtime.settings import RuntimeSettings, TelegramSettings
 from xray_runtime.sharding import build_membership
@@ -45,7 +55,16 @@ from xray_runtime.transfers import TransferStore, read_around, values_of
 from xray_runtime.users import UserStore
 
 log = logging.getLogger(__name__)
-EGRESS = "127.0.0.1"  # this process's outgoing address: processes behind one NAT share a scope
+
+
+@dataclass
+class Reconciled:
+    """One reconciliation pass: differences by kind, users whose key was refused (with the reason),
+    and how many users' keys the exchange accepted."""
+
+    totals: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    worked: int = 0
 
 
 @dataclass
@@ -69,6 +88,7 @@ class Components:
     book: Book = field(default_factory=Book)
     log_redactor: RedactSecrets = REDACT
     http_port: int | None = None
+    egress_scope: str = "ip:127.0.0.1"
     _windows: dict[str, CandleWindows] = field(default_factory=dict)
     _public: Any = None
     _runner: Any = None
@@ -92,21 +112,29 @@ class Components:
         users = UserStore(engine, vault)
         redis = redis_conn.connect(settings) if settings.redis_url else None
         limiter = build_limiter(settings, redis)
-        sharding = build_membership(settings, redis)
+        # The per-IP scope: this machine's address as the venue sees it (processes behind one NAT
+        # share it only if XRAY_RUNTIME_EGRESS_IP says so).
+        egress = ip_scope(egress_ip(settings, exchange.url))
+        # Several processes: every admitted send is recorded (who, under which fencing token).
+        sharding = build_membership(settings, redis, SendLog(engine) if redis else None)
 
         def throttle(account: ExchangeAccount) -> Any:
             # A user's client only calls private endpoints (markets come from the pool's template):
             # charged to the scopes the venue counts them in (MEXC: the API key alone).
             limits = traits_for(account.exchange_id).rate_limits
-            scopes = {"key": key_scope(account.api_key.get_secret_value()), "ip": ip_scope(EGRESS)}
-            return ccxt_throttle(limiter, tuple(scopes[kind] for kind in limits.private_scopes), limits)
+            scopes = {"key": key_scope(account.api_key.get_secret_value()), "ip": egress}
+            # A delayed send is fenced again (after=); a 418 ban pauses the IP too (ban_scopes=).
+            return ccxt_throttle(limiter, tuple(scopes[kind] for kind in limits.private_scopes), limits,
+                                 after=sharding.recheck_after_wait, ban_scopes=(egress,))
 
         pool = ExchangePool(timeout_ms=int(exchange.timeout_s * 1000), throttle_factory=throttle)
         journal = Journal(engine)
-        state: OrderState = RedisOrderState(redis, settings.redis_prefix) if redis else LocalOrderState()
+        # Redis answers for a user again only once it agrees with the journal (after a failed write).
+        state: OrderState = (RedisOrderState(redis, settings.redis_prefix, journal) if redis
+                             else LocalOrderState())
         metrics = Metrics()
         executor = Executor(pool, journal, state, concurrency=settings.max_order_concurrency,
-                            clock_skew_ms=settings.clock_skew_ms,
+                            clock_skew_ms=settings.clock_skew_ms, fence=sharding,
                             observe_ack_s=metrics.order_latency.observe)
         parts = cls(
             settings=settings, telegram=telegram, exchange=exchange, engine=engine, users=users,
@@ -115,7 +143,8 @@ class Components:
             roster=Roster(users, sharding, settings, exchange.url, refresh_s=settings.users_refresh_s),
             pool=pool, journal=journal, state=state,
             executor=executor, notifier=Notifier(telegram), metrics=metrics, sharding=sharding,
-            limiter=limiter, redis=redis, sentiment=SentimentFeed.from_settings(settings.exchange_id),
+            limiter=limiter, redis=redis, egress_scope=egress,
+            sentiment=SentimentFeed.from_settings(settings.exchange_id),
         )
         # The built-in paper broker: paper users without a sandbox URL trade here, priced from the
         # market-data client (public requests only) and the market-data venue's listings.
@@ -131,7 +160,7 @@ class Components:
     async def start(self) -> None:
         if isinstance(self.state, LocalOrderState):
             await rebuild_from(self.journal, self.state)  # the journal is the durable record
-        self.sharding.start()  # heartbeats in a background task
+        self.sharding.start()  # heartbeats from a thread of its own
         await self.notifier.start()
         if self.health is not None:
             app = http_app(self.metrics, self.health)
@@ -165,7 +194,7 @@ class Components:
 
             unsigned = self.exchange.model_copy(update={"api_key": None, "api_secret": None})
             public = build_async_exchange(unsigned)
-            install_ccxt_throttle(public, self.limiter, (ip_scope(EGRESS),))
+            install_ccxt_throttle(public, self.limiter, (self.egress_scope,))
             self._public = public
         return self._public
 
@@ -181,30 +210,34 @@ class Components:
         values = values_of(transfers, known, book.quote, change, prices)
         await asyncio.to_thread(self.transfers.record, user_id, transfers, values, wall_ms())
         net = (await asyncio.to_thread(self.transfers.net, [user_id]))[user_id]
-        if user_id in book.user_index:  # nothing awaited from here: balances and net move together
+        if user_id in book.user_index:
+            # One step, no await: balances and net transfers move together, and the balances hold
+            # every fill recorded so far for the user, so those move only the journal's side of the
+            # positions (xray_runtime.upkeep).
             book.set_balances(user_id, dict(balance.total))
             book.set_transfers(user_id, net)
+            book.record_fills(self.journal.drain_new_fills(user_id))
 
-    async def reconcile_users(self, user_ids: list[str]) -> tuple[dict[str, int], dict[str, str]]:
+    async def reconcile_users(self, user_ids: list[str],
+                              gate: Callable[[str], Any] | None = None) -> Reconciled:
         """Reconcile each user against the exchange (the symbols they have orders on) and set the
-        book from the exchange's balances. Returns the differences by kind, and the users whose API
-        key the exchange refused with the reason. One user's failure never touches another's."""
+        book from the exchange's balances, each user under `gate(user_id)` (an async lock execution
+        takes too) when given. One user's failure never touches another's."""
         traded = await asyncio.to_thread(self._traded_symbols)
-        totals: dict[str, int] = {}
-        refused: dict[str, str] = {}
+        result = Reconciled()
         # Each user's reconciliation has up to RECONCILE_LOOKUPS requests in flight: bound the users so
         # that the requests stay within the orders in flight (more would queue for connections, and a
         # signed request that waits past its recvWindow is refused).
-        gate = asyncio.Semaphore(max(1, self.settings.max_order_concurrency // RECONCILE_LOOKUPS))
+        slots = asyncio.Semaphore(max(1, self.settings.max_order_concurrency // RECONCILE_LOOKUPS))
 
         async def one(user_id: str) -> None:
             account = self.roster.accounts.get(user_id)
             if account is None:
                 return
             if self.executor.halts.active(scopes_of(account)) is not None:  # banned (418): ask nothing
-                totals["halted"] = totals.get("halted", 0) + 1
+                result.totals["halted"] = result.totals.get("halted", 0) + 1
                 return
-            async with gate:
+            async with gate(user_id) if gate is not None else contextlib.nullcontext(), slots:
                 try:
                     venue = await self.pool.venue(account)
                     symbols = sorted(traded.get(user_id, ()))
@@ -220,21 +253,28 @@ class Components:
                     if read is not None:
                         await self._record_transfers(user_id, *read)
                 except VenueAuthError as exc:
-                    refused[user_id] = (f"the exchange refused the API key {account.fingerprint} "
-                                        f"({exc.source}): enter a working key with spot trading")
+                    result.refused[user_id] = (f"the exchange refused the API key {account.fingerprint} "
+                                               f"({exc.source}): enter a working key with spot trading")
                     return
                 except Exception as exc:  # one user's failure is that user's alone
-                    totals["failed"] = totals.get("failed", 0) + 1
+                    result.totals["failed"] = result.totals.get("failed", 0) + 1
                     log.warning("reconciliation failed", extra={"event": "reconcile_failed",
-                                                                "user_id": user_id, "reason": str(exc)[:300]})
+                                                                "user_id": user_id, "reason": describe(exc)})
                     return
-            for kind, count in report.counts().items():
-                totals[kind] = totals.get(kind, 0) + count
-            if read is None:  # a transfer moved while the balance was read: both again next time
-                totals["transfers_moving"] = totals.get("transfers_moving", 0) + 1
+                result.worked += 1
+                for kind, count in report.counts().items():
+                    result.totals[kind] = result.totals.get(kind, 0) + count
+                if read is None:  # a transfer moved while the balance was read: both again next time
+                    result.totals["transfers_moving"] = result.totals.get("transfers_moving", 0) + 1
 
         await asyncio.gather(*(one(u) for u in user_ids))
-        return totals, refused
+        return result
+
+    async def refresh_markets(self) -> None:
+        """Read listings and precisions again: the market-data client's and every venue's."""
+        if self._public is not None:
+            await self._public.load_markets(True)
+        await self.pool.refresh_markets()
 
     def _traded_symbols(self) -> dict[str, set[str]]:
         query = sa.select(orders_table.c.user_id, orders_table.c.symbol).distinct()

@@ -13,19 +13,29 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from xray_core.errors import ConfigError
+from xray_core.redaction import describe, scrub
 
 METADATA = sa.MetaData()
 
 
-def connect(url: str, create: bool = True) -> Engine:
-    """An engine for `url` with the runtime's tables created (idempotently)."""
+def check_url(url: str, name: str = "XRAY_RUNTIME_DATABASE_URL") -> sa.URL:
+    """`url` parsed, or a ConfigError naming `name` (the setting or option it came from); the error
+    never shows the URL's password."""
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
+        parsed = None
+    if parsed is None or parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError(
-            f"XRAY_RUNTIME_DATABASE_URL {url!r} is not a database URL",
+            f"{name} {scrub(url)!r} is not a SQLite or PostgreSQL URL",
             "use sqlite:///path/runtime.db or postgresql+psycopg://user@host:5432/db",
-        ) from None
+        )
+    return parsed
+
+
+def connect(url: str, create: bool = True) -> Engine:
+    """An engine for `url` with the runtime's tables created (idempotently)."""
+    parsed = check_url(url)
     if parsed.drivername == "postgresql":  # psycopg 3 is what we ship, not psycopg2's default
         parsed = parsed.set(drivername="postgresql+psycopg")
     options: dict[str, object] = {"pool_pre_ping": True}
@@ -38,7 +48,14 @@ def connect(url: str, create: bool = True) -> Engine:
     engine = sa.create_engine(parsed, **options)
     if create:
         _import_tables()
-        METADATA.create_all(engine)
+        try:
+            METADATA.create_all(engine)
+        except sa.exc.SQLAlchemyError as exc:  # unreachable, refused login, no such database
+            engine.dispose()
+            raise ConfigError(
+                f"cannot open the runtime database {scrub(url)}: {describe(exc)}",
+                "check XRAY_RUNTIME_DATABASE_URL and that the database is up",
+            ) from None
         _create_indexes(engine)
     return engine
 
@@ -64,6 +81,7 @@ def _import_tables() -> None:
         "xray_runtime.users", "xray_runtime.journal", "xray_runtime.risk_store", "xray_runtime.api_tokens",
         "xray_runtime.equity_log", "xray_runtime.user_control", "xray_runtime.shadow",
         "xray_runtime.paper_store", "xray_runtime.bot.links", "xray_runtime.transfers",
+        "xray_runtime.send_log",
     ):
         try:
             importlib.import_module(module)

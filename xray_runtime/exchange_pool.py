@@ -8,7 +8,8 @@
 * Every client shares ONE aiohttp session (so one connection pool to the exchange): ccxt uses an
   external `session` when its config names one and then never closes it (`own_session` is False).
 * Markets are loaded once per (exchange, base URL) into a template client, and parsed once into
-  `MarketReport`s. A per-key client is a shallow copy of the template with the per-key fields
+  `MarketReport`s; `refresh_markets` loads them again (the service does, every `markets_refresh_s`).
+  A per-key client is a shallow copy of the template with the per-key fields
   replaced, which shares the (read-only) markets tables instead of rebuilding them: constructing
   ccxt.mexc and setting its markets costs about 2 ms (the full MEXC listing makes `set_markets` far
   dearer), the copy about 0.05 ms.
@@ -145,9 +146,12 @@ def _pooled_class(exchange_id: str) -> type:
                                f"{urlsplit(url).hostname!r} was refused (it may only reach {allowed})")
         try:
             return await base.fetch(self, url, method, headers, body)
-        except (ccxt.RateLimitExceeded, ccxt.DDoSProtection):
+        except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as error:
             if self.xray_stats is not None:
                 self.xray_stats.rate_limited += 1
+            refused = getattr(self.throttle, "refused", None)  # the shared limiter's (ratelimit.py)
+            if refused is not None:  # pause the scope for every process: Retry-After, or a default
+                await refused(error, self.last_response_headers)
             raise
 
     def handle_errors(self: Any, code: int, reason: str, url: str, method: str, headers: Any, body: Any,
@@ -247,6 +251,23 @@ class ExchangePool:
         """The listings every client of (exchange, base URL) shares."""
         return await (await self._template(exchange_id, base_url)).markets()
 
+    async def refresh_markets(self) -> None:
+        """Load every venue's markets again (new listings, changed precisions and minimums): a fresh
+        template replaces each one once it loaded, and the clients made from the old one are dropped
+        (made again on next use; a request in flight on one finishes). A venue that cannot be reached
+        keeps its old markets."""
+        for where, old in list(self._templates.items()):
+            try:
+                fresh = await self._new_template(*where)
+            except ccxt.BaseError as error:
+                log.warning("markets of %s not reloaded: %s", where[0], type(error).__name__)
+                continue
+            await fresh.markets()  # parsed before it serves, as the old one was
+            self._templates[where] = fresh
+            for key in [k for k in self._clients if k[:2] == where]:
+                del self._clients[key]
+            del old  # owns no socket: the session is the pool's
+
     def evict(self, account: ExchangeAccount) -> None:
         """Forget the account's client, e.g. after its key was rejected or rotated."""
         if self._clients.pop(account.client_key, None) is not None:
@@ -329,6 +350,7 @@ class ExchangePool:
             await inner(cost)
             check_sign_deadline()  # ccxt signs next: a request that waited past its deadline is not sent
 
+        throttle.refused = getattr(inner, "refused", None)  # type: ignore[attr-defined]  # 429/418 (fetch)
         client.throttle = throttle
         return client
 

@@ -46,6 +46,7 @@ from xray_runtime.execution_types import (
     NOT_RESENT,
     AccountError,
     ExecutorStats,
+    Fence,
     Outcome,
     SendLedger,
     Slots,
@@ -69,6 +70,7 @@ class Executor(OrderSender):
                  clock_skew_ms: int = 1_000, sign_deadline_ms: int = 10_000, max_wait_s: float = 30.0,
                  halts: Halts | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 fence: Fence | None = None,
                  observe_ack_s: Callable[[float], None] | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -90,6 +92,7 @@ class Executor(OrderSender):
         self._slots = Slots(concurrency, sleep)
         self._sends = SendLedger()  # whether (and until when) an earlier send of an order may act
         self._observe_ack_s = observe_ack_s  # seconds from sending an order to its ack (metrics)
+        self.fence = fence  # several processes: may this one still send for the user (fencing.py)?
 
     async def submit(self, account: ExchangeAccount, intents: Sequence[OrderIntent]) -> list[Order]:
         """Send (or resolve) `intents` of `account`'s user; returns their orders in intent order.

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from xray_core.errors import XrayError
 from xray_core.exchange.protocol import VenueClient
@@ -20,6 +20,14 @@ NOT_RESENT = ("not on the exchange; not sent again, as the venue does not dedupl
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+class Fence(Protocol):
+    """Says, right before each create_order, whether this process may still send for the order's user
+    ('' yes; else why not: the order is left unsettled). The sharded runtime's is
+    `xray_runtime.fencing.UserLocks.admit`."""
+
+    async def admit(self, order: Order) -> str: ...
 
 
 class AccountError(XrayError):

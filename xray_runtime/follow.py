@@ -19,7 +19,7 @@ import asyncio
 import logging
 from typing import Any
 
-from xray_core.trading.orders import OrderIntent
+from xray_core.trading.orders import Order, OrderIntent
 
 log = logging.getLogger(__name__)
 _BACKGROUND: set[asyncio.Task[Any]] = set()  # lookups that outlived their budget, still finishing
@@ -36,7 +36,8 @@ async def follow_open_orders(parts: Any, resend: bool, skip_bar: int | None,
     mine = [o for o in orders if o.user_id in accounts and o.bar_ms != skip_bar]
     if not mine:
         return set()
-    task = asyncio.create_task(parts.executor.follow(accounts, mine, resend=resend))
+    follow = _fenced(parts, mine) if resend else parts.executor.follow(accounts, mine, resend=False)
+    task = asyncio.create_task(follow)
     try:
         settled = await asyncio.wait_for(asyncio.shield(task), budget_s)
     except TimeoutError:
@@ -44,6 +45,25 @@ async def follow_open_orders(parts: Any, resend: bool, skip_bar: int | None,
         task.add_done_callback(_finished)
         return {(o.user_id, o.symbol) for o in mine}
     return {(o.user_id, o.symbol) for o in settled if not o.terminal}
+
+
+async def _fenced(parts: Any, orders: list[Order]) -> list[Order]:
+    """`Executor.follow` with resends, each user's under `sharding.acting` as the bar's own orders are:
+    a resend is a send, admitted by the fence (xray_runtime.fencing) only while this process acts for
+    the user. A user this process is acting for already (a batch still running) is left as it is."""
+    by_user: dict[str, list[Order]] = {}
+    for order in orders:
+        by_user.setdefault(order.user_id, []).append(order)
+
+    async def one(user_id: str, batch: list[Order]) -> list[Order]:
+        async with parts.sharding.acting(user_id) as mine:
+            if not mine:
+                return batch
+            followed: list[Order] = await parts.executor.follow(parts.roster.accounts, batch, resend=True)
+            return followed
+
+    results = await asyncio.gather(*(one(user_id, batch) for user_id, batch in by_user.items()))
+    return [order for batch in results for order in batch]
 
 
 def _finished(task: asyncio.Task[Any]) -> None:

@@ -89,11 +89,19 @@ class Journal:
         self.new_fills.extend(fill for key, fill in unique.items() if key in added)  # for the book
         return len(added)
 
-    def drain_new_fills(self) -> list[Fill]:
-        """The fills recorded for the first time since the last drain, in the order recorded."""
+    def drain_new_fills(self, user_id: str | None = None) -> list[Fill]:
+        """The fills recorded for the first time since the last drain, in the order recorded; only
+        `user_id`'s when given (the others stay queued, behind any recorded meanwhile)."""
         drained = []
-        while self.new_fills:
-            drained.append(self.new_fills.popleft())
+        if user_id is None:
+            while self.new_fills:
+                drained.append(self.new_fills.popleft())
+            return drained
+        kept: list[Fill] = []
+        for _ in range(len(self.new_fills)):  # appends from worker threads land behind these
+            fill = self.new_fills.popleft()
+            (drained if fill.user_id == user_id else kept).append(fill)
+        self.new_fills.extend(kept)
         return drained
 
     # ---- reads -------------------------------------------------------------------------------------

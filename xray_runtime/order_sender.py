@@ -23,7 +23,7 @@ from xray_core.exchange.protocol import (
 from xray_core.exchange.reports import OrderReport
 from xray_core.trading.orders import Fill, Order, OrderStatus
 from xray_runtime.exchange_orders import Lookup, adopt, lookup, rejected
-from xray_runtime.execution_types import NOT_RESENT, ExecutorStats, Outcome, SendLedger, Slots, Target
+from xray_runtime.execution_types import NOT_RESENT, ExecutorStats, Fence, Outcome, SendLedger, Slots, Target
 from xray_runtime.halts import Halt, Halts
 
 log = logging.getLogger("xray_runtime.execution")
@@ -42,6 +42,7 @@ class OrderSender:
     max_wait_ms: int
     resend_within_ms: int
     halts: Halts
+    fence: Fence | None
     stats: ExecutorStats
     _slots: Slots
     _sends: SendLedger
@@ -78,6 +79,8 @@ class OrderSender:
             if self.now_ms() - order.updated_ms > self.sign_deadline_ms // 2:  # re-date it in the journal
                 order = order.advance(order.status, self.now_ms())
                 await self._record([order])
+            if self.fence is not None and (refusal := await self.fence.admit(order)):  # xray_runtime.fencing
+                return Outcome(order.advance(order.status, self.now_ms(), reason=refusal))
             try:
                 self.stats.sent += 1
                 sent_at = time.perf_counter()

@@ -14,6 +14,12 @@ The braces make `{user_id}` a cluster hash tag, so a user's two keys share a slo
 stage updates them together. The users set is only ever added to: removing a user when their last
 order ends would need the user's keys and the global set in one atomic step, which RedisCluster
 cannot do across slots, so `users_with_open` filters it by the per-user open sets instead.
+
+Staleness: a write that fails (Redis down, a timeout) leaves Redis behind the journal for the users
+it carried: an order the journal has SUBMITTED may still read PENDING there ("never sent": it would
+be sent again), one the journal has settled may still read open. Those users are marked stale; their
+reads answer nothing (the executor then reads the journal) until `rebuild_from(journal)` has made
+Redis agree again, which a state given its journal does by itself on the next read.
 """
 
 from __future__ import annotations
@@ -78,11 +84,14 @@ class LocalOrderState:
 
 
 class RedisOrderState:
-    """The order state in Redis (single node or cluster), shared by every runtime process."""
+    """The order state in Redis (single node or cluster), shared by every runtime process. With its
+    `journal`, a user left stale by a failed write is rebuilt from it on the next read."""
 
-    def __init__(self, client: AnyRedis, prefix: str = "xray") -> None:
+    def __init__(self, client: AnyRedis, prefix: str = "xray", journal: Journal | None = None) -> None:
         self.client = client
         self.prefix = prefix
+        self.journal = journal
+        self.stale_users: set[str] = set()  # users whose last write may not have reached Redis
 
     def _orders_key(self, user_id: str) -> str:
         return f"{self.prefix}:orders:{{{user_id}}}"
@@ -100,31 +109,58 @@ class RedisOrderState:
     async def get_many(self, user_id: str, client_order_ids: Sequence[str]) -> dict[str, Order]:
         if not client_order_ids:
             return {}
+        if user_id in self.stale_users:
+            await self._heal(user_id)  # or raise: the caller then reads the journal, not stale Redis
+        return await self._read(user_id, client_order_ids)
+
+    async def _read(self, user_id: str, client_order_ids: Sequence[str]) -> dict[str, Order]:
+        if not client_order_ids:
+            return {}
         async with _translated("read orders"):
             values = await self.client.hmget(self._orders_key(user_id), list(client_order_ids))
         return {cid: _decode(value) for cid, value in zip(client_order_ids, values, strict=True)
                 if value is not None}
 
     async def put(self, orders: Sequence[Order]) -> None:
-        """Write a batch of orders in one pipelined round trip."""
+        """Write a batch of orders in one pipelined round trip. If it fails, their users are stale."""
         if not orders:
             return
-        async with _translated("write orders"):
-            pipe = self.client.pipeline(transaction=False)
-            for order in orders:
-                pipe.hset(self._orders_key(order.user_id), order.client_order_id, _encode(order))
-                if order.terminal:
-                    pipe.srem(self._open_key(order.user_id), order.client_order_id)
-                else:
-                    pipe.sadd(self._open_key(order.user_id), order.client_order_id)
-                    pipe.sadd(self._users_key, order.user_id)
-            await pipe.execute()
+        try:
+            async with _translated("write orders"):
+                pipe = self.client.pipeline(transaction=False)
+                for order in orders:
+                    pipe.hset(self._orders_key(order.user_id), order.client_order_id, _encode(order))
+                    if order.terminal:
+                        pipe.srem(self._open_key(order.user_id), order.client_order_id)
+                    else:
+                        pipe.sadd(self._open_key(order.user_id), order.client_order_id)
+                        pipe.sadd(self._users_key, order.user_id)
+                await pipe.execute()
+        except OrderStateUnavailableError:
+            self.stale_users.update(order.user_id for order in orders)
+            raise
+
+    async def _heal(self, user_id: str) -> None:
+        """Rebuild a stale user's state from the journal, or raise OrderStateUnavailableError."""
+        if self.journal is not None:
+            await rebuild_from(self.journal, self, [user_id])  # raises while Redis is down
+        if user_id in self.stale_users:
+            raise OrderStateUnavailableError(
+                f"order state in Redis unavailable (read orders): user {user_id}'s may be behind the "
+                "journal after a failed write", "the journal answers until rebuild_from(journal) ran")
+
+    def mark_fresh(self, user_ids: Iterable[str] | None) -> None:
+        """These users (None: all) agree with the journal again (a rebuild wrote them)."""
+        if user_ids is None:
+            self.stale_users.clear()
+        else:
+            self.stale_users.difference_update(user_ids)
 
     async def open(self, user_id: str) -> list[Order]:
         async with _translated("read open orders"):
             # connect() decodes responses, so members are str (redis types them bytes | str)
             ids = sorted(cast("set[str]", await self.client.smembers(self._open_key(user_id))))
-        found = await self.get_many(user_id, ids)
+        found = await self._read(user_id, ids)  # as Redis has them, stale or not (rebuild_from reads this)
         return [order for order in found.values() if not order.terminal]
 
     async def users_with_open(self) -> set[str]:
@@ -169,6 +205,9 @@ async def rebuild_from(journal: Journal, state: OrderState, user_ids: Iterable[s
         if stale:
             orders.extend((await asyncio.to_thread(journal.get_many, stale)).values())
     await state.put(orders)
+    mark_fresh = getattr(state, "mark_fresh", None)
+    if mark_fresh is not None:
+        mark_fresh(wanted)
     return len(orders)
 
 

@@ -7,62 +7,39 @@ charged to, e.g. `("ip:203.0.113.5", key_scope(api_key))`, and is admitted only 
 admits it; otherwise nothing is consumed and the caller learns how long to wait. Scopes of kind "ip"
 use `weight_limit_ip`, kind "key" `weight_limit_key` (settings; unset: the venue's).
 
-Each scope is one GCRA cell: its theoretical arrival time (TAT). A request of weight w moves the TAT
-to max(TAT, now) + w * interval and passes while the TAT stays within `tolerance` of now: a leaky
-bucket holding `burst` weight that drains at 1 / interval weight per second.
+The GCRA cells, why their burst is half a window, and what a 429 or 418 costs a scope are in
+`xray_core.ratelimit` (ingestion shares them too). Here: the limiter in process and on Redis, and
+its place in front of every ccxt request (`CcxtThrottle`), which also pauses the scope a venue
+refused with 429/418 (its Retry-After) for every process at once.
 
-Why the burst is half a window and not all of it: a leaky bucket with burst B and rate r lets
-B + r * W through in any span of W seconds. The exchange (and our emulator, see
-xray_sim/exchange/ratelimit.py) counts a sliding window: at most `limit` in ANY W seconds. A burst
-of the full window followed by pacing at limit / W would pass twice the limit in the first window and
-earn 429s. So B + r * (W + jitter) = limit: by default half the window's weight at once, the other
-half paced over the window, with `jitter_s` (5 % of the window) absorbing how unevenly requests
-travel to the exchange. That bound holds against fixed windows too (a fixed window is one of the
-sliding ones).
+The IP scope is this machine's address as the venue sees it: `XRAY_RUNTIME_EGRESS_IP` (set it to
+the shared public address when several hosts leave through one NAT), else the local address this
+machine uses to reach the exchange (`egress_ip`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from contextvars import ContextVar
 from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt
 
 from xray_core.errors import ConfigError
 from xray_core.exchange.venues import GENERIC, RateLimits, traits_for
+from xray_core.ratelimit import EPSILON_S, Quota, gcra, is_ban, refusal_pause
 from xray_runtime.redis_conn import AnyRedis, connect
 from xray_runtime.settings import RuntimeSettings
 
-# Below a microsecond a wait is rounding (Redis TIME has µs resolution; cells are stored with 6 decimals).
-EPSILON_S = 1e-6
-
-
-@dataclass(frozen=True, slots=True)
-class Quota:
-    """One scope kind's limit as GCRA parameters (see the module docstring for why burst < limit)."""
-
-    limit: float  # weight per window, as the exchange states it
-    window_s: float
-    burst: float  # weight admitted at once from idle; the heaviest single request this scope allows
-    interval_s: float  # seconds one unit of weight occupies at the sustained rate
-
-    @classmethod
-    def of(cls, limit: float, window_s: float, burst_share: float = 0.5,
-           jitter_s: float | None = None) -> Quota:
-        """The quota that never passes more than `limit` in any `window_s` seconds as the exchange
-        sees them, given requests arrive up to `jitter_s` (default 5 % of the window) unevenly."""
-        if not 0 < burst_share < 1:
-            raise ConfigError(f"burst_share must be between 0 and 1, not {burst_share}")
-        jitter = 0.05 * window_s if jitter_s is None else jitter_s
-        burst = limit * burst_share
-        return cls(limit, window_s, burst, (window_s + jitter) / (limit - burst))
-
-    @property
-    def tolerance_s(self) -> float:
-        return self.burst * self.interval_s
+__all__ = ["EPSILON_S", "BaseLimiter", "CcxtThrottle", "LocalLimiter", "Quota", "RedisLimiter", "ScopedCost",
+           "build_limiter", "ccxt_throttle", "egress_ip", "gcra", "install_ccxt_throttle", "ip_scope",
+           "key_scope", "quotas_from_settings"]
 
 
 def quotas_from_settings(settings: RuntimeSettings, burst_share: float = 0.5) -> dict[str, Quota]:
@@ -76,6 +53,25 @@ def quotas_from_settings(settings: RuntimeSettings, burst_share: float = 0.5) ->
     }
 
 
+def egress_ip(settings: RuntimeSettings, url: str | None) -> str:
+    """This machine's address as the venue sees it: `settings.egress_ip`, else the local address of
+    the route to the exchange's host (`url`, else the venue's first API host). No packet is sent:
+    connecting a UDP socket only picks the route. Without a route (offline, no DNS), the host name."""
+    if settings.egress_ip:
+        return settings.egress_ip
+    hosts = traits_for(settings.exchange_id).api_hosts
+    target = urlsplit(url or (hosts[0] if hosts else "")).hostname
+    if target:
+        try:
+            family = socket.AF_INET6 if ":" in target else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((target, 443))
+                return str(probe.getsockname()[0])
+        except OSError:  # no route or no name resolution: one scope per host is the safe guess
+            pass
+    return socket.gethostname()
+
+
 def ip_scope(ip: str) -> str:
     return f"ip:{ip}"
 
@@ -83,19 +79,6 @@ def ip_scope(ip: str) -> str:
 def key_scope(api_key: str) -> str:
     """The scope of an API key: a short SHA-256 digest, so the key itself never reaches Redis or logs."""
     return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
-
-
-def gcra(tats: Sequence[float], quotas: Sequence[Quota], weight: float,
-         now: float) -> tuple[float, list[float]]:
-    """One all-or-nothing step over several cells: (wait, new TATs). A wait of at most EPSILON_S
-    means admitted, and the new TATs are to be stored; else the cells stay as they were."""
-    wait = 0.0
-    new_tats: list[float] = []
-    for tat, quota in zip(tats, quotas, strict=True):
-        new_tat = max(tat, now) + weight * quota.interval_s
-        wait = max(wait, new_tat - quota.tolerance_s - now)
-        new_tats.append(new_tat)
-    return wait, new_tats
 
 
 class BaseLimiter:
@@ -156,7 +139,18 @@ class BaseLimiter:
         self.rate_limited += 1
         self.rate_limited_by_scope[scope] += 1
 
+    async def pause(self, scopes: Sequence[str], pause_s: float) -> None:
+        """Admit nothing on `scopes` for `pause_s` seconds, in every process sharing the cells: the
+        venue refused a request (429, or a 418 ban) and named, or implied, how long to stay away."""
+        if scopes and pause_s > 0:
+            await self._pause(list(scopes), [self.quota(s) for s in scopes], pause_s)
+        for scope in scopes:
+            self.record_429(scope)
+
     async def _attempt(self, scopes: list[str], quotas: list[Quota], weight: float) -> float:
+        raise NotImplementedError
+
+    async def _pause(self, scopes: list[str], quotas: list[Quota], pause_s: float) -> None:
         raise NotImplementedError
 
 
@@ -169,9 +163,18 @@ class LocalLimiter(BaseLimiter):
         super().__init__(quotas, sleep)
         self._clock = clock
         self._tats: dict[str, float] = {}
+        self._paused: dict[str, float] = {}  # scope -> paused until (after a 429/418)
+
+    async def _pause(self, scopes: list[str], quotas: list[Quota], pause_s: float) -> None:
+        until = self._clock() + pause_s
+        for scope in scopes:
+            self._paused[scope] = max(self._paused.get(scope, 0.0), until)
 
     async def _attempt(self, scopes: list[str], quotas: list[Quota], weight: float) -> float:
         now = self._clock()
+        paused = max((self._paused.get(s, 0.0) - now for s in scopes), default=0.0)
+        if paused > EPSILON_S:
+            return paused
         wait, new_tats = gcra([self._tats.get(s, now) for s in scopes], quotas, weight, now)
         if wait > EPSILON_S:
             return wait
@@ -181,18 +184,27 @@ class LocalLimiter(BaseLimiter):
         return 0.0
 
 
-# KEYS: one cell per scope. ARGV: weight, then interval_s and tolerance_s per cell.
+# KEYS: one cell per scope, then one pause key per scope. ARGV: weight, then interval_s and tolerance_s
+# per cell. A scope paused (after a 429/418) waits out its pause first; its bucket is left as it was.
 # Returns the wait as a string (Redis would truncate a Lua float to an integer).
 _GCRA_LUA = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local weight = tonumber(ARGV[1])
+local n = #KEYS / 2
 local wait = 0
 local tats = {}
-for i, cell in ipairs(KEYS) do
+for i = 1, n do
+  local paused = tonumber(redis.call('GET', KEYS[n + i]))
+  if paused and paused - now > wait then wait = paused - now end
+end
+if wait > EPSILON then
+  return string.format('%.6f', wait)
+end
+for i = 1, n do
   local interval = tonumber(ARGV[2 * i])
   local tolerance = tonumber(ARGV[2 * i + 1])
-  local tat = tonumber(redis.call('GET', cell)) or now
+  local tat = tonumber(redis.call('GET', KEYS[i])) or now
   if tat < now then tat = now end
   local new_tat = tat + weight * interval
   local need = new_tat - tolerance - now
@@ -202,12 +214,27 @@ end
 if wait > EPSILON then
   return string.format('%.6f', wait)
 end
-for i, cell in ipairs(KEYS) do
+for i = 1, n do
   local ttl_ms = math.ceil((tats[i] - now) * 1000) + 1
-  redis.call('SET', cell, string.format('%.6f', tats[i]), 'PX', ttl_ms)
+  redis.call('SET', KEYS[i], string.format('%.6f', tats[i]), 'PX', ttl_ms)
 end
 return '0'
 """.replace("EPSILON", repr(EPSILON_S))
+
+
+# KEYS: pause keys. ARGV: pause_s. Pauses each scope until now + pause_s (never shortens a pause).
+_PAUSE_LUA = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local until_ = now + tonumber(ARGV[1])
+for _, key in ipairs(KEYS) do
+  local paused = tonumber(redis.call('GET', key)) or 0
+  if paused < until_ then
+    redis.call('SET', key, string.format('%.6f', until_), 'PX', math.ceil(tonumber(ARGV[1]) * 1000) + 1)
+  end
+end
+return 0
+"""
 
 
 class RedisLimiter(BaseLimiter):
@@ -228,16 +255,24 @@ class RedisLimiter(BaseLimiter):
         self._redis = redis
         self._prefix = prefix
         self._script = redis.register_script(_GCRA_LUA)
+        self._pause_script = redis.register_script(_PAUSE_LUA)
 
     def cell_key(self, scope: str) -> str:
         return f"{self._prefix}:{{rl}}:{scope}"
+
+    def pause_key(self, scope: str) -> str:
+        return f"{self._prefix}:{{rl}}:paused:{scope}"
 
     async def _attempt(self, scopes: list[str], quotas: list[Quota], weight: float) -> float:
         args: list[float] = [weight]
         for quota in quotas:
             args += [quota.interval_s, quota.tolerance_s]
-        reply = await self._script(keys=[self.cell_key(s) for s in scopes], args=[repr(a) for a in args])
+        keys = [*(self.cell_key(s) for s in scopes), *(self.pause_key(s) for s in scopes)]
+        reply = await self._script(keys=keys, args=[repr(a) for a in args])
         return float(reply)
+
+    async def _pause(self, scopes: list[str], quotas: list[Quota], pause_s: float) -> None:
+        await self._pause_script(keys=[self.pause_key(s) for s in scopes], args=[repr(pause_s)])
 
 
 Limiter = LocalLimiter | RedisLimiter
@@ -274,30 +309,57 @@ class ScopedCost(float):
         return cost
 
 
-def ccxt_throttle(limiter: BaseLimiter, scopes: Sequence[str],
-                  limits: RateLimits = GENERIC.rate_limits) -> Callable[[float], Awaitable[None]]:
+Throttle = Callable[[float], Awaitable[None]]  # ccxt's throttle(cost); also `after(waited_s)`
+# The scopes the current task's last request was charged to (a refusal pauses those).
+_CHARGED: ContextVar[tuple[str, ...]] = ContextVar("xray_rate_limit_charged", default=())
+
+
+class CcxtThrottle:
     """A replacement for a ccxt async exchange's `throttle(cost)`: waits on `limiter` for `cost`
     weight. A plain cost is charged to every scope; a ScopedCost (see install_ccxt_throttle) only to
     the scopes of the kinds `limits` charges private (or public) requests to (to all, if none of
-    those kinds is among `scopes`)."""
-    scopes = tuple(scopes)
-    private_scopes = _of_kinds(scopes, limits.private_scopes)
-    public_scopes = _of_kinds(scopes, limits.public_scopes)
+    those kinds is among `scopes`). `after(waited_s)` runs once the limiter admitted the request,
+    the last moment before ccxt signs and sends it (the fencing check of a delayed order send).
 
-    async def throttle(cost: float | None = None) -> None:
-        charged = scopes
+    `refused(error, headers)` is for the client's `fetch` to call when the venue answered 429 or
+    418: the scopes the request was charged to (a 418 ban: every scope, `ban_scopes` too) are paused
+    for the answer's Retry-After, or the default, in the shared limiter."""
+
+    def __init__(self, limiter: BaseLimiter, scopes: Sequence[str], limits: RateLimits = GENERIC.rate_limits,
+                 after: Throttle | None = None, ban_scopes: Sequence[str] = ()) -> None:
+        self.limiter = limiter
+        self.scopes = tuple(scopes)
+        self.private_scopes = _of_kinds(self.scopes, limits.private_scopes)
+        self.public_scopes = _of_kinds(self.scopes, limits.public_scopes)
+        self.ban_scopes = tuple(dict.fromkeys((*self.scopes, *ban_scopes)))
+        self.after = after
+
+    async def __call__(self, cost: float | None = None) -> None:
+        charged = self.scopes
         if isinstance(cost, ScopedCost):
-            charged = private_scopes if cost.private else public_scopes
-        await limiter.acquire(charged, 1.0 if cost is None else float(cost))
+            charged = self.private_scopes if cost.private else self.public_scopes
+        _CHARGED.set(charged)
+        waited = await self.limiter.acquire(charged, 1.0 if cost is None else float(cost))
+        if self.after is not None:
+            await self.after(waited)
 
-    return throttle
+    async def refused(self, error: BaseException, headers: Mapping[str, Any] | None) -> None:
+        banned = is_ban(error)
+        scopes = self.ban_scopes if banned else (_CHARGED.get() or self.scopes)
+        await self.limiter.pause(scopes, refusal_pause(banned, headers))
+
+
+def ccxt_throttle(limiter: BaseLimiter, scopes: Sequence[str], limits: RateLimits = GENERIC.rate_limits,
+                  after: Throttle | None = None, ban_scopes: Sequence[str] = ()) -> CcxtThrottle:
+    """The `CcxtThrottle` of `limiter` over `scopes` (see there)."""
+    return CcxtThrottle(limiter, scopes, limits, after, ban_scopes)
 
 
 def install_ccxt_throttle(exchange: Any, limiter: BaseLimiter, scopes: Sequence[str]) -> None:
     """Make every request of a ccxt async `exchange` wait on `limiter`, each charged to the scopes
     its venue counts it in (MEXC: private requests to the key, public ones to the IP), at ccxt's
     cost or the venue's weight where ccxt's is lower. Replaces ccxt's own per-instance throttle,
-    which paces one instance only."""
+    which paces one instance only. A 429 or 418 pauses the scopes for every process (Retry-After)."""
     limits = traits_for(exchange.id).rate_limits
     ccxt_cost = exchange.calculate_rate_limiter_cost
 
@@ -310,8 +372,19 @@ def install_ccxt_throttle(exchange: Any, limiter: BaseLimiter, scopes: Sequence[
         sections = api if isinstance(api, list | tuple) else [api]
         return ScopedCost(value, private="private" in sections)
 
+    throttle = ccxt_throttle(limiter, scopes, limits)
+    own_fetch = exchange.fetch
+
+    async def fetch(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        try:
+            return await own_fetch(url, method, headers, body)
+        except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as error:
+            await throttle.refused(error, exchange.last_response_headers)
+            raise
+
     exchange.calculate_rate_limiter_cost = cost
-    exchange.throttle = ccxt_throttle(limiter, scopes, limits)
+    exchange.throttle = throttle
+    exchange.fetch = fetch
     exchange.enableRateLimit = True
 
 

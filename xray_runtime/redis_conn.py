@@ -14,8 +14,8 @@ And when it gives up, or no node answers at all, it raises a redis-py Connection
 Redis outage (the order state's translation, the service's step).
 A retried command must be safe to repeat, and the runtime's are: writes that set a value (HSET, SADD,
 SREM, ZADD, DEL), the limiter's script (a repeat whose first reply was lost charges twice: the safe
-side) and a user lock's SET NX (a repeat finds our own lock and reports it taken: the user waits
-until its TTL, as when another process holds it).
+side) and the fencing script (a repeat finds the lock its own holder took and takes it again under a
+newer token).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import redis
 import redis.asyncio as aioredis
+import redis.cluster
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -41,6 +43,7 @@ from redis.exceptions import (
 )
 
 from xray_core.errors import ConfigError
+from xray_core.redaction import scrub
 from xray_runtime.settings import RuntimeSettings
 
 T = TypeVar("T")
@@ -133,6 +136,7 @@ class _ReplayingPipeline(ClusterPipeline):
 
 
 AnyRedis = aioredis.Redis | RedisCluster
+SyncRedis = redis.Redis | redis.cluster.RedisCluster
 
 
 def connect(settings: RuntimeSettings, **options: Any) -> AnyRedis:
@@ -140,6 +144,7 @@ def connect(settings: RuntimeSettings, **options: Any) -> AnyRedis:
     outage surfaces as an error the caller handles instead of a hang)."""
     if settings.redis_url is None:
         raise ConfigError("XRAY_RUNTIME_REDIS_URL is not set", "set it, e.g. redis://127.0.0.1:6379/0")
+    check_url(settings.redis_url)
     # A command on a connection Redis closed (a restart, a failover) is retried on a fresh one, so a
     # brief outage costs the commands issued during it, not the ones after.
     retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3)
@@ -152,6 +157,39 @@ def connect(settings: RuntimeSettings, **options: Any) -> AnyRedis:
         options.setdefault("failover_s", settings.redis_failover_s)
         return FailoverCluster.from_url(settings.redis_url, **options)
     return aioredis.Redis.from_url(settings.redis_url, **options)
+
+
+def connect_sync(settings: RuntimeSettings) -> SyncRedis:
+    """A blocking client for `settings.redis_url`, for work that must not depend on the event loop
+    (the shard heartbeat thread): same timeouts, same retry of a dropped connection."""
+    from redis.backoff import ExponentialBackoff as Backoff
+    from redis.retry import Retry as SyncRetry
+
+    if settings.redis_url is None:
+        raise ConfigError("XRAY_RUNTIME_REDIS_URL is not set", "set it, e.g. redis://127.0.0.1:6379/0")
+    check_url(settings.redis_url)
+    options: dict[str, Any] = {
+        "decode_responses": True, "socket_timeout": 5.0, "socket_connect_timeout": 5.0,
+        "retry": SyncRetry(Backoff(cap=1.0, base=0.05), retries=3),
+        "retry_on_error": [ConnectionError, TimeoutError], "health_check_interval": 30,
+    }
+    if settings.redis_cluster:
+        return redis.cluster.RedisCluster.from_url(settings.redis_url, **options)
+    return redis.Redis.from_url(settings.redis_url, **options)
+
+
+def check_url(url: str, name: str = "XRAY_RUNTIME_REDIS_URL") -> None:
+    """A ConfigError naming `name` unless `url` is a Redis URL (the error never shows a password)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("redis", "rediss", "unix") and bool(parts.hostname or parts.path)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigError(f"{name} {scrub(url)!r} is not a Redis URL", "use redis://host:6379/0")
 
 
 def key(settings: RuntimeSettings, *parts: str) -> str:

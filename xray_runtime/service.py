@@ -5,11 +5,12 @@
     orders per user, concurrently (idempotent client ids, write-ahead journal) ─► book, notifications
     ─► shadow books of the challengers on the same bars (recorded, never ordered: `shadow`)
 
-Reconciliation runs at start (before the first order) and every `reconcile_every_s`. State that must
-survive a crash lives in the journal (and Redis), users' risk state in SQL (`risk_keeper`); the rest
-(candles, the book) is rebuilt from the journal and the exchange at start. A killed user is flattened
-on every tick until flat, then disabled. One user's failure — a refused key, no funds, a bad symbol —
-is that user's recorded reason; an outage of Redis or the database skips a tick and the loop carries on.
+Reconciliation runs at start (before the first order) and every `reconcile_every_s` in the background,
+as market reloads do (xray_runtime.upkeep): neither holds up a bar. State that must survive a crash
+lives in the journal (and Redis), users' risk state in SQL (`risk_keeper`); the rest (candles, the
+book) is rebuilt from the journal and the exchange at start. A killed user is flattened on every tick
+until flat, then disabled. One user's failure — a refused key, no funds, a bad symbol — is that user's
+recorded reason; an outage of Redis or the database skips a tick and the loop carries on.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from xray_core.errors import XrayError
+from xray_core.redaction import describe
 from xray_core.risk.limits.book import RiskCheck
 from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
 from xray_runtime.artefacts import Promoted
@@ -40,6 +42,7 @@ from xray_runtime.risk_keeper import RiskKeeper, flat
 from xray_runtime.sentiment import news_for
 from xray_runtime.shadow import ShadowBooks
 from xray_runtime.signals import Signal, compute_signals
+from xray_runtime.upkeep import KeyRefusals, Periodic, UserGates, key_worked
 from xray_runtime.user_control import UserControl, masks
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,9 @@ class TickReport:
     execution_s: float = 0.0
     failures: dict[str, str] = field(default_factory=dict)  # user -> reason
     shadow_rows: int = 0  # shadow-book bars recorded on this tick
+    unsettled: set[str] = field(default_factory=set)  # users not acted for: the bar is decided again
+    refused: dict[str, str] = field(default_factory=dict)  # user -> why the exchange refused their key
+    keys_worked: int = 0  # users whose orders the exchange answered with their key
 
 
 class TradingService:
@@ -81,6 +87,13 @@ class TradingService:
         self.last_error: str | None = None  # why the last step failed (None: it did not)
         self.orders_today: dict[str, int] = {}
         self.equity_log = EquityLog(parts.engine)  # the dashboard's equity curves
+        # Off the trading loop's critical path (xray_runtime.upkeep): reconciliation and market reloads
+        # run as background tasks; gates keep a user's reconciliation and execution apart.
+        self.gates = UserGates()
+        self.reconciling = Periodic("reconcile", parts.settings.reconcile_every_s)
+        self.markets = Periodic("markets_refresh", parts.settings.markets_refresh_s)
+        self.markets.ran()  # loaded with the first clients
+        self.key_refusals = KeyRefusals()
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -104,6 +117,8 @@ class TradingService:
         await self._ensure_rules(promoted.exchange, list(signals))
 
     async def stop(self) -> None:
+        await self.reconciling.stop()
+        await self.markets.stop()
         await self.parts.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -137,7 +152,9 @@ class TradingService:
         change = await parts.roster.refresh()
         if change is None:
             return set()
-        added, _removed = change
+        added, removed = change
+        if removed:  # their unsettled orders are their new process's (it decides the bar again)
+            self.in_doubt = {cid: o for cid, o in self.in_doubt.items() if o.user_id not in removed}
         book, old_index = parts.book, parts.book.user_index
         book.set_users(parts.roster.sizing())
         # A user new here holds what the journal's fills say (capped by the balances reconciliation
@@ -150,6 +167,7 @@ class TradingService:
         parts.log_redactor.add(parts.roster.secrets)
         parts.metrics.users.labels(state="active").set(len(parts.roster.users))
         parts.metrics.users.labels(state="unloadable").set(len(parts.roster.problems))
+        self.gates.forget(removed)
         if added and reconcile_new:
             await self.reconcile(sorted(added))
         return added
@@ -161,7 +179,7 @@ class TradingService:
         try:
             report = await self.step()
         except DEPENDENCY_ERRORS as exc:
-            self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            self.last_error = describe(exc)  # one line, no signed URL or password (it reaches /health)
             log.error("step failed", extra={"event": "step_failed", "reason": self.last_error})
             return None
         self.last_error = None
@@ -182,9 +200,14 @@ class TradingService:
             report = await self.tick(now_ms)
             if await self._settled(newest_bar, report):
                 self.last_bar_ms = newest_bar
-        if time.monotonic() - self.last_reconcile_wall >= self.parts.settings.reconcile_every_s:
-            await self.reconcile()
+        self.reconciling.start(self.reconcile, DEPENDENCY_ERRORS)  # when due, in the background
+        self.markets.start(self.refresh_markets, DEPENDENCY_ERRORS)
         return report
+
+    async def refresh_markets(self) -> None:
+        """Listings and precisions read again (new listings, changed steps and minimums)."""
+        await self.parts.refresh_markets()
+        self.rules.clear()  # read again from the new markets on the next bar
 
     async def _settled(self, bar_ms: int, report: TickReport) -> bool:
         """Whether the bar is done: every order decided on `bar_ms` so far is settled and no symbol's
@@ -205,7 +228,7 @@ class TradingService:
                 if order.terminal:
                     self.in_doubt.pop(cid, None)
         unavailable = any(reason.startswith(UNAVAILABLE) for reason in report.skipped.values())
-        return not self.in_doubt and not unavailable
+        return not self.in_doubt and not unavailable and not report.unsettled
 
     async def tick(self, now_ms: int) -> TickReport:
         parts = self.parts
@@ -242,6 +265,7 @@ class TradingService:
         begun = time.perf_counter()
         await self._execute(without_unsettled(decisions.intents, unsettled, book.user_ids, report.failures),
                             report)
+        await self._retire_refused(report.refused, report.keys_worked)
         await self.follow_open_orders(resend=True, skip_bar=bar_ms)  # earlier bars' stragglers
         self.apply_fills(parts.journal.drain_new_fills())
         await asyncio.to_thread(self.equity_log.record, list(book.user_ids), book.equity().tolist(), bar_ms)
@@ -304,6 +328,7 @@ class TradingService:
         for symbol in missing:
             market = markets.get(symbol)
             if market is None:
+                self.markets.hurry(60.0)  # a listing newer than the markets read: read them again soon
                 continue
             self.rules[symbol] = MarketRules(market.amount_step or 1e-8, market.min_cost or 0.0)
 
@@ -317,20 +342,28 @@ class TradingService:
         account = parts.roster.accounts.get(user_id)
         if account is None:
             return
-        async with parts.sharding.user_lock(user_id, ttl_s=60.0) as mine:
-            if not mine:  # another process is handing this user over: it will act on this bar
-                report.failures[user_id] = "held by another runtime process"
+        gate = self.gates.get(user_id)
+        if gate.locked():  # reconciliation is at this user: the bar is decided again on the next step
+            report.unsettled.add(user_id)
+            return
+        # The user's lock is taken by the first order that holds an order slot, checked again before
+        # every send (xray_runtime.fencing); an order refused there stays unsettled, decided again.
+        async with gate, parts.sharding.acting(user_id) as mine:
+            if not mine:  # this process is acting for the user already (an overlapping step)
+                report.failures[user_id] = "held by another task of this process"
+                report.unsettled.add(user_id)
                 return
             try:
                 orders = await parts.executor.submit(account, intents)
-            except AccountError as exc:
+            except AccountError as exc:  # disabled after the tick, unless every key was refused
                 report.orders.extend(exc.orders)
-                await self._disable(user_id, exc.problem)
+                report.refused[user_id] = exc.problem
                 return
             except XrayError as exc:
                 report.failures[user_id] = str(exc)
                 parts.notifier.error(parts.roster.users[user_id], str(exc))
                 return
+        report.keys_worked += key_worked(orders)
         report.orders.extend(orders)
         self.orders_today[user_id] = self.orders_today.get(user_id, 0) + len(orders)
         for order in orders:
@@ -379,28 +412,38 @@ class TradingService:
                 await self._disable(user_id, self.risk.reason(risk.block[i]))
 
     async def reconcile(self, user_ids: list[str] | None = None) -> dict[str, int]:
-        """Exchange vs local for this process's users (default: all of them): orders, fills, and
-        balances, which the book is then set from."""
+        """Exchange vs local for this process's users (default: all): orders, fills, and balances,
+        which the book is then set from, user by user under each one's gate (xray_runtime.upkeep).
+        In the background when periodic; awaited at start and for users handed over."""
         wanted = list(self.parts.roster.accounts) if user_ids is None else user_ids
-        totals, refused = await self.parts.reconcile_users(wanted)
-        # The book now holds the exchange's balances, which include every fill recorded so far: the
-        # fills reconciliation found move only the journal's side of the positions.
-        self.parts.book.record_fills(self.parts.journal.drain_new_fills())
-        for user_id, reason in refused.items():
-            await self._disable(user_id, reason)
-        for kind, count in totals.items():
+        # Each user's book row is set from the exchange's balances (which include every fill recorded
+        # so far) under the user's gate, there (Components.reconcile_users).
+        result = await self.parts.reconcile_users(wanted, gate=self.gates.get)
+        await self._retire_refused(result.refused, result.worked)
+        for kind, count in result.totals.items():
             if count:
                 self.parts.metrics.reconcile_diffs.labels(kind=kind).inc(count)
         if user_ids is None:  # some users only: the periodic pass over everyone is still due
             self.last_reconcile_wall = time.monotonic()
-        return totals
+            if not self.reconciling.running:
+                self.reconciling.ran()
+        return result.totals
+
+    async def _retire_refused(self, refused: dict[str, str], worked: int) -> None:
+        """Disable the users whose API key the exchange refused, unless it refused every key at once
+        (its own outage: nobody is disabled, /health says so)."""
+        for user_id in self.key_refusals.to_disable(refused, worked):
+            await self._disable(user_id, refused[user_id])
 
     def health(self) -> dict[str, Any]:
         parts = self.parts
         promoted = parts.watcher.current
         return {
-            "status": "ok" if promoted is not None and self.last_error is None else "degraded",
+            "status": "ok" if promoted is not None and self.last_error is None
+            and self.key_refusals.venue_problem is None else "degraded",
             "last_error": self.last_error,
+            "venue_problem": self.key_refusals.venue_problem,
+            "reconcile": {"running": self.reconciling.running, "last_error": self.reconciling.last_error},
             "bundle": promoted.version if promoted else None,
             "bundle_refused": parts.watcher.refused,
             "trading": promoted is not None,  # False: no good bundle yet, `bundle_refused` says why
@@ -416,6 +459,8 @@ class TradingService:
             if promoted else [],
             "shadow_refused": promoted.shadow_refused if promoted else {},
             "shadow_error": self.shadow.last_error,
+            # users whose Redis order state may be behind the journal (the journal answers for them)
+            "order_state_stale": len(getattr(parts.state, "stale_users", ())),
         }
 
 

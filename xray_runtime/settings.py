@@ -81,7 +81,12 @@ class RuntimeSettings(BaseSettings):
         2.0, gt=0, description="No trading when the newest closed bar is older than this many bars"
     )
     users_refresh_s: float = Field(30.0, gt=0, description="How often the user table is re-read")
-    reconcile_every_s: float = Field(300.0, gt=0, description="Periodic reconciliation against the exchange")
+    reconcile_every_s: float = Field(
+        300.0, gt=0, description="Periodic reconciliation against the exchange (in the background)"
+    )
+    markets_refresh_s: float = Field(
+        3600.0, gt=0, description="How often listings and precisions are read again (new listings, changes)"
+    )
     max_order_concurrency: int = Field(64, ge=1, description="Orders in flight at once per process")
     clock_skew_ms: int = Field(
         1_000, ge=0, le=60_000, description="How far the exchange's clock may lag ours: an order whose send "
@@ -97,13 +102,24 @@ class RuntimeSettings(BaseSettings):
         None, ge=1, description="Request weight per API key per window; unset: the venue's (MEXC: 500)"
     )
     weight_window_s: float | None = Field(None, gt=0, description="Rate-limit window; unset: the venue's")
+    egress_ip: str | None = Field(
+        None, description="This machine's address as the exchange sees it (the per-IP rate-limit scope); "
+        "set the shared public address when several hosts leave through one NAT; unset: the local "
+        "address of the route to the exchange",
+    )
     process_id: str | None = Field(None, description="Name in the shard ring (default: host:pid)")
     lease_s: float = Field(10.0, gt=0, description="Missing heartbeats this long, a process loses its users")
+    user_lock_s: float = Field(
+        30.0, gt=0, description="A user's lock lapses this long after its holder last renewed it"
+    )
+    loop_stall_s: float = Field(
+        300.0, gt=0, description="An event loop blocked this long stops the heartbeat: the others take over"
+    )
     http_host: str = Field("127.0.0.1", description="/health and /metrics host")
     http_port: int = Field(9108, ge=0, le=65535, description="/health and /metrics port; 0 picks a free one")
     log_format: Literal["json", "console"] = Field("json", description="Structured log lines")
 
-    @field_validator("paper_url", "live_url", "redis_url")
+    @field_validator("paper_url", "live_url", "redis_url", "egress_ip")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip().rstrip("/") if value and value.strip() else None

@@ -163,6 +163,7 @@ class NewUser:
         exchange = self.exchange.strip() if isinstance(self.exchange, str) else ""
         if not exchange:
             raise ConfigError(f"user {uid!r}: exchange is empty", "give a ccxt exchange id, e.g. mexc")
+        check_exchange_id(uid, exchange)
         check_mode(uid, self.mode, self.live_opt_in)
         if not isinstance(self.risk, RiskSettings):
             raise ConfigError(f"user {uid!r}: risk is not RiskSettings", "build it with risk_settings()")
@@ -202,7 +203,26 @@ def checked_secret(user_id: str, name: str, value: object) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         raise ConfigError(f"user {user_id!r}: {name} is empty", f"give the exchange's {name}")
+    # Keys travel in HTTP headers and signed query strings: printable ASCII without spaces, always.
+    if not _PRINTABLE.fullmatch(text):
+        raise ConfigError(f"user {user_id!r}: {name} has spaces or characters no exchange key has",
+                          f"paste the exchange's {name} again, exactly as the exchange shows it")
     return text
+
+
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
+
+
+def check_exchange_id(user_id: str, exchange: str) -> None:
+    """Refuse an exchange id ccxt does not know (the runtime could never build its client)."""
+    import difflib
+
+    import ccxt
+
+    if exchange not in ccxt.exchanges:
+        close = difflib.get_close_matches(exchange, ccxt.exchanges, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "use a ccxt exchange id, e.g. mexc"
+        raise ConfigError(f"user {user_id!r}: exchange {exchange!r} is not a ccxt exchange id", hint)
 
 
 class Problem(NamedTuple):

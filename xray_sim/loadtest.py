@@ -78,11 +78,15 @@ class LoadTestConfig:
     workdir: Path | None = None
     database_url: str | None = None
     redis_url: str | None = None
+    processes: int = 1  # above 1, or with chaos: runtime processes of their own (xray_sim.chaos)
+    chaos: bool = False
     duplicate_ids: str = "dedupe"  # the emulator's answer to a repeated client order id
 
     def __post_init__(self) -> None:
         if self.users < 1 or self.symbols < 1 or self.ticks < 1:
             raise ConfigError("--users, --symbols and --ticks must be at least 1", "e.g. --users 100")
+        if self.processes < 1:
+            raise ConfigError("--processes must be at least 1", "e.g. --processes 3")
         if self.duplicate_ids not in DUPLICATE_IDS:
             raise ConfigError(f"--duplicate-ids {self.duplicate_ids!r} is not one of "
                               f"{', '.join(DUPLICATE_IDS)}", "e.g. --duplicate-ids reject")
@@ -334,4 +338,8 @@ def run_loadtest(config: LoadTestConfig) -> dict[str, Any]:
         workdir = config.workdir or Path(stack.enter_context(scratch))
         base_url = stack.enter_context(emulator_process(config.seed, start_ms=config.market_start_ms,
                                                         duplicate_ids=config.duplicate_ids))
+        if config.processes > 1 or config.chaos:
+            from xray_sim.chaos import run_processes
+
+            return asyncio.run(run_processes(config, base_url, workdir))
         return asyncio.run(_run(config, base_url, workdir))

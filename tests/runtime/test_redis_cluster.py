@@ -353,14 +353,15 @@ async def test_a_planned_failover_loses_nothing_and_the_client_follows_the_moved
 
 
 # ---- the whole cluster down and back -------------------------------------------------------------
-async def test_a_cluster_down_altogether_raises_redis_errors_and_the_client_recovers(healthy):
+async def test_a_cluster_down_altogether_raises_redis_errors_and_the_client_recovers(healthy, tmp_path):
     """What the service tolerates (a RedisError, an OrderStateUnavailableError) is what a cluster that
     cannot be reached raises too: redis-py's own "cannot be connected" is no RedisError, and would
-    have escaped the service's step. Once the nodes are back, the same client works again."""
+    have escaped the service's step. Once the nodes are back, the same client works again (the user
+    whose write failed is read again once rebuilt from the journal, which the state does itself)."""
     cluster = healthy
     settings = settings_on(cluster, redis_failover_s=1.0)
     async with client_for(settings) as client:
-        state = RedisOrderState(client, settings.redis_prefix)
+        state = RedisOrderState(client, settings.redis_prefix, sqlite_journal(tmp_path))
         limiter = RedisLimiter(client, QUOTAS, settings.redis_prefix)
         membership = Membership(client, settings, member_id="p0")
         await state.put([order("user-1", "a")])
@@ -382,5 +383,6 @@ async def test_a_cluster_down_altogether_raises_redis_errors_and_the_client_reco
         fresh = order("user-1", "c")
         await state.put([fresh])
         assert await state.get("user-1", fresh.client_order_id) == fresh
+        assert not state.stale_users
         assert await limiter.try_acquire(SCOPES, 1) == 0.0
         assert await membership.heartbeat() == ["p0"]

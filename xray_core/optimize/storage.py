@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from xray_core.errors import ConfigError
+from xray_core.redaction import scrub
 
 SQLITE_TIMEOUT_S = 60
 POOL_RECYCLE_S = 1800
@@ -52,7 +53,7 @@ def open_storage(url: str, heartbeat_s: int) -> optuna.storages.RDBStorage:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
-        raise ConfigError(f"study storage URL {url!r} is not a database URL",
+        raise ConfigError(f"study storage URL {scrub(url)!r} is not a database URL",
                           "use sqlite:///path/to/studies.db or postgresql+psycopg2://user@host/db") from None
     backend = parsed.get_backend_name()
     engine_kwargs: dict[str, object]

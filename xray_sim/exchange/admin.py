@@ -15,14 +15,24 @@
     POST /_emulator/faults            {"spec": "..."} replaces the spec; "" clears every fault
     GET  /_emulator/stats             requests, 429s answered per scope, orders, fills, faults fired
     GET  /_emulator/clock             market time
-    POST /_emulator/clock/advance     {"ms": 60000} moves the market clock forward
+    POST /_emulator/clock/advance     {"ms": 60000} moves the market clock forward (at most
+                                      MAX_ADVANCE_MS past its start in all: the market is synthesised
+                                      bar by bar from the start, so a jump of centuries would make
+                                      every market request compute for minutes)
 
-Errors are `{"error": "..."}` with status 400 (bad input), 404 (unknown key) or 409 (key taken).
-There is no authentication: the emulator is meant to listen on loopback only.
+Errors are `{"error": "..."}` with status 400 (bad input), 401/403 (not allowed), 404 (unknown key)
+or 409 (key taken).
+
+Who may call it: with an admin token configured (`--admin-token`, `EmulatorConfig.admin_token`),
+whoever sends it in the `X-Emulator-Token` header; without one, loopback clients only (the tests and
+the load test, which run the emulator on 127.0.0.1). The admin API creates funded accounts and moves
+the market clock: on an emulator listening beyond loopback, nobody else may.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -44,6 +54,8 @@ from xray_sim.exchange.faults import parse_fault_spec
 
 PREFIX = "/_emulator"
 MAX_ACCOUNTS_PER_REQUEST = 100_000
+MAX_ADVANCE_MS = 5 * 366 * 86_400_000  # five years of market time past the clock's start
+TOKEN_HEADER = "X-Emulator-Token"
 
 
 class _BadRequestError(Exception):
@@ -67,9 +79,31 @@ def add_admin_routes(app: web.Application) -> None:
 @web.middleware
 async def admin_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if request.path.startswith(PREFIX):
+            _allowed(request)
         return await handler(request)
     except _BadRequestError as error:
         return json_response({"error": str(error)}, status=error.status)
+
+
+def _allowed(request: web.Request) -> None:
+    """Raise 401/403 unless the caller may use the admin API (see the module docstring)."""
+    token = request.app[STATE].config.admin_token
+    if token is not None:
+        sent = request.headers.get(TOKEN_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), token.get_secret_value().encode()):
+            raise _BadRequestError(f"the admin API needs the emulator's admin token in {TOKEN_HEADER}", 401)
+        return
+    if not _is_loopback(request.remote):
+        raise _BadRequestError("the admin API answers loopback clients only; start the emulator with "
+                               "--admin-token to reach it from elsewhere", 403)
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote.split("%")[0]).is_loopback
+    except ValueError:  # not an IP address (a unix socket): not a loopback peer we can vouch for
+        return False
 
 
 async def _json_body(request: web.Request) -> dict[str, object]:
@@ -206,7 +240,11 @@ async def get_clock(request: web.Request) -> web.Response:
 async def advance_clock(request: web.Request) -> web.Response:
     state = request.app[STATE]
     ms = (await _json_body(request)).get("ms")
-    if not isinstance(ms, int) or ms < 0:
+    if not isinstance(ms, int) or isinstance(ms, bool) or ms < 0:
         raise _BadRequestError("ms must be a non-negative integer")
+    if state.clock.advanced_ms + ms > MAX_ADVANCE_MS:
+        raise _BadRequestError(
+            f"ms {ms} would move the market clock {state.clock.advanced_ms + ms} ms past its start, more "
+            f"than {MAX_ADVANCE_MS} (five years); start the emulator at a later --start-ms instead")
     state.clock.advance(ms)
     return json_response({"now_ms": state.now_ms()})

@@ -23,6 +23,11 @@ class MarketClock:
         elapsed = time.monotonic() - self._wall_start
         return self.start_ms + self._offset_ms + int(elapsed * 1000 * self.speed)
 
+    @property
+    def advanced_ms(self) -> int:
+        """How far `advance` has moved the clock in total."""
+        return self._offset_ms
+
     def advance(self, ms: int) -> None:
         """Jump the market clock forward (tests and the load test use this to step bars)."""
         if ms < 0:

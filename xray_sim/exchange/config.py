@@ -41,4 +41,7 @@ class EmulatorConfig(BaseModel):
     weight_limit: int = Field(500, ge=1, description="Request weight allowed per IP and per key per window")
     weight_window_s: float = Field(10.0, gt=0)
     recv_window_max_ms: int = 60_000
+    admin_token: SecretStr | None = Field(
+        None, description="Token the admin API (/_emulator/...) requires; unset: loopback clients only"
+    )
     duplicate_ids: DuplicateIds = Field("dedupe", description="What a repeated newClientOrderId does")

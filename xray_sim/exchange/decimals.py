@@ -31,13 +31,22 @@ def places(value: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
+# The largest magnitude a request may carry (price, quantity, funds): far beyond any real order or
+# balance, far below where Decimal arithmetic overflows (9E999999 * a price raises decimal.Overflow).
+MAX_MAGNITUDE = Decimal("1e18")
+MAX_TEXT = 64  # characters of a number in a request
+
+
 def parse_decimal(text: str) -> Decimal | None:
-    """A finite Decimal from request text, or None when the text is not a plain number."""
+    """A finite Decimal from request text, or None when the text is not a plain number or is out of
+    any sensible range (more than MAX_TEXT characters, a magnitude of MAX_MAGNITUDE or more)."""
+    if len(text) > MAX_TEXT:
+        return None
     try:
         value = Decimal(text)
     except (InvalidOperation, ValueError):
         return None
-    return value if value.is_finite() else None
+    return value if value.is_finite() and abs(value) < MAX_MAGNITUDE else None
 
 
 def fmt_decimal(value: Decimal) -> str:
