@@ -144,6 +144,6 @@ def test_the_bundle_shows_its_symbols_and_strategies_as_a_table(instance, learni
     assert set(rows) == {"BTC/USDT", "ETH/USDT"}  # SOL was dropped by the filter: not in the bundle
     assert rows["BTC/USDT"]["strategy"] == "sma_cross" and json.loads(rows["BTC/USDT"]["params"]) == {
         "fast": 5, "slow": 20}
-    assert rows["ETH/USDT"]["strategy"] == "rsi_reversion" and rows["ETH/USDT"]["group"] == 1
+    assert rows["ETH/USDT"]["strategy"] == "rsi_reversion" and rows["ETH/USDT"]["group"] == "1"
     assert metadata["symbols"].value == 2
     assert all(r["data_version"].startswith("3-") for r in rows.values())  # 3 bars behind each

@@ -148,11 +148,11 @@ def symbols_table(bundle: Bundle) -> dg.TableMetadataValue:
     trades on, as a table in the Dagster UI."""
     schema = dg.TableSchema(columns=[
         dg.TableColumn("symbol", "string"), dg.TableColumn("strategy", "string"),
-        dg.TableColumn("params", "string"), dg.TableColumn("group", "int"),
+        dg.TableColumn("params", "string"), dg.TableColumn("group", "string"),
         dg.TableColumn("data_version", "string"),
     ])
     rows = [dg.TableRecord({"symbol": s["symbol"], "strategy": s["strategy"],
-                            "params": json.dumps(s["params"], sort_keys=True), "group": int(s["group"]),
+                            "params": json.dumps(s["params"], sort_keys=True), "group": str(s["group"]),
                             "data_version": bundle.data_versions.get(s["symbol"], "")})
             for s in bundle.symbols]
     return dg.MetadataValue.table(records=rows, schema=schema)
