@@ -9,8 +9,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TREES = ("tests", "benchmarks")
 
 
+# Libraries' own helper modules that happen to be called test_*: not this project's test modules.
+LIBRARY_MODULES = ("aiohttp.test_utils",)
+
+
 def _is_test_module(name: str) -> bool:
     """`test_x`, `tests.runtime.test_x` or `.test_x`: any dotted part that names a test module."""
+    if name.startswith(LIBRARY_MODULES):
+        return False
     return any(part.startswith("test_") for part in name.split("."))
 
 

@@ -61,8 +61,10 @@ def journal(request, tmp_path):
     yield from journal_of(request.param, tmp_path)
 
 
-async def _run_batch(path, users, emulator):
-    bar = bar_of(emulator)
+async def _run_batch(path, users, emulator, bar=None):
+    """Every user's intents for `bar` (default: the emulator's current bar, which follows the wall clock:
+    a test that decides one bar twice passes the bar it took the first time)."""
+    bar = bar_of(emulator) if bar is None else bar
     return await asyncio.gather(*(path.executor.submit(path.accounts[u], intents(u, bar, SPECS))
                                   for u in users))
 
@@ -134,11 +136,12 @@ async def test_a_mix_of_every_fault_loses_and_duplicates_nothing(emulator, admin
             for user in users:
                 path.add_user(user)
             admin.set_faults(MIXED)
-            await _run_batch(path, users, emulator)
+            bar = bar_of(emulator)
+            await _run_batch(path, users, emulator, bar)
             admin.set_faults("")
             # Faults on every attempt can leave an order unresolved (SUBMITTED, never guessed). The
             # service decides the bar again on its next poll: known ids are resolved, never re-decided.
-            await _run_batch(path, users, emulator)
+            await _run_batch(path, users, emulator, bar)
             assert path.executor.stats.resolved == len(users) * len(SPECS)
             await _settle_and_audit(path, users)
         finally:

@@ -17,7 +17,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 from order_path_support import intents
-from test_sharding import REDIS_URL, eventually
+from shard_support import REDIS_URL, eventually
 
 from xray_core.trading.orders import Order, OrderStatus
 from xray_runtime import db

@@ -4,7 +4,6 @@ requests paced by it against the MEXC emulator."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -12,6 +11,7 @@ from collections.abc import AsyncIterator
 import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
+from shard_support import REDIS_URL, SLOW
 
 from xray_core.errors import ConfigError
 from xray_core.exchange.urls import rebase_api_urls
@@ -29,13 +29,11 @@ from xray_runtime.redis_conn import AnyRedis, connect
 from xray_runtime.settings import RuntimeSettings
 from xray_sim.exchange.ratelimit import RateLimiter, Scope
 
-REDIS_URL = os.environ.get("XRAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 API_KEY = "mx0vtestkey0000000001"  # the key tests/conftest.py's emulators know
 API_SECRET = "0123456789abcdef0123456789abcdef"
 
 # 10 weight per 60 s: burst 5, then one unit per 12.6 s; long enough that a test's own run time
 # cannot refill a cell between two calls.
-SLOW = {"ip": Quota.of(10, 60.0), "key": Quota.of(10, 60.0)}
 
 
 class FakeTime:

@@ -12,7 +12,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 from aiohttp import web
-from test_ratelimit import REDIS_URL, SLOW
+from shard_support import REDIS_URL, SLOW
 
 from xray_core.exchange.urls import rebase_api_urls
 from xray_core.ratelimit import BANNED_PAUSE_S, RATE_LIMITED_PAUSE_S, refusal_pause

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from cryptography.fernet import Fernet
 from service_support import MINUTE, fast_bundle, start_service, store_args
-from test_service_sharding import REDIS_URL, database_url, redis_prefix  # noqa: F401  (fixtures)
+from shard_support import REDIS_URL, database_url, redis_prefix  # noqa: F401  (fixtures)
 
 from xray_core.bundle import publish
 from xray_core.trading.orders import OrderStatus

@@ -9,15 +9,12 @@ The ring and the lease alone are tested in test_sharding.py; here they decide wh
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
 
-import psycopg
 import pytest
-import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 from service_support import MINUTE, add_users, fast_bundle
+from shard_support import REDIS_URL, database_url, redis_prefix  # noqa: F401  (fixtures)
 
 from xray_core.bundle import publish
 from xray_core.settings import ExchangeSettings
@@ -28,32 +25,8 @@ from xray_runtime.settings import RuntimeSettings, TelegramSettings
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
-PG_ADMIN = os.environ.get("XRAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("XRAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 USERS = 10
 LEASE_S = 1.0
-
-
-@pytest.fixture
-def database_url():
-    name = f"xray_shard_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
-        con.execute(f'CREATE DATABASE "{name}"')
-    server = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    yield f"{server}/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as con:
-        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-async def redis_prefix():
-    prefix = f"test-shard-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
-    keys = [key async for key in client.scan_iter(f"{prefix}:*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 async def _service(settings: RuntimeSettings, exchange_url: str) -> TradingService:
@@ -72,7 +45,7 @@ async def _bar(admin, *services: TradingService) -> dict[str, set[str]]:
 
 
 async def test_two_services_split_the_users_and_the_survivor_takes_over_a_dead_ones(
-        database_url, redis_prefix, tmp_path, fixed_emulator, fixed_admin):
+        database_url, redis_prefix, tmp_path, fixed_emulator, fixed_admin):  # noqa: F811
     emulator, admin = fixed_emulator, fixed_admin
     common = {
         "database_url": database_url, "redis_url": REDIS_URL, "redis_prefix": redis_prefix,

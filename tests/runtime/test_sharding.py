@@ -11,15 +11,15 @@ import sys
 import textwrap
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
+from shard_support import REDIS_URL, eventually
 
 from xray_runtime.redis_conn import AnyRedis, connect
 from xray_runtime.settings import RuntimeSettings
 from xray_runtime.sharding import HashRing, LocalMembership, Membership, build_membership, stable_hash
 
-REDIS_URL = os.environ.get("XRAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 USERS = [f"user-{i}" for i in range(30_000)]
 LEASE_S = 0.6
 
@@ -92,15 +92,6 @@ async def shard_redis() -> AsyncIterator[tuple[RuntimeSettings, AnyRedis]]:
     if keys:
         await client.delete(*keys)
     await client.aclose()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 10.0) -> bool:
-    """Poll `check` until it holds; False if it never did within `within_s` (a generous bound)."""
-    for _ in range(int(within_s / 0.05)):
-        if await check():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def owned_by(memberships: list[Membership], users: list[str]) -> list[list[str]]:

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 import uvicorn
 from cryptography.fernet import Fernet
+from web_support import shadow_rows
 
 from xray_core.bundle import Bundle, publish
 from xray_core.research.store import LakeTable, ResearchStore
@@ -125,31 +126,9 @@ BUNDLE = Bundle(
                                "on 3 walk-forward windows (600 bars)"}},
     challengers={"gbm": {"name": "xray-gbm", "uri": "models:/xray-gbm/2", "version": 2}},
 )
-# The shadow books: gbm v1 (champion) and v2 (challenger) on BTC and ETH for 48 bars; v2 long on
-# every other bar, v1 always long. Returns as the runtime records them (net of costs).
-SHADOW_BARS = 48
-
-
-def shadow_rows() -> list[dict[str, object]]:
-    rng = np.random.default_rng(11)
-    rows: list[dict[str, object]] = []
-    for version, role in ((1, "champion"), (2, "challenger")):
-        for symbol in ("BTC/USDT", "ETH/USDT"):
-            moves = rng.normal(0.0005, 0.01, SHADOW_BARS)
-            for bar in range(SHADOW_BARS):
-                position = 1.0 if version == 1 or bar % 2 == 0 else 0.0
-                held = 0.0 if bar == 0 else (1.0 if version == 1 or (bar - 1) % 2 == 0 else 0.0)
-                ret = held * moves[bar] - 0.0015 * abs(position - held)
-                rows.append({"model": "xray-gbm", "version": version, "symbol": symbol,
-                             "bar_ms": T0 + bar * HOUR, "role": role, "position": position,
-                             "close": 100.0 * (1 + moves[: bar + 1]).prod(), "ret": float(ret),
-                             "bundle_version": BUNDLE.version, "recorded_ms": T0 + (bar + 1) * HOUR})
-    return rows
-
-
 def _seed_shadow(engine) -> None:
     with engine.begin() as conn:
-        conn.execute(shadow_bars_table.insert(), shadow_rows())
+        conn.execute(shadow_bars_table.insert(), shadow_rows(T0, HOUR, BUNDLE.version))
 
 
 def _seed_registry(root: Path) -> Path:

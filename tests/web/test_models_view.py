@@ -9,8 +9,8 @@ import math
 import numpy as np
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
+from web_support import SHADOW_BARS, shadow_rows
 
-from tests.web.conftest import SHADOW_BARS, shadow_rows
 from xray_core.bundle import parse
 from xray_pipelines.mlops.registry import list_versions
 from xray_web.app import create_app
@@ -25,7 +25,7 @@ def _get(world, path, who="operator"):
 
 def _expected_shadow(version: int) -> dict[str, float]:
     """The record computed here from the seeded rows: equal-weighted books, compounded, annualised."""
-    rows = [r for r in shadow_rows() if r["version"] == version]
+    rows = [r for r in shadow_rows(0, 3_600_000, "b") if r["version"] == version]  # returns: any start
     by_bar: dict[int, list[float]] = {}
     for r in rows:
         by_bar.setdefault(int(r["bar_ms"]), []).append(float(r["ret"]))
