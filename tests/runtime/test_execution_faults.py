@@ -215,7 +215,8 @@ async def test_a_418_halts_every_order_and_lookup_on_the_ip_until_the_ban_lifts(
             requests_before = admin.stats()["requests"]
             admin.set_faults(f"ban418:retry_after_s=2:{ORDER}:method=POST:count=1")
             banned_at = time.monotonic()
-            first = [order for batch in await _run_batch(path, users, emulator) for order in batch]
+            bar = bar_of(emulator)  # decided again below: the same bar, whatever the wall clock does
+            first = [order for batch in await _run_batch(path, users, emulator, bar) for order in batch]
             during = admin.stats()
             assert during["banned_418"] == 1 and during["requests"] == requests_before + 1  # nothing followed
             assert "GET /api/v3/order" not in during["by_endpoint"]  # not even a lookup
@@ -224,7 +225,7 @@ async def test_a_418_halts_every_order_and_lookup_on_the_ip_until_the_ban_lifts(
             assert all("banned by the venue (HTTP 418)" in order.reason for order in first)
             while time.monotonic() - banned_at < 2.5:  # Retry-After: 2 s
                 await asyncio.sleep(0.1)
-            again = [order for batch in await _run_batch(path, users, emulator) for order in batch]
+            again = [order for batch in await _run_batch(path, users, emulator, bar) for order in batch]
             assert {order.status for order in again} == {OrderStatus.FILLED}
             await _settle_and_audit(path, users)
         finally:
