@@ -148,7 +148,12 @@ async def _overtake(request: web.Request, state: EmulatorState, plan: FaultPlan,
     lost: authentication runs then, so a request whose recvWindow has passed is refused, as a real
     exchange's matching engine would refuse it."""
     if request.body_exists:
-        await request.read()
+        try:
+            await request.read()
+        except (ConnectionError, web.HTTPException):  # the client hung up first: nothing to process
+            return
+
+    state.stats.overtakes_kept += 1
 
     async def later() -> None:
         if await _hold(state, delay_s):

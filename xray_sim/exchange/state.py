@@ -36,6 +36,9 @@ class RequestStats:
     fault_429: int = 0  # 429s answered by a burst429 fault (limiter 429s are RateLimiter.violations)
     dropped: int = 0  # connections closed without an answer (drop and never-answering timeout faults)
     overtaken: int = 0  # requests processed after their connection was closed (overtake faults)
+    # Overtakes kept for later processing: a fired overtake rule whose request met another fault first
+    # (the first rule to fire decides), or whose body was gone, is never processed.
+    overtakes_kept: int = 0
     banned: int = 0  # 418s answered by a ban418 fault
 
 
@@ -98,6 +101,7 @@ class EmulatorState:
                               "fault": self.stats.fault_429},
             "dropped": self.stats.dropped,
             "overtaken": self.stats.overtaken,
+            "overtakes_kept": self.stats.overtakes_kept,
             "banned_418": self.stats.banned,
             "orders": self.engine.stats.orders,
             "orders_open": self.engine.open_count,
