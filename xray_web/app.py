@@ -54,5 +54,22 @@ def sources_from_settings(database_url: str | None = None) -> Sources:
 def serve(host: str, port: int, database_url: str | None = None) -> None:
     import uvicorn
 
+    _check_listen(host, port)  # before uvicorn, whose refusals are several log lines
     app = create_app(sources_from_settings(database_url))
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _check_listen(host: str, port: int) -> None:
+    """One clear error for an address this machine cannot listen on."""
+    import socket
+
+    from xray_core.errors import ConfigError
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a TCP port", "use 1-65535 (0: any free port)")
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"--host {host!r} cannot be listened on ({reason})",
+                          "use an address of this machine, e.g. 127.0.0.1 or 0.0.0.0") from None

@@ -42,6 +42,7 @@ VALID: dict[str, dict[str, str]] = {
     "users add": {"--id": "alice", "--api-key": "mx0vkey0000000001", "--api-secret": "0123456789abcdef"},
     "users disable": {"user_id": "alice", "--reason": "left"},
     "users enable": {"user_id": "alice"},
+    "users paper-transfer": {"user_id": "alice", "--amount": "10"},
 }
 
 
