@@ -102,7 +102,11 @@ class TradingService:
         self.reload_bundle()
         await self.refresh_users(reconcile_new=False)
         await self.reconcile()
-        await self.warm_up()
+        try:
+            await self.warm_up()
+        except Exception as exc:  # a head start only: the first tick fetches and decides as usual
+            log.warning("warm-up failed; the first tick starts cold", extra={
+                "event": "warm_up_failed", "reason": describe(exc)})
 
     async def warm_up(self) -> None:
         """Fill the candle windows and run every strategy once, so the first bar is decided as fast as

@@ -164,3 +164,25 @@ async def test_a_user_past_their_drawdown_is_flattened_and_disabled_with_the_kil
     assert not [o for o in orders if o.user_id == "user0" and o.bar_ms > last_kill]  # stopped trading
     assert {o.user_id for o in orders if o.bar_ms > last_kill} == {"user1"}  # the other carries on
     assert all(o.filled == o.amount for o in kills)  # the positions were closed
+
+
+async def test_a_start_while_the_exchange_answers_429_does_not_kill_the_service(runtime_env):
+    """Market data refused with 429s during start-up (a chaos run crashed a process this way): the
+    warm-up is only a head start, so the service starts cold and trades once the exchange answers."""
+    settings, emulator, admin = runtime_env
+    add_users(settings, admin, 1)
+    admin.set_faults("burst429:p=1:n=1")  # every request, market data and account alike
+    try:
+        service = await start_service(settings, emulator.base_url)
+    finally:
+        admin.set_faults("")
+    try:
+        cold = await run_bars(service, admin, 2)  # ticks run; balances unread yet: nothing is sent
+        health = service.health()
+        await service.reconcile()  # the next reconciliation reads them
+        warm = await run_bars(service, admin, 4)
+    finally:
+        await service.stop()
+    assert len(cold) == 2 and health["status"] == "ok", service.last_error
+    assert not any(report.orders for report in cold)
+    assert any(report.orders for report in warm)

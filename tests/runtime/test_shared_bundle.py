@@ -24,6 +24,7 @@ from xray_pipelines.resources import (
     MarketDataResource,
     MarketScope,
     ModelsResource,
+    ResearchResource,
 )
 from xray_runtime.artefacts import ArtefactWatcher
 from xray_runtime.settings import RuntimeSettings
@@ -51,7 +52,7 @@ def _pipelines(home, emulator_url, bundle_url):
                          market_data=MarketDataResource(timeframe="1m", symbols=SYMBOLS))
     tracking = tracking_for(None, "xray", home)
     models = ModelsResource(tracking_uri=tracking.tracking_uri, artifact_root=tracking.artifact_root)
-    return {"market": market, "models": models}
+    return {"market": market, "models": models, "research": ResearchResource()}
 
 
 def _research(market, fast, slow):
