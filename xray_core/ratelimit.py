@@ -202,6 +202,18 @@ def _sane(tat: float, now: float, quota: Quota) -> float:
     return now if tat > now + MAX_PAUSE_S + quota.window_s + quota.tolerance_s else tat
 
 
+def request_weight(ccxt_cost: Callable[..., Any], limits: RateLimits, api: Any, method: str, path: str,
+                   params: dict[str, Any], config: dict[str, Any] | None) -> tuple[float, bool]:
+    """A ccxt request's weight at the venue (ccxt's cost, or the venue's whole-market weight where that
+    is higher and no symbol narrows it) and whether it is private (the venue charges it to the key)."""
+    value = float(ccxt_cost(api, method, path, params, config or {}))
+    whole_market = limits.whole_market_weight(path)
+    if whole_market is not None and not params.get("symbol"):
+        value = max(value, whole_market)
+    sections = api if isinstance(api, list | tuple) else [api]
+    return value, "private" in sections
+
+
 def install_host_throttle(exchange: Any, limiter: HostLimiter, limits: RateLimits,
                           ip_scope: str = "ip:host") -> None:
     """Make a synchronous ccxt client's public requests wait on `limiter` (scope `ip_scope`) at
@@ -219,12 +231,7 @@ def install_host_throttle(exchange: Any, limiter: HostLimiter, limits: RateLimit
 
     def cost(api: Any, method: str, path: str, params: dict[str, Any], config: dict[str, Any] | None = None,
              ) -> float:
-        value = float(ccxt_cost(api, method, path, params, config or {}))
-        whole_market = limits.whole_market_weight(path)
-        if whole_market is not None and not params.get("symbol"):
-            value = max(value, whole_market)
-        sections = api if isinstance(api, list | tuple) else [api]
-        last_private[0] = "private" in sections
+        value, last_private[0] = request_weight(ccxt_cost, limits, api, method, path, params, config)
         return value
 
     def throttle(weight: float | None = None) -> None:

@@ -33,7 +33,7 @@ import ccxt
 
 from xray_core.errors import ConfigError
 from xray_core.exchange.venues import GENERIC, RateLimits, traits_for
-from xray_core.ratelimit import EPSILON_S, Quota, gcra, is_ban, refusal_pause
+from xray_core.ratelimit import EPSILON_S, Quota, gcra, is_ban, refusal_pause, request_weight
 from xray_runtime.redis_conn import AnyRedis, connect
 from xray_runtime.settings import RuntimeSettings
 
@@ -365,12 +365,8 @@ def install_ccxt_throttle(exchange: Any, limiter: BaseLimiter, scopes: Sequence[
 
     def cost(api: Any, method: str, path: str, params: dict[str, Any], config: dict[str, Any] | None = None,
              ) -> ScopedCost:
-        value = float(ccxt_cost(api, method, path, params, config or {}))
-        whole_market = limits.whole_market_weight(path)
-        if whole_market is not None and not params.get("symbol"):
-            value = max(value, whole_market)
-        sections = api if isinstance(api, list | tuple) else [api]
-        return ScopedCost(value, private="private" in sections)
+        value, private = request_weight(ccxt_cost, limits, api, method, path, params, config)
+        return ScopedCost(value, private=private)
 
     throttle = ccxt_throttle(limiter, scopes, limits)
     own_fetch = exchange.fetch
