@@ -66,11 +66,12 @@ def store_args(settings: RuntimeSettings) -> tuple[Engine, KeyVault]:
     return db.connect(settings.database_url), KeyVault(settings.fernet_key)
 
 
-async def run_bars(service: TradingService, admin: Any, bars: int) -> list[TickReport]:
-    """Advance the emulator's clock a minute and step the service, `bars` times; the tick reports."""
+async def run_bars(service: TradingService, admin: Any, bars: int, bar_ms: int = MINUTE) -> list[TickReport]:
+    """Advance the emulator's clock a bar (`bar_ms`) and step the service, `bars` times; the tick
+    reports."""
     reports = []
     for _ in range(bars):
-        await asyncio.to_thread(admin.advance, MINUTE)
+        await asyncio.to_thread(admin.advance, bar_ms)
         report = await service.step()
         if report is not None:
             reports.append(report)

@@ -6,14 +6,13 @@ Every step is the product's own: the Dagster assets (materialised as the daemon'
 retraining sensor evaluated on the instance, MLflow, and the runtime's service on the emulator (the
 paper venue) with its SQL journal, which the pipelines read back through the journal resource."""
 
-import asyncio
 
 import dagster as dg
 import numpy as np
 import polars as pl
 import pytest
 from cryptography.fernet import Fernet
-from service_support import add_users, start_service
+from service_support import add_users, run_bars, start_service
 
 from xray_core.bundle import CURRENT, read
 from xray_core.learning.shadow_record import shadow_returns
@@ -90,17 +89,6 @@ def _metadata(result, asset):
     return result.asset_materializations_for_node(asset)[0].metadata
 
 
-async def _hours(service, admin, bars):
-    """Hourly bars closing on the exchange's clock, each stepped by the runtime; its tick reports."""
-    reports = []
-    for _ in range(bars):
-        await asyncio.to_thread(admin.advance, HOUR_MS)
-        report = await service.step()
-        if report is not None:
-            reports.append(report)
-    return reports
-
-
 def _bundle(runtime):
     return read(runtime.bundle_dir / CURRENT)
 
@@ -129,7 +117,7 @@ async def test_what_it_trades_teaches_it_and_a_new_challenger_is_shadow_traded_a
     service = await start_service(runtime, emulator.base_url)
     try:
         assert [m.split()[0] for m in service.health()["shadow_models"]] == ["xray-gbm/1"]
-        traded = await _hours(service, admin, BARS)
+        traded = await run_bars(service, admin, BARS, HOUR_MS)
     finally:
         await service.stop()
     orders = [o for user_id in keys for o in service.parts.journal.orders(user_id)]
@@ -166,7 +154,7 @@ async def test_what_it_trades_teaches_it_and_a_new_challenger_is_shadow_traded_a
     service = await start_service(runtime, emulator.base_url)
     try:
         assert any(m.startswith("xray-gbm/2 ") for m in service.health()["shadow_models"])
-        await _hours(service, admin, 3)
+        await run_bars(service, admin, 3, HOUR_MS)
     finally:
         await service.stop()
     records = _materialize(instance, resources, ["shadow_records"])
