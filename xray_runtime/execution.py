@@ -28,7 +28,8 @@
 
 `follow` settles orders still open from earlier bars (a partial fill's rest, an order left unknown)
 before the next decision. Concurrency: one `Slots` per executor (orders in flight per process). The
-journal is written in batches in a thread; the hot state is a cache (the journal stays the truth).
+journal is written in group commits (`journal_batch`: concurrent orders' writes share a transaction);
+the hot state is a cache (the journal stays the truth).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from xray_runtime.execution_types import (
 )
 from xray_runtime.halts import Halt, Halts, scopes_of
 from xray_runtime.journal import Journal
+from xray_runtime.journal_batch import JournalBatcher
 from xray_runtime.order_sender import OrderSender
 from xray_runtime.order_state import OrderState, OrderStateUnavailableError
 
@@ -76,6 +78,7 @@ class Executor(OrderSender):
             raise ValueError("max_attempts must be at least 1")
         self.pool = pool
         self.journal = journal
+        self.batcher = JournalBatcher(journal)  # concurrent orders' writes share transactions
         self.state = state
         self.now_ms = now_ms
         self.max_attempts = max_attempts
@@ -94,9 +97,13 @@ class Executor(OrderSender):
         self._observe_ack_s = observe_ack_s  # seconds from sending an order to its ack (metrics)
         self.fence = fence  # several processes: may this one still send for the user (fencing.py)?
 
-    async def submit(self, account: ExchangeAccount, intents: Sequence[OrderIntent]) -> list[Order]:
+    async def submit(self, account: ExchangeAccount, intents: Sequence[OrderIntent],
+                     read_back: bool = True) -> list[Order]:
         """Send (or resolve) `intents` of `account`'s user; returns their orders in intent order.
-        Raises AccountError (after recording everything) when the exchange refused the API key."""
+        Raises AccountError (after recording everything) when the exchange refused the API key.
+        Without `read_back`, an order the venue acknowledged is returned SUBMITTED with its exchange
+        id, and `read_back` (the method) learns what it did: every user's orders of a bar go out
+        before any is read back."""
         unique = {intent.client_order_id: intent for intent in reversed(intents)}  # first one wins
         if any(intent.user_id != account.user_id for intent in unique.values()):
             raise ValueError(f"intents of other users in a batch for user {account.user_id}")
@@ -112,7 +119,7 @@ class Executor(OrderSender):
             return [outcomes[intent.client_order_id].order for intent in intents]
         fresh = await self._write_ahead(fresh_intents)
         self.stats.resolved += len(known)
-        outcomes = await self._run(target, fresh, list(known.values()))
+        outcomes = await self._run(target, fresh, list(known.values()), read_back)
         finished = list(outcomes.values())
         await self._record([o.order for o in finished], [fill for o in finished for fill in o.fills])
         for outcome in finished:
@@ -174,9 +181,36 @@ class Executor(OrderSender):
         self.stats.halted += len(pending)
         return pending
 
-    async def _run(self, target: Target, fresh: list[Order], known: list[Order]) -> dict[str, Outcome]:
+    async def read_back(self, account: ExchangeAccount, orders: Sequence[Order]) -> list[Order]:
+        """`orders` (of `submit` without read-back) with what the venue did with each acknowledged
+        one (`OrderSender._read_back`), recorded; the others as they are."""
+        acknowledged = [o for o in orders if not o.terminal and o.exchange_order_id is not None
+                        and o.status is OrderStatus.SUBMITTED]
+        if not acknowledged:
+            return list(orders)
+        target = Target(await self.pool.venue(account), scopes_of(account))
+        results = await asyncio.gather(*(self._slots.run(self._read_back(target, o)) for o in acknowledged),
+                                       return_exceptions=True)
+        outcomes = {}
+        for order, result in zip(acknowledged, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                log.error("order %s: reading it back failed", order.client_order_id, exc_info=result)
+                continue  # stays acknowledged: following open orders reads it on the next bar
+            outcomes[order.client_order_id] = result
+        finished = list(outcomes.values())
+        await self._record([o.order for o in finished], [fill for o in finished for fill in o.fills])
+        for outcome in finished:
+            if outcome.order.terminal:
+                self._sends.forget(outcome.order.client_order_id)
+        return [outcomes[o.client_order_id].order if o.client_order_id in outcomes else o for o in orders]
+
+    async def _run(self, target: Target, fresh: list[Order], known: list[Order],
+                   read_back: bool = True) -> dict[str, Outcome]:
         """Send the fresh orders and resolve the known ones, all at once within the semaphore."""
-        steps = [*(self._send(target, order) for order in fresh), *(self._resolve(target, o) for o in known)]
+        steps = [*(self._send(target, order, read_back=read_back) for order in fresh),
+                 *(self._resolve(target, o) for o in known)]
         results = await asyncio.gather(*(self._slots.run(step) for step in steps), return_exceptions=True)
         outcomes: dict[str, Outcome] = {}
         for order, result in zip([*fresh, *known], results, strict=True):
@@ -225,17 +259,15 @@ class Executor(OrderSender):
             known = {}
         missing = [cid for cid in client_order_ids if cid not in known]
         if missing:
-            known |= await asyncio.to_thread(self.journal.get_many, missing)
+            known |= await self.batcher.get_many(missing)
         return known
 
     async def _record(self, orders: Sequence[Order], fills: Sequence[Fill] = ()) -> None:
         """Journal first (fills before orders: an order never claims fills the journal lacks), then
         the hot state."""
-        if fills:
-            await asyncio.to_thread(self.journal.add_fills, fills)
+        await self.batcher.write(orders, fills)  # one transaction with other orders' writes
         if not orders:
             return
-        await asyncio.to_thread(self.journal.upsert_orders, orders)
         try:
             await self.state.put(orders)
         except OrderStateUnavailableError as error:

@@ -58,6 +58,7 @@ class ExecutorStats:
     waited_out: int = 0  # resends held back until an earlier send could no longer act
     halted: int = 0  # orders not sent (or not asked about) because their scope was banned (418)
     followed: int = 0  # open orders of earlier bars asked about
+    read_back_by_trades: int = 0  # acknowledged orders settled by one trades request (no order query)
 
 
 @dataclass(slots=True)

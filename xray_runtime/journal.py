@@ -52,42 +52,57 @@ class Journal:
             self._insert = sqlite.insert
         else:  # the runtime's settings only produce these two
             raise ValueError(f"the order journal needs SQLite or PostgreSQL, not {dialect}")
+        statement = self._insert(orders_table)
+        current = orders_table.c
+        self._upsert = statement.on_conflict_do_update(
+            index_elements=[current.client_order_id],
+            set_={name: statement.excluded[name] for name in _UPDATED_COLUMNS},
+            # Plain comparisons, not NOT IN: an expanding parameter cannot be used with executemany.
+            where=sa.and_(*(current.status != value for value in _TERMINAL_VALUES),
+                          statement.excluded.filled >= current.filled),
+        )
 
     # ---- writes ------------------------------------------------------------------------------------
     def upsert_orders(self, orders: Sequence[Order]) -> None:
         """Insert new orders and update known ones, in one transaction. An update never touches a
         terminal row and never lowers `filled`, so an out-of-date writer cannot undo progress."""
-        if not orders:
-            return
-        latest = {order.client_order_id: order for order in orders}  # the last version of each wins
-        rows = [_order_row(order) for order in latest.values()]
-        with self.engine.begin() as conn:
-            for chunk in _chunks(rows):
-                statement = self._insert(orders_table).values(chunk)
-                current = orders_table.c
-                statement = statement.on_conflict_do_update(
-                    index_elements=[current.client_order_id],
-                    set_={name: statement.excluded[name] for name in _UPDATED_COLUMNS},
-                    where=sa.and_(current.status.not_in(_TERMINAL_VALUES),
-                                  statement.excluded.filled >= current.filled),
-                )
-                conn.execute(statement)
+        self.record([(orders, ())])
 
     def add_fills(self, fills: Sequence[Fill]) -> int:
         """Record fills not yet recorded; returns how many were new. `ON CONFLICT DO NOTHING ...
         RETURNING` reports exactly the rows this call inserted, even with concurrent writers."""
-        if not fills:
+        return self.record([((), fills)])
+
+    def record(self, writes: Sequence[tuple[Sequence[Order], Sequence[Fill]]]) -> int:
+        """Several writers' (orders, fills) in ONE transaction (one commit, one fsync: the group
+        commit of `xray_runtime.journal_batch`); every fill before any order, so no order claims a
+        fill the journal lacks. The orders are upserted row by row in the order given (one cached
+        statement, executemany), each writer's last version of an order winning, exactly as separate
+        `upsert_orders` calls in that order would be. Returns how many fills were new."""
+        fills = [fill for _, batch in writes for fill in batch]
+        if not fills and not any(orders for orders, _ in writes):
             return 0
+        rows = [_order_row(order) for orders, _ in writes
+                for order in {order.client_order_id: order for order in orders}.values()]
+        with self.engine.begin() as conn:
+            added = self._insert_fills(conn, fills)
+            if rows:  # one statement, executed per row in order (a later version after an earlier one)
+                conn.execute(self._upsert, rows)
+        self.new_fills.extend(added)  # for the book, once committed
+        return len(added)
+
+    def _insert_fills(self, conn: sa.Connection, fills: Sequence[Fill]) -> list[Fill]:
+        """The fills this statement inserted (not recorded before), in the order given."""
+        if not fills:
+            return []
         unique = {(f.user_id, f.trade_id): f for f in fills}
         rows = [_fill_row(fill) for fill in unique.values()]
         added: set[tuple[str, str]] = set()
-        with self.engine.begin() as conn:
-            for chunk in _chunks(rows):
-                statement = (self._insert(fills_table).values(chunk).on_conflict_do_nothing()
-                             .returning(fills_table.c.user_id, fills_table.c.trade_id))
-                added.update((row.user_id, row.trade_id) for row in conn.execute(statement))
-        self.new_fills.extend(fill for key, fill in unique.items() if key in added)  # for the book
-        return len(added)
+        for chunk in _chunks(rows):
+            statement = (self._insert(fills_table).values(chunk).on_conflict_do_nothing()
+                         .returning(fills_table.c.user_id, fills_table.c.trade_id))
+            added.update((row.user_id, row.trade_id) for row in conn.execute(statement))
+        return [fill for key, fill in unique.items() if key in added]
 
     def drain_new_fills(self, user_id: str | None = None) -> list[Fill]:
         """The fills recorded for the first time since the last drain, in the order recorded; only

@@ -27,6 +27,8 @@ from xray_runtime.execution_types import NOT_RESENT, ExecutorStats, Fence, Outco
 from xray_runtime.halts import Halt, Halts
 
 log = logging.getLogger("xray_runtime.execution")
+# Trades adding up to the amount sent, to within float rounding of the amounts: the order is filled.
+FILLED_TOLERANCE = 1e-9
 
 
 class OrderSender:
@@ -52,9 +54,11 @@ class OrderSender:
         raise NotImplementedError  # the executor's: journal first, then the hot state
 
     async def _send(self, target: Target, order: Order, attempts: int | None = None,
-                    wait: bool = True) -> Outcome:
+                    wait: bool = True, read_back: bool = True) -> Outcome:
         """Send `order` (or settle an earlier send of it) within `attempts` (default `max_attempts`);
-        without `wait`, an earlier send that may still act ends the attempt instead of being waited out."""
+        without `wait`, an earlier send that may still act ends the attempt instead of being waited out;
+        without `read_back`, an acknowledged order is returned as acknowledged (`_acknowledged`) and
+        what it did is read later (`_read_back`)."""
         venue, cid = target.venue, order.client_order_id
         rate_limited, last = False, order.reason
         attempts = self.max_attempts if attempts is None else attempts
@@ -107,7 +111,9 @@ class OrderSender:
                 self._sent(target, cid)
                 last = error.reason
             else:
-                return await self._confirmed(venue, order, ack)
+                if read_back or ack.exchange_order_id is None:
+                    return await self._confirmed(venue, order, ack.exchange_order_id)
+                return self._acknowledged(order, ack.exchange_order_id)
         self.stats.unresolved += 1
         reason = f"unresolved after {attempts} attempts ({last}); asked again on the next bar"
         log.warning("order %s unresolved: %s", cid, last)
@@ -147,11 +153,10 @@ class OrderSender:
             await self._slots.idle(wait_ms / 1000)
         return Lookup(error="the venue answered inconsistently")  # not reached: the wait above expired
 
-    async def _confirmed(self, venue: VenueClient, order: Order, ack: OrderReport) -> Outcome:
+    async def _confirmed(self, venue: VenueClient, order: Order, exchange_id: str | None) -> Outcome:
         """Accepted: read its state (an acknowledgement may carry no status or fills; MEXC's does
         not). Without an exchange id in the answer, the order is read by its client id."""
         self._sends.on_venue(order.client_order_id)  # the venue has it: never sent again
-        exchange_id = ack.exchange_order_id
         try:
             if exchange_id is None:
                 found = await venue.fetch_order_by_client_id(order.client_order_id, order.symbol)
@@ -162,6 +167,35 @@ class OrderSender:
             return Outcome(order.advance(order.status, self.now_ms(), exchange_order_id=exchange_id,
                                           reason=reason))
         return await self._adopted(venue, order, found)
+
+    def _acknowledged(self, order: Order, exchange_id: str) -> Outcome:
+        """Accepted, and not read yet: SUBMITTED with the venue's id (never sent again; read back by
+        `_read_back` once every order of the bar is out)."""
+        self._sends.on_venue(order.client_order_id)
+        return Outcome(order.advance(order.status, self.now_ms(), exchange_order_id=exchange_id))
+
+    async def _read_back(self, target: Target, order: Order) -> Outcome:
+        """What an acknowledged order did. Where the venue lists one order's trades, that is one
+        request: trades covering the amount mean FILLED (a market order's usual end), at their
+        volume-weighted price. Otherwise (no trades yet, a partial fill, no such filter) the order
+        itself is read and its trades fetched as after any lookup (`_confirmed`)."""
+        venue, exchange_id = target.venue, order.exchange_order_id
+        assert exchange_id is not None, "only acknowledged orders are read back"
+        if self.halts.active(target.scopes) is not None:
+            return Outcome(order)  # banned meanwhile: read when the ban lifts (follow, reconciliation)
+        if venue.traits.trades_order_filter_param:
+            try:
+                trades = await venue.fetch_order_trades(order.symbol, exchange_id)
+            except VenueError:
+                trades = []  # read the order instead: it says whether it filled
+            filled = sum(trade.amount for trade in trades)
+            if trades and filled >= order.amount * (1 - FILLED_TOLERANCE):
+                average = sum(trade.amount * trade.price for trade in trades) / filled
+                self.stats.read_back_by_trades += 1
+                fills = [trade.to_fill(order.user_id, order.client_order_id) for trade in trades]
+                return Outcome(order.advance(OrderStatus.FILLED, self.now_ms(), filled=filled,
+                                             average=average), fills)
+        return await self._confirmed(venue, order, exchange_id)
 
     async def _adopted(self, venue: VenueClient, order: Order, report: OrderReport) -> Outcome:
         self._sends.on_venue(order.client_order_id)

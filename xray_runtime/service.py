@@ -30,19 +30,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from xray_core.errors import XrayError
 from xray_core.redaction import describe
 from xray_core.risk.limits.book import RiskCheck
-from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
+from xray_core.trading.orders import Fill, Order, OrderStatus
 from xray_runtime.artefacts import Promoted
 from xray_runtime.components import Components
 from xray_runtime.decide import MarketRules, decide
 from xray_runtime.equity_log import EquityLog
-from xray_runtime.execution import AccountError
 from xray_runtime.follow import follow_open_orders, without_unsettled
 from xray_runtime.market import STALE, UNAVAILABLE, SymbolBars
 from xray_runtime.risk_keeper import RiskKeeper, flat
 from xray_runtime.sentiment import news_for
 from xray_runtime.shadow import ShadowBooks
 from xray_runtime.signals import Signal, compute_signals
-from xray_runtime.upkeep import KeyRefusals, Periodic, UserGates, key_worked
+from xray_runtime.tick_orders import execute
+from xray_runtime.upkeep import KeyRefusals, Periodic, UserGates
 from xray_runtime.user_control import UserControl, masks
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,9 @@ class TickReport:
     intents: int
     orders: list[Order] = field(default_factory=list)
     decision_s: float = 0.0  # new bar -> every user's decision
-    execution_s: float = 0.0
+    execution_s: float = 0.0  # sends, read-backs, stragglers, book: the whole order phase
+    send_s: float = 0.0  # from the first send to the last order acknowledged (or refused)
+    sent_at: float | None = None  # time.monotonic() when the last order was acknowledged
     failures: dict[str, str] = field(default_factory=dict)  # user -> reason
     shadow_rows: int = 0  # shadow-book bars recorded on this tick
     unsettled: set[str] = field(default_factory=set)  # users not acted for: the bar is decided again
@@ -266,9 +268,12 @@ class TradingService:
             signals=len(signals), skipped={s.symbol: s.reason for s in skipped}, intents=decisions.count,
             decision_s=decision_s,
         )
-        begun = time.perf_counter()
-        await self._execute(without_unsettled(decisions.intents, unsettled, book.user_ids, report.failures),
-                            report)
+        begun, sending = time.perf_counter(), time.monotonic()
+        intents = without_unsettled(decisions.intents, unsettled, book.user_ids, report.failures)
+        phase = await execute(parts, self.gates, {book.user_ids[i]: batch for i, batch in intents.items()},
+                              report, self.orders_today)
+        report.sent_at = phase.sent_at
+        report.send_s = (phase.sent_at or sending) - sending
         await self._retire_refused(report.refused, report.keys_worked)
         await self.follow_open_orders(resend=True, skip_bar=bar_ms)  # earlier bars' stragglers
         self.apply_fills(parts.journal.drain_new_fills())
@@ -335,46 +340,6 @@ class TradingService:
                 self.markets.hurry(60.0)  # a listing newer than the markets read: read them again soon
                 continue
             self.rules[symbol] = MarketRules(market.amount_step or 1e-8, market.min_cost or 0.0)
-
-    async def _execute(self, intents: dict[int, list[OrderIntent]], report: TickReport) -> None:
-        book = self.parts.book
-        jobs = [self._execute_user(book.user_ids[i], batch, report) for i, batch in intents.items()]
-        await asyncio.gather(*jobs)
-
-    async def _execute_user(self, user_id: str, intents: list[OrderIntent], report: TickReport) -> None:
-        parts = self.parts
-        account = parts.roster.accounts.get(user_id)
-        if account is None:
-            return
-        gate = self.gates.get(user_id)
-        if gate.locked():  # reconciliation is at this user: the bar is decided again on the next step
-            report.unsettled.add(user_id)
-            return
-        # The user's lock is taken by the first order that holds an order slot, checked again before
-        # every send (xray_runtime.fencing); an order refused there stays unsettled, decided again.
-        async with gate, parts.sharding.acting(user_id) as mine:
-            if not mine:  # this process is acting for the user already (an overlapping step)
-                report.failures[user_id] = "held by another task of this process"
-                report.unsettled.add(user_id)
-                return
-            try:
-                orders = await parts.executor.submit(account, intents)
-            except AccountError as exc:  # disabled after the tick, unless every key was refused
-                report.orders.extend(exc.orders)
-                report.refused[user_id] = exc.problem
-                return
-            except XrayError as exc:
-                report.failures[user_id] = str(exc)
-                parts.notifier.error(parts.roster.users[user_id], str(exc))
-                return
-        report.keys_worked += key_worked(orders)
-        report.orders.extend(orders)
-        self.orders_today[user_id] = self.orders_today.get(user_id, 0) + len(orders)
-        for order in orders:
-            parts.metrics.orders.labels(status=order.status.value).inc()
-            if order.status.value == "rejected":
-                parts.metrics.rejects.labels(reason=order.reason[:60] or "unknown").inc()
-                report.failures[user_id] = order.reason
 
     async def follow_open_orders(self, resend: bool = True, skip_bar: int | None = None,
                                  budget_s: float | None = None) -> set[tuple[str, str]]:
