@@ -127,7 +127,8 @@ class Components:
             return ccxt_throttle(limiter, tuple(scopes[kind] for kind in limits.private_scopes), limits,
                                  after=sharding.recheck_after_wait, ban_scopes=(egress,))
 
-        pool = ExchangePool(timeout_ms=int(exchange.timeout_s * 1000), throttle_factory=throttle)
+        pool = ExchangePool(timeout_ms=int(exchange.timeout_s * 1000), throttle_factory=throttle,
+                            max_clients=settings.max_exchange_clients)
         journal = Journal(engine)
         # Redis answers for a user again only once it agrees with the journal (after a failed write).
         state: OrderState = (RedisOrderState(redis, settings.redis_prefix, journal) if redis
