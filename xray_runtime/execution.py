@@ -5,9 +5,8 @@
 1. An intent whose client order id is already known (hot state, else journal) is never sent as a new
    decision: it is resolved instead. Ids derive from (user, symbol, bar, intent), so re-deciding a
    bar after a crash or a restart yields the same ids and lands here.
-2. Write-ahead: the new orders are recorded PENDING (journal, then state), then SUBMITTED, before
-   anything is sent. A crash at any later point leaves a record that resolution and reconciliation
-   find.
+2. Write-ahead: the new orders are recorded SUBMITTED (journal, then state) before anything is
+   sent. A crash at any later point leaves a record that resolution and reconciliation find.
 3. Each order is sent as a market order with its client order id, through the account's
    `VenueClient`. After an ambiguous failure (`VenueUnavailableError`: timeout, dropped connection,
    5xx) the request may still be on its way or held at the venue and act later, so the venue is
@@ -163,10 +162,12 @@ class Executor(OrderSender):
         return [outcome.order for outcome in outcomes]
 
     async def _write_ahead(self, intents: Sequence[OrderIntent]) -> list[Order]:
-        """Record new orders PENDING (decided), then SUBMITTED (may reach the exchange from now on)."""
-        pending = [Order.from_intent(intent, self.now_ms()) for intent in intents]
-        await self._record(pending)
-        submitted = [order.advance(OrderStatus.SUBMITTED, self.now_ms()) for order in pending]
+        """Record new orders SUBMITTED (decided, and may reach the exchange from now on) before any is
+        sent. One write: a PENDING record first would change nothing, as nothing happens between it
+        and this one (a crash there leaves an order never sent either way, which resolution finds
+        missing and, on a venue that deduplicates client ids, sends once its id is safe to reuse)."""
+        now = self.now_ms()
+        submitted = [Order.from_intent(intent, now).advance(OrderStatus.SUBMITTED, now) for intent in intents]
         await self._record(submitted)
         for order in submitted:
             self._sends.not_sent(order.client_order_id)

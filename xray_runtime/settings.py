@@ -89,8 +89,8 @@ class RuntimeSettings(BaseSettings):
     )
     max_order_concurrency: int = Field(64, ge=1, description="Orders in flight at once per process")
     max_exchange_clients: int = Field(
-        20_000, ge=1, description="ccxt clients (one per API key) kept per process; about 10 KB each. Keep it "
-        "above the users of one process: an evicted key's client is rebuilt on its next order"
+        20_000, ge=1, description="ccxt clients (one per API key) kept per process; about 10 KB each. Keep "
+        "it above the users of one process: an evicted key's client is rebuilt on its next order"
     )
     clock_skew_ms: int = Field(
         1_000, ge=0, le=60_000, description="How far the exchange's clock may lag ours: an order whose send "
