@@ -163,6 +163,7 @@ class LocalLimiter(BaseLimiter):
         super().__init__(quotas, sleep)
         self._clock = clock
         self._tats: dict[str, float] = {}
+        self._prune_at = 10_000
         self._paused: dict[str, float] = {}  # scope -> paused until (after a 429/418)
 
     async def _pause(self, scopes: list[str], quotas: list[Quota], pause_s: float) -> None:
@@ -179,8 +180,11 @@ class LocalLimiter(BaseLimiter):
         if wait > EPSILON_S:
             return wait
         self._tats.update(zip(scopes, new_tats, strict=True))
-        if len(self._tats) > 10_000:  # forget idle cells (a TAT in the past equals an empty cell)
+        if len(self._tats) > self._prune_at:  # forget idle cells (a TAT in the past equals an empty cell)
             self._tats = {s: tat for s, tat in self._tats.items() if tat > now}
+            # Twice what stayed: with more busy keys than 10,000 (a tick of 10,000 users), a scan on
+            # every request would cost more than the request.
+            self._prune_at = max(10_000, 2 * len(self._tats))
         return 0.0
 
 

@@ -309,3 +309,26 @@ async def test_ccxt_clients_paced_by_the_shared_limiter_earn_no_429s(redis, star
         for exchange in clients:
             await exchange.close()
         await other.aclose()
+
+
+async def test_idle_cells_are_forgotten_but_busy_ones_are_not_scanned_on_every_request():
+    """A tick of more busy keys than the pruning threshold (10,000 users) must not rescan every cell
+    on each request; cells whose TAT has passed are still dropped later."""
+    limiter, clock = local()
+    scans = 0
+    real = dict
+
+    class CountingDict(real):  # every prune builds a new dict from a comprehension
+        pass
+
+    for i in range(15_000):  # all busy at once: TATs in the future
+        assert await limiter.try_acquire([f"key:{i:05d}"], 1) == 0.0
+        if type(limiter._tats) is real:
+            scans += 1
+            limiter._tats = CountingDict(limiter._tats)
+    assert len(limiter._tats) == 15_000
+    assert scans <= 2  # once past 10,000 (nothing idle), not on each of the next 5,000 requests
+    clock.now += 3600.0  # every cell idle now
+    for i in range(15_000, 45_001):
+        await limiter.try_acquire([f"key:{i:05d}"], 1)
+    assert not any(f"key:{i:05d}" in limiter._tats for i in range(15_000))  # idle ones dropped
