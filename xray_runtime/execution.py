@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from xray_core.trading.orders import Fill, Order, OrderIntent, OrderStatus
 
@@ -190,8 +190,7 @@ class Executor(OrderSender):
         if not acknowledged:
             return list(orders)
         target = Target(await self.pool.venue(account), scopes_of(account))
-        results = await asyncio.gather(*(self._slots.run(self._read_back(target, o)) for o in acknowledged),
-                                       return_exceptions=True)
+        results = await _all(self._slots.run(self._read_back(target, o)) for o in acknowledged)
         outcomes = {}
         for order, result in zip(acknowledged, results, strict=True):
             if isinstance(result, BaseException):
@@ -212,7 +211,7 @@ class Executor(OrderSender):
         """Send the fresh orders and resolve the known ones, all at once within the semaphore."""
         steps = [*(self._send(target, order, read_back=read_back) for order in fresh),
                  *(self._resolve(target, o) for o in known)]
-        results = await asyncio.gather(*(self._slots.run(step) for step in steps), return_exceptions=True)
+        results = await _all(self._slots.run(step) for step in steps)
         outcomes: dict[str, Outcome] = {}
         for order, result in zip([*fresh, *known], results, strict=True):
             if isinstance(result, BaseException):
@@ -278,3 +277,15 @@ class Executor(OrderSender):
         self.stats.state_errors += 1
         self.state_stale = True
         log.warning("order state unavailable, going on with the journal: %s", error.problem)
+
+
+async def _all(steps: Iterable[Awaitable[Outcome]]) -> list[Outcome | BaseException]:
+    """`asyncio.gather(..., return_exceptions=True)`, but a lone step (a user's one order of a bar:
+    the common case) is awaited in place, without a task and a gathering future of its own."""
+    pending = list(steps)
+    if len(pending) != 1:
+        return list(await asyncio.gather(*pending, return_exceptions=True))
+    try:
+        return [await pending[0]]
+    except Exception as error:  # as gather would return it; cancellation and the like propagate
+        return [error]

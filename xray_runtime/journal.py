@@ -52,6 +52,8 @@ class Journal:
             self._insert = sqlite.insert
         else:  # the runtime's settings only produce these two
             raise ValueError(f"the order journal needs SQLite or PostgreSQL, not {dialect}")
+        self._fill_insert = (self._insert(fills_table).on_conflict_do_nothing()
+                             .returning(fills_table.c.user_id, fills_table.c.trade_id))
         statement = self._insert(orders_table)
         current = orders_table.c
         self._upsert = statement.on_conflict_do_update(
@@ -97,11 +99,9 @@ class Journal:
             return []
         unique = {(f.user_id, f.trade_id): f for f in fills}
         rows = [_fill_row(fill) for fill in unique.values()]
-        added: set[tuple[str, str]] = set()
-        for chunk in _chunks(rows):
-            statement = (self._insert(fills_table).values(chunk).on_conflict_do_nothing()
-                         .returning(fills_table.c.user_id, fills_table.c.trade_id))
-            added.update((row.user_id, row.trade_id) for row in conn.execute(statement))
+        # One cached statement, executemany: SQLAlchemy batches it ("insertmanyvalues") and still
+        # returns exactly the rows inserted; a multi-VALUES statement built per call cost ~0.1 ms a row.
+        added = {(row.user_id, row.trade_id) for row in conn.execute(self._fill_insert, rows)}
         return [fill for key, fill in unique.items() if key in added]
 
     def drain_new_fills(self, user_id: str | None = None) -> list[Fill]:

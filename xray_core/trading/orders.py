@@ -16,6 +16,7 @@ asks it by client order id. Terminal states never change; `filled` never decreas
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -55,6 +56,7 @@ class IllegalTransitionError(XrayError):
     """An order was asked to move to a state its life cycle does not allow (a bug or corrupt state)."""
 
 
+@functools.lru_cache(maxsize=1 << 16)  # asked several times per order on the hot path; a hash each time
 def client_order_id(user_id: str, symbol: str, bar_ms: int, intent: str) -> str:
     """The deterministic client order id of `intent` for `user_id` on `symbol`'s bar `bar_ms`:
     "x" + 31 hex digits (32 characters: within every registered venue's
