@@ -42,7 +42,7 @@ from xray_runtime.sentiment import news_for
 from xray_runtime.shadow import ShadowBooks
 from xray_runtime.signals import Signal, compute_signals
 from xray_runtime.tick_orders import execute
-from xray_runtime.upkeep import KeyRefusals, Periodic, UserGates
+from xray_runtime.upkeep import KeyRefusals, Periodic, UserGates, settle_heap
 from xray_runtime.user_control import UserControl, masks
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class TradingService:
         except Exception as exc:  # a head start only: the first tick fetches and decides as usual
             log.warning("warm-up failed; the first tick starts cold", extra={
                 "event": "warm_up_failed", "reason": describe(exc)})
+        settle_heap()
 
     async def warm_up(self) -> None:
         """Fill the candle windows and run every strategy once, so the first bar is decided as fast as

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,6 +30,19 @@ from xray_core.trading.orders import Order, OrderStatus
 
 log = logging.getLogger(__name__)
 Job = Callable[[], Awaitable[object]]
+
+
+def settle_heap(young_threshold: int = 50_000) -> None:
+    """After start-up: what is built by then (thousands of ccxt clients, markets, the book, the
+    strategies' compiled kernels) lives as long as the process, so it is moved out of the cyclic
+    collector's sight (`gc.freeze`), and the youngest generation is collected every `young_threshold`
+    allocations instead of 700. Measured on a 10,000-user tick: the collector took 38% of the send
+    phase (six full collections over ~700,000 long-lived objects), and under 2% after this. Memory
+    is still reclaimed: reference counting frees almost everything, the collector only cycles."""
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(young_threshold, middle, oldest)
 
 
 class UserGates:
