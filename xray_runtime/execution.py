@@ -120,7 +120,11 @@ class Executor(OrderSender):
         self.stats.resolved += len(known)
         outcomes = await self._run(target, fresh, list(known.values()), read_back)
         finished = list(outcomes.values())
-        await self._record([o.order for o in finished], [fill for o in finished for fill in o.fills])
+        # An acknowledgement that `read_back` settles next is not journaled on its own: the write-
+        # ahead record (SUBMITTED) is what a crash in between needs (resolution finds the order by
+        # its client id), and the read-back records the order with its fills moments later.
+        kept = [o for o in finished if read_back or not _acknowledged_only(o)]
+        await self._record([o.order for o in kept], [fill for o in kept for fill in o.fills])
         for outcome in finished:
             if outcome.order.terminal:
                 self._sends.forget(outcome.order.client_order_id)
@@ -277,6 +281,12 @@ class Executor(OrderSender):
         self.stats.state_errors += 1
         self.state_stale = True
         log.warning("order state unavailable, going on with the journal: %s", error.problem)
+
+
+def _acknowledged_only(outcome: Outcome) -> bool:
+    order = outcome.order
+    return (order.status is OrderStatus.SUBMITTED and order.exchange_order_id is not None
+            and not outcome.fills and not outcome.account_error)
 
 
 async def _all(steps: Iterable[Awaitable[Outcome]]) -> list[Outcome | BaseException]:

@@ -63,7 +63,11 @@ async def test_an_order_sent_without_read_back_is_acknowledged_after_one_create_
     [venue_order] = path.truth("amy")["orders"]
     assert order.exchange_order_id == venue_order["orderId"]
     assert requests.since() == {CREATE: 1}
-    assert path.journal.get(order.client_order_id) == order and path.journal.fills("amy") == []
+    # The journal keeps the write-ahead record (the acknowledgement is the read-back's to record
+    # with its fills): a crash now would find the order by its client id, never send it again.
+    recorded = path.journal.get(order.client_order_id)
+    assert recorded is not None and path.journal.fills("amy") == []
+    assert (recorded.status, recorded.exchange_order_id) == (OrderStatus.SUBMITTED, None)
 
 
 async def test_read_back_fills_an_acknowledged_order_with_one_trades_request(path, admin):
