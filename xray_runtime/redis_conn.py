@@ -156,7 +156,14 @@ def connect(settings: RuntimeSettings, **options: Any) -> AnyRedis:
     if settings.redis_cluster:
         options.setdefault("failover_s", settings.redis_failover_s)
         return FailoverCluster.from_url(settings.redis_url, **options)
-    return aioredis.Redis.from_url(settings.redis_url, **options)
+    # A blocking pool: a command waits (up to the socket timeout) for one of the pool's connections
+    # instead of failing. redis-py's default pool raises "Too many connections" past 100, and a tick
+    # of 10,000 users' locks, fences and order states asks for more than that at once.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=5.0, **options)
+    client = aioredis.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # closing the client closes its pool, as from_url does
+    return client
 
 
 def connect_sync(settings: RuntimeSettings) -> SyncRedis:

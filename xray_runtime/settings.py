@@ -88,6 +88,9 @@ class RuntimeSettings(BaseSettings):
         3600.0, gt=0, description="How often listings and precisions are read again (new listings, changes)"
     )
     max_order_concurrency: int = Field(64, ge=1, description="Orders in flight at once per process")
+    redis_max_connections: int = Field(
+        128, ge=1, le=10_000, description="Redis connections per process; a command waits for a free one"
+    )
     max_exchange_clients: int = Field(
         20_000, ge=1, description="ccxt clients (one per API key) kept per process; about 10 KB each. Keep "
         "it above the users of one process: an evicted key's client is rebuilt on its next order"
