@@ -63,7 +63,7 @@ async def test_a_killed_user_is_flattened_on_every_tick_until_flat_then_disabled
     send = executor.submit
     troubled = []
 
-    async def submit(account, intents):
+    async def submit(account, intents, **options):
         if any(i.intent == "kill" for i in intents) and not troubled:
             troubled.append(intents)
             if trouble == "tick_fails":
@@ -71,7 +71,7 @@ async def test_a_killed_user_is_flattened_on_every_tick_until_flat_then_disabled
             # Too big to fill: the exchange refuses the kill sell (insufficient balance).
             intents = [dataclasses.replace(i, amount=i.amount * 1000) if i.intent == "kill" else i
                        for i in intents]
-        return await send(account, intents)
+        return await send(account, intents, **options)
 
     executor.submit = submit
     try:
@@ -153,11 +153,11 @@ async def test_the_kill_flag_day_open_and_peak_survive_a_restart(runtime_env):
     send = first.parts.executor.submit
     died = []
 
-    async def die_at_the_kill(account, intents):  # the process dies as it is about to flatten
+    async def die_at_the_kill(account, intents, **options):  # the process dies as it is about to flatten
         if any(i.intent == "kill" for i in intents):
             died.append(intents)
             raise OSError("killed")
-        return await send(account, intents)
+        return await send(account, intents, **options)
 
     first.parts.executor.submit = die_at_the_kill
     try:
