@@ -123,11 +123,7 @@ class Executor(OrderSender):
         # An acknowledgement that `read_back` settles next is not journaled on its own: the write-
         # ahead record (SUBMITTED) is what a crash in between needs (resolution finds the order by
         # its client id), and the read-back records the order with its fills moments later.
-        kept = [o for o in finished if read_back or not _acknowledged_only(o)]
-        await self._record([o.order for o in kept], [fill for o in kept for fill in o.fills])
-        for outcome in finished:
-            if outcome.order.terminal:
-                self._sends.forget(outcome.order.client_order_id)
+        await self._finish([o for o in finished if read_back or not _acknowledged_only(o)])
         orders = [outcomes[intent.client_order_id].order for intent in intents]
         refusal = next((o.account_error for o in finished if o.account_error), "")
         if refusal:
@@ -158,11 +154,8 @@ class Executor(OrderSender):
 
         results = await asyncio.gather(*(self._slots.run(one(o)) for o in orders), return_exceptions=True)
         outcomes = [r if isinstance(r, Outcome) else Outcome(o) for r, o in zip(results, orders, strict=True)]
-        changed = [new for new, old in zip(outcomes, orders, strict=True) if new.order != old or new.fills]
-        await self._record([o.order for o in changed], [fill for o in changed for fill in o.fills])
-        for outcome in changed:
-            if outcome.order.terminal:
-                self._sends.forget(outcome.order.client_order_id)
+        await self._finish([new for new, old in zip(outcomes, orders, strict=True)
+                            if new.order != old or new.fills])
         return [outcome.order for outcome in outcomes]
 
     async def _write_ahead(self, intents: Sequence[OrderIntent]) -> list[Order]:
@@ -194,20 +187,11 @@ class Executor(OrderSender):
         if not acknowledged:
             return list(orders)
         target = Target(await self.pool.venue(account), scopes_of(account))
-        results = await _all(self._slots.run(self._read_back(target, o)) for o in acknowledged)
-        outcomes = {}
-        for order, result in zip(acknowledged, results, strict=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, Exception):
-                    raise result
-                log.error("order %s: reading it back failed", order.client_order_id, exc_info=result)
-                continue  # stays acknowledged: following open orders reads it on the next bar
-            outcomes[order.client_order_id] = result
-        finished = list(outcomes.values())
-        await self._record([o.order for o in finished], [fill for o in finished for fill in o.fills])
-        for outcome in finished:
-            if outcome.order.terminal:
-                self._sends.forget(outcome.order.client_order_id)
+        results = await self._steps(acknowledged, (self._read_back(target, o) for o in acknowledged),
+                                    "reading it back failed")
+        # A read-back that failed leaves its order acknowledged: following open orders reads it next bar.
+        outcomes = {o.client_order_id: r for o, r in zip(acknowledged, results, strict=True) if r is not None}
+        await self._finish(list(outcomes.values()))
         return [outcomes[o.client_order_id].order if o.client_order_id in outcomes else o for o in orders]
 
     async def _run(self, target: Target, fresh: list[Order], known: list[Order],
@@ -215,16 +199,33 @@ class Executor(OrderSender):
         """Send the fresh orders and resolve the known ones, all at once within the semaphore."""
         steps = [*(self._send(target, order, read_back=read_back) for order in fresh),
                  *(self._resolve(target, o) for o in known)]
+        orders = [*fresh, *known]
+        results = await self._steps(orders, steps, "unexpected failure")
+        # A step that failed keeps its order as recorded: reconciliation resolves it.
+        return {o.client_order_id: r or Outcome(o) for o, r in zip(orders, results, strict=True)}
+
+    async def _steps(self, orders: Sequence[Order], steps: Iterable[Awaitable[Outcome]],
+                     failed: str) -> list[Outcome | None]:
+        """Run `steps` (one per order, in order) within the slots; None where one raised (logged
+        as `failed`). Cancellation and the like propagate."""
         results = await _all(self._slots.run(step) for step in steps)
-        outcomes: dict[str, Outcome] = {}
-        for order, result in zip([*fresh, *known], results, strict=True):
+        outcomes: list[Outcome | None] = []
+        for order, result in zip(orders, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
-                    raise result  # cancellation and the like
-                log.error("order %s: unexpected failure", order.client_order_id, exc_info=result)
-                result = Outcome(order)  # kept as recorded: reconciliation resolves it
-            outcomes[order.client_order_id] = result
+                    raise result
+                log.error("order %s: %s", order.client_order_id, failed, exc_info=result)
+                outcomes.append(None)
+            else:
+                outcomes.append(result)
         return outcomes
+
+    async def _finish(self, outcomes: Sequence[Outcome]) -> None:
+        """Record `outcomes` (fills first) and forget the sends of the orders that ended."""
+        await self._record([o.order for o in outcomes], [fill for o in outcomes for fill in o.fills])
+        for outcome in outcomes:
+            if outcome.order.terminal:
+                self._sends.forget(outcome.order.client_order_id)
 
     # ---- one order ---------------------------------------------------------------------------------
     async def _resolve(self, target: Target, order: Order) -> Outcome:
